@@ -1,0 +1,42 @@
+# Helper functions for Strom's own targets (STYLE §2) and for user jobs.
+include_guard(GLOBAL)
+
+# strom_add_library(name SOURCES a.cc b.cc DEPS PUBLIC x PRIVATE y)
+function(strom_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>)
+  target_link_libraries(${name} PUBLIC strom_api PRIVATE strom_build_flags)
+  if(ARG_DEPS)
+    target_link_libraries(${name} ${ARG_DEPS})
+  endif()
+  set_target_properties(${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+endfunction()
+
+# strom_add_test(name SOURCES t.cc DEPS lib... LABELS unit [TIMEOUT seconds])
+function(strom_add_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} strom_testutil GTest::gmock GTest::gtest_main
+                                        strom_build_flags)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/src)
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 120)
+  endif()
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+endfunction()
+
+# strom_add_job(name SOURCES job.cc [DEPS ...]): a user job built from a STROM_JOB(build)
+# source file. It yields an executable that runs the job on an embedded MiniCluster.
+function(strom_add_job name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  if(TARGET strom::strom)
+    target_link_libraries(${name} PRIVATE strom::strom ${ARG_DEPS})
+  else()
+    target_link_libraries(${name} PRIVATE Strom::strom ${ARG_DEPS})
+  endif()
+endfunction()
