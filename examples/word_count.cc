@@ -1,0 +1,95 @@
+// Streaming word count, as Flink's WordCount example: read lines, split them into words
+// (maximal runs of ASCII letters and digits, lower-cased), count per word with keyed state,
+// and write "word,count" for every update.
+//
+//   word_count --input FILE --output FILE [-p N] [-D key=value ...]
+
+#include <strom/strom.h>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+/// Counts the occurrences of each word in keyed state.
+class CountWords final : public strom::RichMapFunction<std::string, std::pair<std::string, int64_t>> {
+ public:
+  void open() override {
+    count_ = &getRuntimeContext().getState(strom::ValueStateDescriptor<int64_t>("count"));
+  }
+  std::pair<std::string, int64_t> map(const std::string& word) override {
+    const int64_t* current = count_->valuePtr();
+    int64_t next = (current ? *current : 0) + 1;
+    count_->update(next);
+    return {word, next};
+  }
+
+ private:
+  strom::ValueState<int64_t>* count_ = nullptr;  // owned by the keyed state backend
+};
+
+strom::Status build(strom::StreamExecutionEnvironment& env, const strom::JobArgs& args) {
+  CLI::App app{"Streaming word count: writes \"word,count\" for every occurrence of a word.",
+               args.programName()};
+  std::string input;
+  std::string output;
+  int parallelism = 1;
+  std::vector<std::string> options;
+  app.add_option("--input", input, "text file to read")->required();
+  app.add_option("--output", output, "file to write the counts to")->required();
+  app.add_option("-p,--parallelism", parallelism, "parallelism of the splitting and counting");
+  app.add_option("-D", options, "configuration override key=value (repeatable)");
+  std::vector<std::string> argv = args.args();
+  std::reverse(argv.begin(), argv.end());  // CLI11 takes them in reverse order
+  try {
+    app.parse(argv);
+  } catch (const CLI::CallForHelp&) {
+    std::printf("%s", app.help().c_str());
+    return strom::Status::cancelled("help printed");
+  } catch (const CLI::ParseError& e) {
+    return strom::Status::invalidArgument(std::string(e.what()) + "\nusage: " +
+                                          args.programName() +
+                                          " --input FILE --output FILE [-p N] [-D key=value]...");
+  }
+  for (const std::string& option : options) {
+    STROM_RETURN_IF_ERROR(env.getConfiguration().setFromString(option));
+  }
+  env.setParallelism(parallelism);
+
+  env.readTextFile(input)
+      .setParallelism(1)
+      .flatMap([](const std::string& line, strom::Collector<std::string>& out) {
+        std::string word;
+        for (char c : line) {
+          if (std::isalnum(static_cast<unsigned char>(c)) && static_cast<unsigned char>(c) < 0x80) {
+            word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+          } else if (!word.empty()) {
+            out.collect(std::move(word));
+            word.clear();
+          }
+        }
+        if (!word.empty()) out.collect(std::move(word));
+      })
+      .name("Split")
+      .keyBy([](const std::string& word) { return word; })
+      .map(CountWords())
+      .name("Count")
+      .map([](const std::pair<std::string, int64_t>& count) {
+        return count.first + "," + std::to_string(count.second);
+      })
+      .name("Format")
+      .writeAsText(output)
+      .name("Counts File")
+      .setParallelism(1);
+  return strom::Status::ok();
+}
+
+}  // namespace
+
+STROM_JOB(build)

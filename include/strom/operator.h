@@ -1,0 +1,272 @@
+#pragma once
+
+// The operator SPI: how operators receive and emit record batches, and what the runtime
+// offers them. Operators are templates instantiated with the user's functions (see
+// <strom/operators.h>); the runtime wires and drives them only through these interfaces.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include <strom/record_batch.h>
+#include <strom/status.h>
+
+namespace strom {
+
+/// Default bound on the rows of one batch. Configurable per job (`execution.batch.rows`).
+inline constexpr size_t kDefaultBatchRows = 1024;
+
+/// An exception that escaped user code, tagged with the name of the operator it came from.
+/// The task catches it around the whole batch call and fails with its message.
+class OperatorError : public std::runtime_error {
+ public:
+  OperatorError(std::string operatorName, const std::string& message)
+      : std::runtime_error(message), operatorName_(std::move(operatorName)) {}
+  const std::string& operatorName() const { return operatorName_; }
+
+ private:
+  std::string operatorName_;
+};
+
+/// The receiving end of a stream of T inside a chain: an operator's input, or a record
+/// writer that serializes to the network.
+class InputBase {
+ public:
+  virtual ~InputBase() = default;
+  virtual std::type_index recordType() const = 0;
+};
+
+template <class T>
+class Input : public InputBase {
+ public:
+  /// Process one batch. May move records out of `batch`; the caller clears it afterwards.
+  virtual void processBatch(RecordBatch<T>& batch) = 0;
+  std::type_index recordType() const final { return typeid(T); }
+};
+
+/// The type-erased face of Output<T> that the runtime wires and flushes.
+class OutputBase {
+ public:
+  virtual ~OutputBase() = default;
+  virtual std::type_index recordType() const = 0;
+  /// Hand the pending batch to every consumer.
+  virtual void flush() = 0;
+  /// Add a consumer; `consumerName` names it in errors thrown by its user code.
+  virtual Status connect(InputBase& consumer, std::string consumerName) = 0;
+  virtual bool hasConsumers() const = 0;
+};
+
+/// Collects an operator's output into a batch and hands the batch to its consumers when it
+/// is full or flushed: one virtual call per batch per consumer. Not thread-safe: it lives on
+/// its task's thread.
+template <class T>
+class Output final : public OutputBase {
+ public:
+  explicit Output(size_t maxRows = kDefaultBatchRows) : maxRows_(maxRows == 0 ? 1 : maxRows) {
+    batch_.reserve(maxRows_);
+  }
+
+  void push(T&& value, int64_t timestamp = kNoTimestamp) {
+    batch_.push(std::move(value), timestamp);
+    if (batch_.size() >= maxRows_) flush();
+  }
+  void push(const T& value, int64_t timestamp = kNoTimestamp) {
+    batch_.push(value, timestamp);
+    if (batch_.size() >= maxRows_) flush();
+  }
+
+  std::type_index recordType() const override { return typeid(T); }
+  bool hasConsumers() const override { return !consumers_.empty(); }
+  size_t maxRows() const { return maxRows_; }
+
+  void flush() override {
+    if (batch_.empty()) return;
+    if (consumers_.empty()) {
+      batch_.clear();
+      return;
+    }
+    for (size_t i = 0; i + 1 < consumers_.size(); ++i) {
+      copy_.copyFrom(batch_);
+      deliver(consumers_[i], copy_);
+    }
+    deliver(consumers_.back(), batch_);
+    batch_.clear();
+  }
+
+  Status connect(InputBase& consumer, std::string consumerName) override {
+    if (consumer.recordType() != recordType()) {
+      return Status::internal("cannot connect an output of " + std::string(typeid(T).name()) +
+                              " to '" + consumerName + "' which takes another type");
+    }
+    consumers_.push_back(Consumer{static_cast<Input<T>*>(&consumer), std::move(consumerName)});
+    return Status::ok();
+  }
+
+ private:
+  struct Consumer {
+    Input<T>* input;  // not owned; the chain outlives its wiring
+    std::string name;
+  };
+
+  static void deliver(Consumer& consumer, RecordBatch<T>& batch) {
+    try {
+      consumer.input->processBatch(batch);
+    } catch (const OperatorError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw OperatorError(consumer.name, e.what());
+    } catch (...) {
+      throw OperatorError(consumer.name, "unknown exception");
+    }
+    batch.clear();
+  }
+
+  size_t maxRows_;
+  RecordBatch<T> batch_;
+  RecordBatch<T> copy_;
+  std::vector<Consumer> consumers_;
+};
+
+/// What user functions emit records into (Flink's Collector). Records take the timestamp of
+/// the record being processed unless given one.
+template <class T>
+class Collector {
+ public:
+  explicit Collector(Output<T>* output) : output_(output) {}
+  void collect(T value) { output_->push(std::move(value), timestamp_); }
+  void collectWithTimestamp(T value, int64_t timestamp) {
+    output_->push(std::move(value), timestamp);
+  }
+  /// Set the timestamp given to the records collected next (the runtime does this per record).
+  void setTimestamp(int64_t timestamp) { timestamp_ = timestamp; }
+
+ private:
+  Output<T>* output_;  // not owned
+  int64_t timestamp_ = kNoTimestamp;
+};
+
+/// Names a side output of type T (Flink's OutputTag). Tags with equal ids are the same output.
+template <class T>
+class OutputTag {
+ public:
+  using Type = T;
+  explicit OutputTag(std::string id) : id_(std::move(id)) {}
+  const std::string& id() const { return id_; }
+
+ private:
+  std::string id_;
+};
+
+class Configuration;
+
+/// What the runtime offers one operator instance. Implemented by the task; valid from open()
+/// to close(); used only on the task's thread.
+class OperatorContext {
+ public:
+  virtual ~OperatorContext() = default;
+  virtual const std::string& operatorName() const = 0;
+  virtual int subtaskIndex() const = 0;
+  virtual int parallelism() const = 0;
+  virtual int maxParallelism() const = 0;
+  virtual int attemptNumber() const = 0;
+  /// Return the processing time in epoch milliseconds: the task's clock, read at most once
+  /// per batch by the caller.
+  virtual int64_t currentProcessingTime() = 0;
+  /// Ask for onProcessingTime(now) to be called on the task thread once the processing time
+  /// reaches `time`. Requests are merged: the earliest pending one wins.
+  virtual void requestProcessingTimeCallback(int64_t time) = 0;
+  /// Fail the task with `status` (for errors of engine and connector code, which do not
+  /// throw). The task stops after the current batch.
+  virtual void failTask(Status status) = 0;
+  virtual const Configuration& configuration() const = 0;
+};
+
+/// One operator instance in a chain. Created by its OperatorFactory on the task thread, then
+/// open() → (processBatch | onProcessingTime)* → endInput() → close(), all on that thread.
+class StreamOperator {
+ public:
+  virtual ~StreamOperator() = default;
+
+  /// Return the input this operator consumes, or nullptr for a source.
+  virtual InputBase* input() { return nullptr; }
+  /// Return the main output, or nullptr for a sink.
+  virtual OutputBase* mainOutput() { return nullptr; }
+  /// Return the side output with `tagId`, creating it, or nullptr if this operator has none.
+  virtual OutputBase* sideOutput(std::string_view /*tagId*/) { return nullptr; }
+  /// Add the side output `tagId` (an Output<X> of the tag's type X) before wiring; return
+  /// false if this operator cannot emit side outputs.
+  virtual bool addSideOutput(std::string /*tagId*/, std::unique_ptr<OutputBase> /*output*/) {
+    return false;
+  }
+  /// Set up before the first record. The context outlives the operator's use of it.
+  virtual void open(OperatorContext& context) { context_ = &context; }
+  /// Called when the processing time reached a time asked for with
+  /// requestProcessingTimeCallback.
+  virtual void onProcessingTime(int64_t /*now*/) {}
+  /// Called once when all input has been processed: emit what is pending.
+  virtual void endInput() {}
+  virtual void close() {}
+
+  /// Flush the main output and every side output.
+  void flushOutputs() {
+    if (OutputBase* out = mainOutput()) out->flush();
+    for (OutputBase* side : sideOutputs_) side->flush();
+  }
+
+ protected:
+  OperatorContext& context() { return *context_; }
+  void registerSideOutput(OutputBase* output) { sideOutputs_.push_back(output); }
+
+ private:
+  OperatorContext* context_ = nullptr;
+  std::vector<OutputBase*> sideOutputs_;
+};
+
+/// The outcome of one call of a source's emit step.
+enum class InputStatus {
+  kMoreAvailable,     // call again soon
+  kNothingAvailable,  // nothing now: the source asked for a callback or waits for data
+  kEndOfInput,        // bounded source exhausted
+};
+
+/// A source operator: emits at most one bounded batch per call, then yields to the task's
+/// mailbox (STYLE §7.6).
+class SourceOperatorBase : public StreamOperator {
+ public:
+  virtual InputStatus emitNext() = 0;
+};
+
+/// Creates operator instances for one node of the graph: one per subtask, on the task
+/// thread. Holds copies of the user's functions. Immutable and shareable across threads.
+class OperatorFactory {
+ public:
+  virtual ~OperatorFactory() = default;
+  virtual std::unique_ptr<StreamOperator> createOperator(size_t batchRows) const = 0;
+};
+
+template <class Make>
+class LambdaOperatorFactory final : public OperatorFactory {
+ public:
+  explicit LambdaOperatorFactory(Make make) : make_(std::move(make)) {}
+  std::unique_ptr<StreamOperator> createOperator(size_t batchRows) const override {
+    return make_(batchRows);
+  }
+
+ private:
+  Make make_;
+};
+
+/// Return a factory that calls `make(batchRows)` to create each operator instance.
+template <class Make>
+std::shared_ptr<const OperatorFactory> makeOperatorFactory(Make make) {
+  return std::make_shared<LambdaOperatorFactory<Make>>(std::move(make));
+}
+
+}  // namespace strom

@@ -1,0 +1,562 @@
+#pragma once
+
+// Operator templates, instantiated with the user's functions. Each processes a whole batch in
+// one virtual call with the user's function inlined in a flat loop (STYLE §7): no allocation,
+// std::function, lock or virtual call per record of their own.
+
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <strom/detail/flat_hash_map.h>
+#include <strom/detail/keyed_state_backend.h>
+#include <strom/functions.h>
+#include <strom/key.h>
+#include <strom/operator.h>
+#include <strom/sink.h>
+#include <strom/source.h>
+#include <strom/state.h>
+
+namespace strom::detail {
+
+template <class F>
+inline constexpr bool kIsRich = std::is_base_of_v<RichFunction, F>;
+
+template <class F>
+void openFunction(F& fn, RuntimeContext* context) {
+  if constexpr (kIsRich<F>) {
+    fn.setRuntimeContext(context);
+    fn.open();
+  }
+}
+
+template <class F>
+void closeFunction(F& fn) {
+  if constexpr (kIsRich<F>) fn.close();
+}
+
+/// Call a map function: a RichMapFunction's map(), or a callable.
+template <class F, class In>
+decltype(auto) invokeMap(F& fn, In&& value) {
+  if constexpr (requires { fn.map(value); }) {
+    return fn.map(value);
+  } else {
+    return fn(std::forward<In>(value));
+  }
+}
+
+template <class F, class In>
+bool invokeFilter(F& fn, const In& value) {
+  if constexpr (requires { fn.filter(value); }) {
+    return fn.filter(value);
+  } else {
+    return static_cast<bool>(fn(value));
+  }
+}
+
+template <class F, class In, class Out>
+void invokeFlatMap(F& fn, In&& value, Collector<Out>& out) {
+  if constexpr (requires { fn.flatMap(value, out); }) {
+    fn.flatMap(value, out);
+  } else {
+    fn(std::forward<In>(value), out);
+  }
+}
+
+/// Operators on non-keyed streams: no key context.
+struct NoKeying {
+  void open(OperatorContext&) {}
+  KeyedStateBackend* backend() { return nullptr; }
+  template <class T>
+  void setKeyOf(const T&) {}
+  void beginBatch(OperatorContext&) {}
+};
+
+/// Operators on keyed streams: a heap keyed-state backend for the subtask's key groups, and
+/// the current key set once per record (hashed once).
+template <class K, class KeySelector>
+class Keying {
+ public:
+  explicit Keying(KeySelector selector) : selector_(std::move(selector)) {}
+  Keying(const Keying& other) : selector_(other.selector_) {}
+
+  void open(OperatorContext& context) {
+    maxParallelism_ = context.maxParallelism();
+    backend_ = std::make_unique<HeapKeyedStateBackend<K>>(
+        KeyGroupRange::forOperator(maxParallelism_, context.parallelism(), context.subtaskIndex()),
+        maxParallelism_);
+  }
+  KeyedStateBackend* backend() { return backend_.get(); }
+  HeapKeyedStateBackend<K>& heapBackend() { return *backend_; }
+  template <class T>
+  void setKeyOf(const T& value) {
+    setKey(selector_(value));
+  }
+  void setKey(K key) {
+    currentKey_ = std::move(key);
+    uint64_t hash = keyHash(currentKey_);
+    backend_->setCurrentKey(currentKey_, hash, keyGroupForHash(hash, maxParallelism_));
+  }
+  const K& currentKey() const { return currentKey_; }
+  /// Read the clock once per batch, for state TTL.
+  void beginBatch(OperatorContext& context) {
+    backend_->setCurrentTime(context.currentProcessingTime());
+  }
+  const KeySelector& selector() const { return selector_; }
+
+ private:
+  KeySelector selector_;
+  std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
+  K currentKey_{};
+  int maxParallelism_ = kDefaultMaxParallelism;
+};
+
+/// Base of operators with one input and one main output; owns the runtime context of a rich
+/// user function and the side outputs.
+template <class In, class Out, class Keys>
+class OneInputOperator : public StreamOperator, public Input<In>, public SideOutputs {
+ public:
+  OneInputOperator(size_t batchRows, Keys keys) : keys_(std::move(keys)), output_(batchRows) {}
+
+  InputBase* input() override { return this; }
+  OutputBase* mainOutput() override { return &output_; }
+  OutputBase* sideOutput(std::string_view tagId) override {
+    for (auto& side : sideOutputs_) {
+      if (side.first == tagId) return side.second.get();
+    }
+    return nullptr;
+  }
+  void open(OperatorContext& context) override {
+    StreamOperator::open(context);
+    keys_.open(context);
+    runtimeContext_ = std::make_unique<RuntimeContext>(context, keys_.backend());
+  }
+
+  bool addSideOutput(std::string tagId, std::unique_ptr<OutputBase> output) override {
+    registerSideOutput(output.get());
+    sideOutputs_.emplace_back(std::move(tagId), std::move(output));
+    return true;
+  }
+
+ protected:
+  RuntimeContext* runtimeContext() { return runtimeContext_.get(); }
+
+  Keys keys_;
+  Output<Out> output_;
+
+ private:
+  std::unique_ptr<RuntimeContext> runtimeContext_;
+  std::vector<std::pair<std::string, std::unique_ptr<OutputBase>>> sideOutputs_;
+};
+
+template <class In, class Out, class F, class Keys = NoKeying>
+class MapOperator final : public OneInputOperator<In, Out, Keys> {
+ public:
+  MapOperator(size_t batchRows, F fn, Keys keys = {})
+      : OneInputOperator<In, Out, Keys>(batchRows, std::move(keys)), fn_(std::move(fn)) {}
+  void open(OperatorContext& context) override {
+    OneInputOperator<In, Out, Keys>::open(context);
+    openFunction(fn_, this->runtimeContext());
+  }
+  void processBatch(RecordBatch<In>& batch) override {
+    this->keys_.beginBatch(this->context());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      this->keys_.setKeyOf(batch[i]);
+      this->output_.push(invokeMap(fn_, std::move(batch[i])), batch.timestamp(i));
+    }
+    this->output_.flush();
+  }
+  void close() override { closeFunction(fn_); }
+
+ private:
+  F fn_;
+};
+
+template <class T, class F, class Keys = NoKeying>
+class FilterOperator final : public OneInputOperator<T, T, Keys> {
+ public:
+  FilterOperator(size_t batchRows, F fn, Keys keys = {})
+      : OneInputOperator<T, T, Keys>(batchRows, std::move(keys)), fn_(std::move(fn)) {}
+  void open(OperatorContext& context) override {
+    OneInputOperator<T, T, Keys>::open(context);
+    openFunction(fn_, this->runtimeContext());
+  }
+  void processBatch(RecordBatch<T>& batch) override {
+    this->keys_.beginBatch(this->context());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      this->keys_.setKeyOf(batch[i]);
+      if (invokeFilter(fn_, batch[i])) this->output_.push(std::move(batch[i]), batch.timestamp(i));
+    }
+    this->output_.flush();
+  }
+  void close() override { closeFunction(fn_); }
+
+ private:
+  F fn_;
+};
+
+template <class In, class Out, class F, class Keys = NoKeying>
+class FlatMapOperator final : public OneInputOperator<In, Out, Keys> {
+ public:
+  FlatMapOperator(size_t batchRows, F fn, Keys keys = {})
+      : OneInputOperator<In, Out, Keys>(batchRows, std::move(keys)),
+        fn_(std::move(fn)),
+        collector_(&this->output_) {}
+  void open(OperatorContext& context) override {
+    OneInputOperator<In, Out, Keys>::open(context);
+    openFunction(fn_, this->runtimeContext());
+  }
+  void processBatch(RecordBatch<In>& batch) override {
+    this->keys_.beginBatch(this->context());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      this->keys_.setKeyOf(batch[i]);
+      collector_.setTimestamp(batch.timestamp(i));
+      invokeFlatMap(fn_, std::move(batch[i]), collector_);
+    }
+    this->output_.flush();
+  }
+  void close() override { closeFunction(fn_); }
+
+ private:
+  F fn_;
+  Collector<Out> collector_;
+};
+
+/// keyBy().reduce(): keeps the reduced value per key and emits it after every record, as
+/// Flink's streaming reduce does.
+template <class K, class T, class KeySelector, class F>
+class KeyedReduceOperator final : public OneInputOperator<T, T, Keying<K, KeySelector>> {
+ public:
+  KeyedReduceOperator(size_t batchRows, KeySelector selector, F fn)
+      : OneInputOperator<T, T, Keying<K, KeySelector>>(batchRows,
+                                                       Keying<K, KeySelector>(selector)),
+        fn_(std::move(fn)) {}
+  void open(OperatorContext& context) override {
+    OneInputOperator<T, T, Keying<K, KeySelector>>::open(context);
+    state_ = &this->keys_.backend()->getState(ValueStateDescriptor<T>("reduce"));
+    openFunction(fn_, this->runtimeContext());
+  }
+  void processBatch(RecordBatch<T>& batch) override {
+    this->keys_.beginBatch(this->context());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      this->keys_.setKeyOf(batch[i]);
+      if (const T* current = state_->valuePtr()) {
+        if constexpr (requires { fn_.reduce(*current, batch[i]); }) {
+          state_->update(fn_.reduce(*current, batch[i]));
+        } else {
+          state_->update(fn_(*current, batch[i]));
+        }
+      } else {
+        state_->update(std::move(batch[i]));
+      }
+      this->output_.push(*state_->valuePtr(), batch.timestamp(i));
+    }
+    this->output_.flush();
+  }
+  void close() override { closeFunction(fn_); }
+
+ private:
+  F fn_;
+  ValueState<T>* state_ = nullptr;  // owned by the keyed backend
+};
+
+/// keyBy().aggregate(fn): keeps an accumulator per key and emits getResult after every record.
+template <class K, class T, class KeySelector, class F, class Acc, class Out>
+class KeyedAggregateOperator final : public OneInputOperator<T, Out, Keying<K, KeySelector>> {
+ public:
+  KeyedAggregateOperator(size_t batchRows, KeySelector selector, F fn)
+      : OneInputOperator<T, Out, Keying<K, KeySelector>>(batchRows,
+                                                         Keying<K, KeySelector>(selector)),
+        fn_(std::move(fn)) {}
+  void open(OperatorContext& context) override {
+    OneInputOperator<T, Out, Keying<K, KeySelector>>::open(context);
+    state_ = &this->keys_.backend()->getState(ValueStateDescriptor<Acc>("aggregate"));
+    openFunction(fn_, this->runtimeContext());
+  }
+  void processBatch(RecordBatch<T>& batch) override {
+    this->keys_.beginBatch(this->context());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      this->keys_.setKeyOf(batch[i]);
+      const Acc* current = state_->valuePtr();
+      Acc acc = current ? fn_.add(batch[i], *current) : fn_.add(batch[i], fn_.createAccumulator());
+      this->output_.push(fn_.getResult(acc), batch.timestamp(i));
+      state_->update(std::move(acc));
+    }
+    this->output_.flush();
+  }
+  void close() override { closeFunction(fn_); }
+
+ private:
+  F fn_;
+  ValueState<Acc>* state_ = nullptr;  // owned by the keyed backend
+};
+
+/// The timer service of non-keyed process functions: processing time only, no timers
+/// (as in Flink, timers need a keyed stream).
+class NonKeyedTimerService final : public TimerService {
+ public:
+  explicit NonKeyedTimerService(OperatorContext*& context) : context_(context) {}
+  int64_t currentProcessingTime() override { return context_->currentProcessingTime(); }
+  int64_t currentWatermark() override { return INT64_MIN; }
+  void registerProcessingTimeTimer(int64_t) override { unsupported(); }
+  void deleteProcessingTimeTimer(int64_t) override { unsupported(); }
+  void registerEventTimeTimer(int64_t) override { unsupported(); }
+  void deleteEventTimeTimer(int64_t) override { unsupported(); }
+
+ private:
+  [[noreturn]] static void unsupported() {
+    throw std::logic_error("timers are only available on keyed streams (after keyBy)");
+  }
+  OperatorContext*& context_;
+};
+
+template <class I, class O, class F>
+class ProcessOperator final : public OneInputOperator<I, O, NoKeying> {
+ public:
+  ProcessOperator(size_t batchRows, F fn)
+      : OneInputOperator<I, O, NoKeying>(batchRows, NoKeying{}),
+        fn_(std::move(fn)),
+        timers_(contextPtr_),
+        processContext_(*this, timers_),
+        collector_(&this->output_) {}
+  void open(OperatorContext& context) override {
+    OneInputOperator<I, O, NoKeying>::open(context);
+    contextPtr_ = &context;
+    openFunction(fn_, this->runtimeContext());
+  }
+  void processBatch(RecordBatch<I>& batch) override {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      processContext_.setTimestamp(batch.timestamp(i));
+      collector_.setTimestamp(batch.timestamp(i));
+      fn_.processElement(batch[i], processContext_, collector_);
+    }
+    this->flushOutputs();
+  }
+  void close() override { closeFunction(fn_); }
+
+ private:
+  F fn_;
+  OperatorContext* contextPtr_ = nullptr;
+  NonKeyedTimerService timers_;
+  typename F::Context processContext_;
+  Collector<O> collector_;
+};
+
+/// Processing-time timers of a keyed operator: at most one timer per key and timestamp,
+/// fired in timestamp order with the key restored.
+template <class K>
+class KeyedTimerQueue {
+ public:
+  struct Timer {
+    int64_t time;
+    K key;
+  };
+
+  /// Return true if the timer was new.
+  bool add(const K& key, int64_t time) {
+    TimerId id{key, time};
+    auto [slot, inserted] = registered_.tryEmplace(id, hashOf(id), char{1});
+    (void)slot;
+    if (!inserted) return false;
+    heap_.push_back(Timer{time, key});
+    std::push_heap(heap_.begin(), heap_.end(), later);
+    return true;
+  }
+  void remove(const K& key, int64_t time) {
+    TimerId id{key, time};
+    registered_.erase(id, hashOf(id));  // the heap entry is skipped when popped
+  }
+  /// Return the earliest registered time, or INT64_MAX.
+  int64_t nextTime() {
+    dropCancelled();
+    return heap_.empty() ? INT64_MAX : heap_.front().time;
+  }
+  /// Pop the earliest timer if its time is <= `now`.
+  std::optional<Timer> pollDue(int64_t now) {
+    dropCancelled();
+    if (heap_.empty() || heap_.front().time > now) return std::nullopt;
+    std::pop_heap(heap_.begin(), heap_.end(), later);
+    Timer timer = std::move(heap_.back());
+    heap_.pop_back();
+    TimerId id{timer.key, timer.time};
+    registered_.erase(id, hashOf(id));
+    return timer;
+  }
+  size_t size() const { return registered_.size(); }
+
+ private:
+  struct TimerId {
+    K key;
+    int64_t time;
+    bool operator==(const TimerId&) const = default;
+  };
+  static uint64_t hashOf(const TimerId& id) {
+    return hashCombine(keyHash(id.key), static_cast<uint64_t>(id.time));
+  }
+  static bool later(const Timer& a, const Timer& b) { return a.time > b.time; }
+  void dropCancelled() {
+    while (!heap_.empty()) {
+      TimerId id{heap_.front().key, heap_.front().time};
+      if (registered_.find(id, hashOf(id)) != nullptr) return;
+      std::pop_heap(heap_.begin(), heap_.end(), later);
+      heap_.pop_back();
+    }
+  }
+
+  std::vector<Timer> heap_;
+  FlatHashMap<TimerId, char> registered_;
+};
+
+template <class K, class I, class O, class KeySelector, class F>
+class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySelector>>,
+                                   private TimerService {
+  using Base = OneInputOperator<I, O, Keying<K, KeySelector>>;
+
+ public:
+  KeyedProcessOperator(size_t batchRows, KeySelector selector, F fn)
+      : Base(batchRows, Keying<K, KeySelector>(selector)),
+        fn_(std::move(fn)),
+        processContext_(*this, *this),
+        timerContext_(*this, *this),
+        collector_(&this->output_) {}
+  void open(OperatorContext& context) override {
+    Base::open(context);
+    openFunction(fn_, this->runtimeContext());
+  }
+  void processBatch(RecordBatch<I>& batch) override {
+    this->keys_.beginBatch(this->context());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      this->keys_.setKeyOf(batch[i]);
+      processContext_.setCurrentKey(&this->keys_.currentKey());
+      processContext_.setTimestamp(batch.timestamp(i));
+      collector_.setTimestamp(batch.timestamp(i));
+      fn_.processElement(batch[i], processContext_, collector_);
+    }
+    this->flushOutputs();
+  }
+  void onProcessingTime(int64_t now) override {
+    this->keys_.beginBatch(this->context());
+    while (auto timer = timers_.pollDue(now)) {
+      this->keys_.setKey(timer->key);
+      timerContext_.setCurrentKey(&this->keys_.currentKey());
+      timerContext_.setTimestamp(timer->time);
+      timerContext_.setTimeDomain(TimeDomain::kProcessingTime);
+      collector_.setTimestamp(timer->time);
+      fn_.onTimer(timer->time, timerContext_, collector_);
+    }
+    requestNextCallback();
+    this->flushOutputs();
+  }
+  void close() override { closeFunction(fn_); }
+
+ private:
+  // TimerService, for the current key.
+  int64_t currentProcessingTime() override { return this->context().currentProcessingTime(); }
+  int64_t currentWatermark() override { return INT64_MIN; }
+  void registerProcessingTimeTimer(int64_t time) override {
+    if (timers_.add(this->keys_.currentKey(), time) && time < requestedTime_) {
+      requestedTime_ = time;
+      this->context().requestProcessingTimeCallback(time);
+    }
+  }
+  void deleteProcessingTimeTimer(int64_t time) override {
+    timers_.remove(this->keys_.currentKey(), time);
+  }
+  void registerEventTimeTimer(int64_t) override {
+    throw std::logic_error("event-time timers are not supported yet");
+  }
+  void deleteEventTimeTimer(int64_t) override {
+    throw std::logic_error("event-time timers are not supported yet");
+  }
+  void requestNextCallback() {
+    requestedTime_ = timers_.nextTime();
+    if (requestedTime_ != INT64_MAX) this->context().requestProcessingTimeCallback(requestedTime_);
+  }
+
+  F fn_;
+  KeyedTimerQueue<K> timers_;
+  int64_t requestedTime_ = INT64_MAX;
+  typename F::Context processContext_;
+  typename F::OnTimerContext timerContext_;
+  Collector<O> collector_;
+};
+
+/// Drives a SourceReader (created in open() for this subtask): one bounded batch per
+/// emitNext().
+template <class T>
+class SourceOperator final : public SourceOperatorBase {
+ public:
+  SourceOperator(size_t batchRows, std::shared_ptr<const Source<T>> source)
+      : source_(std::move(source)), output_(batchRows) {}
+  OutputBase* mainOutput() override { return &output_; }
+  void open(OperatorContext& context) override {
+    SourceOperatorBase::open(context);
+    reader_ = source_->createReader(context.subtaskIndex(), context.parallelism());
+    Status status = reader_->open(context);
+    if (!status.isOk()) fail(status);
+  }
+  InputStatus emitNext() override {
+    if (failed_) return InputStatus::kEndOfInput;
+    Result<InputStatus> result = reader_->pollNext(output_);
+    output_.flush();
+    if (!result.isOk()) {
+      fail(result.status());
+      return InputStatus::kEndOfInput;
+    }
+    return *result;
+  }
+  void close() override {
+    if (reader_) reader_->close();
+  }
+
+ private:
+  void fail(const Status& status) {
+    failed_ = true;
+    context().failTask(status.withContext("source '" + context().operatorName() + "'"));
+  }
+  std::shared_ptr<const Source<T>> source_;
+  std::unique_ptr<SourceReader<T>> reader_;
+  Output<T> output_;
+  bool failed_ = false;
+};
+
+/// Drives a SinkWriter (created in open() for this subtask): one write per batch.
+template <class T>
+class SinkOperator final : public StreamOperator, public Input<T> {
+ public:
+  explicit SinkOperator(std::shared_ptr<const Sink<T>> sink) : sink_(std::move(sink)) {}
+  InputBase* input() override { return this; }
+  void open(OperatorContext& context) override {
+    StreamOperator::open(context);
+    writer_ = sink_->createWriter(context.subtaskIndex(), context.parallelism());
+    check(writer_->open(context));
+  }
+  void processBatch(RecordBatch<T>& batch) override {
+    if (!failed_) check(writer_->write(batch));
+  }
+  void endInput() override {
+    if (!failed_) check(writer_->finish());
+  }
+  void close() override {
+    if (writer_) writer_->close();
+  }
+
+ private:
+  void check(const Status& status) {
+    if (status.isOk()) return;
+    failed_ = true;
+    context().failTask(status.withContext("sink '" + context().operatorName() + "'"));
+  }
+  std::shared_ptr<const Sink<T>> sink_;
+  std::unique_ptr<SinkWriter<T>> writer_;
+  bool failed_ = false;
+};
+
+}  // namespace strom::detail

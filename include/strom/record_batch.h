@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace strom {
+
+/// The timestamp of a record that has none (Flink's "no timestamp").
+inline constexpr int64_t kNoTimestamp = std::numeric_limits<int64_t>::min();
+
+/// A batch of records of type T, the unit in which records move between operators: one
+/// virtual call per batch per operator (STYLE §7). Values and timestamps are stored as two
+/// arrays; the timestamp array exists only once a record with a timestamp was added, so a
+/// stream without event time pays nothing for it.
+///
+/// A batch is owned by the Output that fills it and is reused: clear() keeps its capacity.
+/// A consumer's processBatch may move records out of the batch it is given.
+template <class T>
+class RecordBatch {
+ public:
+  RecordBatch() = default;
+  explicit RecordBatch(size_t capacity) { reserve(capacity); }
+
+  size_t size() const { return values_.size(); }
+  bool empty() const { return values_.empty(); }
+  bool hasTimestamps() const { return !timestamps_.empty(); }
+
+  T& operator[](size_t i) { return values_[i]; }
+  const T& operator[](size_t i) const { return values_[i]; }
+  std::span<T> values() { return values_; }
+  std::span<const T> values() const { return values_; }
+  /// Return the timestamp of record `i`, or kNoTimestamp.
+  int64_t timestamp(size_t i) const { return timestamps_.empty() ? kNoTimestamp : timestamps_[i]; }
+
+  auto begin() { return values_.begin(); }
+  auto end() { return values_.end(); }
+  auto begin() const { return values_.begin(); }
+  auto end() const { return values_.end(); }
+
+  void push(T&& value, int64_t timestamp = kNoTimestamp) {
+    values_.push_back(std::move(value));
+    noteTimestamp(timestamp);
+  }
+  void push(const T& value, int64_t timestamp = kNoTimestamp) {
+    values_.push_back(value);
+    noteTimestamp(timestamp);
+  }
+  /// Append a default-constructed record and return it (deserializers fill it in place).
+  T& emplaceDefault(int64_t timestamp = kNoTimestamp) {
+    T& slot = values_.emplace_back();
+    noteTimestamp(timestamp);
+    return slot;
+  }
+  /// Remove the last record (a deserializer that failed on it).
+  void popBack() {
+    values_.pop_back();
+    if (!timestamps_.empty()) timestamps_.pop_back();
+  }
+  void reserve(size_t capacity) { values_.reserve(capacity); }
+  void clear() {
+    values_.clear();
+    timestamps_.clear();
+  }
+  /// Replace the contents with a copy of `other` (used when one output feeds several
+  /// chained consumers, each of which may move records out).
+  void copyFrom(const RecordBatch& other) {
+    values_ = other.values_;
+    timestamps_ = other.timestamps_;
+  }
+
+ private:
+  void noteTimestamp(int64_t timestamp) {
+    if (timestamp != kNoTimestamp) {
+      if (timestamps_.empty()) timestamps_.assign(values_.size() - 1, kNoTimestamp);
+      timestamps_.push_back(timestamp);
+    } else if (!timestamps_.empty()) {
+      timestamps_.push_back(kNoTimestamp);
+    }
+  }
+
+  std::vector<T> values_;
+  std::vector<int64_t> timestamps_;  // empty, or one per value
+};
+
+}  // namespace strom

@@ -1,0 +1,63 @@
+#pragma once
+
+// The one header a Strom job includes.
+
+#include <cstdio>
+#include <exception>
+#include <type_traits>
+
+#include <strom/config.h>
+#include <strom/connectors.h>
+#include <strom/datastream.h>
+#include <strom/environment.h>
+#include <strom/fields.h>
+#include <strom/functions.h>
+#include <strom/key.h>
+#include <strom/operator.h>
+#include <strom/sink.h>
+#include <strom/source.h>
+#include <strom/state.h>
+#include <strom/status.h>
+
+namespace strom::detail {
+
+/// Run a job program: build the job with `build` (which returns void or Status), execute
+/// it, and turn errors into a message on stderr and an exit code (2: bad arguments or an
+/// invalid job, 1: the job failed).
+template <class Build>
+int runJobMain(Build build, int argc, char** argv) {
+  StreamExecutionEnvironment env;
+  JobArgs args(argc, argv);
+  try {
+    if constexpr (std::is_same_v<std::invoke_result_t<Build, StreamExecutionEnvironment&,
+                                                      const JobArgs&>,
+                                 Status>) {
+      Status status = build(env, args);
+      if (status.code() == StatusCode::kCancelled) return 0;  // e.g. --help was printed
+      if (!status.isOk()) {
+        std::fprintf(stderr, "%s: %s\n", args.programName().c_str(), status.message().c_str());
+        return 2;
+      }
+    } else {
+      build(env, args);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", args.programName().c_str(), e.what());
+    return 2;
+  }
+  Result<JobExecutionResult> result = env.execute(args.programName());
+  if (!result.isOk()) {
+    std::fprintf(stderr, "%s: job failed: %s\n", args.programName().c_str(),
+                 result.status().message().c_str());
+    return result.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace strom::detail
+
+/// Make a job program from `build`, a function
+/// `void build(strom::StreamExecutionEnvironment&, const strom::JobArgs&)` (or one returning
+/// strom::Status): the program declares the job with it and runs it embedded.
+#define STROM_JOB(build) \
+  int main(int argc, char** argv) { return ::strom::detail::runJobMain(build, argc, argv); }

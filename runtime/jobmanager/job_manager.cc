@@ -1,0 +1,207 @@
+#include "runtime/jobmanager/job_manager.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace strom::runtime {
+namespace {
+
+/// The consumers producer `i` of `p` serves on a pointwise edge to `c` consumers, in order.
+std::vector<int> pointwiseConsumers(int i, int p, int c) {
+  std::vector<int> consumers;
+  if (p >= c) {
+    consumers.push_back(static_cast<int>(static_cast<int64_t>(i) * c / p));
+  } else {
+    for (int j = 0; j < c; ++j) {
+      if (static_cast<int64_t>(j) * p / c == i) consumers.push_back(j);
+    }
+  }
+  return consumers;
+}
+
+}  // namespace
+
+void JobManager::registerTaskManager(TaskManagerGateway* gateway) {
+  std::lock_guard lock(mu_);
+  for (int i = 0; i < gateway->numberOfSlots(); ++i) slots_.push_back(Slot{gateway, i, true});
+}
+
+std::vector<TaskDeploymentDescriptor> JobManager::buildDeployments(
+    const Job& job, const std::vector<int>& slots) const {
+  const graph::JobGraph& g = *job.graph;
+  std::vector<TaskDeploymentDescriptor> deployments;
+  for (const graph::JobVertex& vertex : g.vertices()) {
+    for (int s = 0; s < vertex.parallelism; ++s) {
+      TaskDeploymentDescriptor d;
+      d.attemptId = ExecutionAttemptId{job.id, vertex.id, s, 0};
+      d.jobGraph = job.graph;
+      for (int edgeId : vertex.outputs) {
+        const graph::JobEdge& edge = g.edges()[static_cast<size_t>(edgeId)];
+        const graph::JobVertex& consumer = g.vertices()[static_cast<size_t>(edge.targetVertex)];
+        int n = edge.pointwise()
+                    ? static_cast<int>(pointwiseConsumers(s, vertex.parallelism, consumer.parallelism).size())
+                    : consumer.parallelism;
+        d.outputs.push_back(ResultPartitionDescriptor{
+            edgeId, network::ResultPartitionId{job.id, edgeId, s, 0}, n});
+      }
+      for (int edgeId : vertex.inputs) {
+        const graph::JobEdge& edge = g.edges()[static_cast<size_t>(edgeId)];
+        const graph::JobVertex& producer = g.vertices()[static_cast<size_t>(edge.sourceVertex)];
+        InputGateDescriptor gate;
+        gate.jobEdge = edgeId;
+        for (int i = 0; i < producer.parallelism; ++i) {
+          network::ResultPartitionId id{job.id, edgeId, i, 0};
+          if (!edge.pointwise()) {
+            gate.channels.push_back(InputChannelDescriptor{id, s});
+            continue;
+          }
+          std::vector<int> consumers = pointwiseConsumers(i, producer.parallelism, vertex.parallelism);
+          auto it = std::find(consumers.begin(), consumers.end(), s);
+          if (it != consumers.end()) {
+            gate.channels.push_back(InputChannelDescriptor{id, static_cast<int>(it - consumers.begin())});
+          }
+        }
+        d.inputs.push_back(std::move(gate));
+      }
+      (void)slots;
+      deployments.push_back(std::move(d));
+    }
+  }
+  return deployments;
+}
+
+Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph> jobGraph) {
+  std::vector<TaskDeploymentDescriptor> deployments;
+  std::vector<TaskManagerGateway*> targets;
+  std::string jobId;
+  {
+    std::lock_guard lock(mu_);
+    int needed = jobGraph->maxVertexParallelism();
+    std::vector<int> freeSlots;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].free) freeSlots.push_back(static_cast<int>(i));
+    }
+    if (static_cast<int>(freeSlots.size()) < needed) {
+      return Status::resourceExhausted("job '" + jobGraph->jobName() + "' needs " +
+                                       std::to_string(needed) + " slots, but only " +
+                                       std::to_string(freeSlots.size()) + " of " +
+                                       std::to_string(slots_.size()) + " are free");
+    }
+    char idBuffer[32];
+    std::snprintf(idBuffer, sizeof idBuffer, "job-%04d", nextJobNumber_++);
+    auto job = std::make_unique<Job>();
+    job->id = idBuffer;
+    job->graph = jobGraph;
+    job->start = std::chrono::steady_clock::now();
+    // Slot sharing: subtask s of every vertex runs in the job's s-th slot.
+    job->slotsTaken.assign(freeSlots.begin(), freeSlots.begin() + needed);
+    for (int slot : job->slotsTaken) slots_[static_cast<size_t>(slot)].free = false;
+    deployments = buildDeployments(*job, job->slotsTaken);
+    for (const TaskDeploymentDescriptor& d : deployments) {
+      TaskManagerGateway* tm =
+          slots_[static_cast<size_t>(job->slotsTaken[static_cast<size_t>(d.attemptId.subtaskIndex)])]
+              .taskManager;
+      job->executions.push_back(Execution{d.attemptId, tm, ExecutionState::kDeploying});
+      targets.push_back(tm);
+    }
+    jobId = job->id;
+    jobs_[jobId] = std::move(job);
+  }
+  spdlog::info("job {} ({}): deploying {} tasks: {}", jobId, jobGraph->jobName(),
+               deployments.size(), jobGraph->toJson());
+  // Vertices are in topological order, so producers register their partitions before
+  // their consumers are deployed.
+  for (size_t i = 0; i < deployments.size(); ++i) {
+    ExecutionAttemptId attemptId = deployments[i].attemptId;
+    Status status = targets[i]->submitTask(std::move(deployments[i]));
+    if (!status.isOk()) {
+      std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> toCancel;
+      {
+        std::lock_guard lock(mu_);
+        Job& job = *jobs_[jobId];
+        for (size_t j = i; j < job.executions.size(); ++j) {
+          job.executions[j].state = ExecutionState::kFailed;
+          ++job.terminal;
+        }
+        toCancel = startFailing(job, status.withContext("deploying " + attemptId.toString()));
+        if (job.terminal == static_cast<int>(job.executions.size())) {
+          job.done = true;
+          job.end = std::chrono::steady_clock::now();
+        }
+      }
+      for (auto& [tm, id] : toCancel) tm->cancelTask(id);
+      jobChanged_.notify_all();
+      return jobId;  // waitForJob reports the failure
+    }
+  }
+  return jobId;
+}
+
+std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> JobManager::startFailing(
+    Job& job, Status cause) {
+  std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> toCancel;
+  if (!job.failing) {
+    job.failing = true;
+    job.failure = std::move(cause);
+    for (Execution& e : job.executions) {
+      if (!isTerminal(e.state)) toCancel.emplace_back(e.taskManager, e.attemptId);
+    }
+  }
+  return toCancel;
+}
+
+void JobManager::updateTaskExecutionState(const TaskExecutionState& update) {
+  std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> toCancel;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(update.attemptId.jobId);
+    if (it == jobs_.end()) return;
+    Job& job = *it->second;
+    for (Execution& e : job.executions) {
+      if (!(e.attemptId == update.attemptId) || isTerminal(e.state)) continue;
+      e.state = update.state;
+      if (!isTerminal(update.state)) break;
+      ++job.terminal;
+      if (update.state == ExecutionState::kFailed) {
+        toCancel = startFailing(job, update.error);
+      } else if (update.state == ExecutionState::kCanceled && !job.failing) {
+        toCancel = startFailing(job, Status::cancelled("job " + job.id + " was cancelled"));
+      }
+      break;
+    }
+    if (job.terminal == static_cast<int>(job.executions.size()) && !job.done) {
+      job.done = true;
+      job.end = std::chrono::steady_clock::now();
+    }
+  }
+  for (auto& [tm, id] : toCancel) tm->cancelTask(id);
+  jobChanged_.notify_all();
+}
+
+Result<JobExecutionResult> JobManager::waitForJob(const std::string& jobId) {
+  std::unique_lock lock(mu_);
+  auto it = jobs_.find(jobId);
+  if (it == jobs_.end()) return Status::notFound("job " + jobId + " is unknown");
+  Job& job = *it->second;
+  jobChanged_.wait(lock, [&] { return job.done; });
+  for (int slot : job.slotsTaken) slots_[static_cast<size_t>(slot)].free = true;
+  if (job.failing) return job.failure;
+  return JobExecutionResult{job.id, job.graph->jobName(),
+                            std::chrono::duration_cast<std::chrono::milliseconds>(job.end - job.start)};
+}
+
+void JobManager::cancelJob(const std::string& jobId) {
+  std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> toCancel;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(jobId);
+    if (it == jobs_.end()) return;
+    toCancel = startFailing(*it->second, Status::cancelled("job " + jobId + " was cancelled"));
+  }
+  for (auto& [tm, id] : toCancel) tm->cancelTask(id);
+}
+
+}  // namespace strom::runtime

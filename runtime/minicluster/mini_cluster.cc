@@ -1,0 +1,40 @@
+#include "runtime/minicluster/mini_cluster.h"
+
+#include <string>
+#include <utility>
+
+namespace strom::runtime {
+
+Result<std::unique_ptr<MiniCluster>> MiniCluster::start(Options options) {
+  if (options.numberOfTaskManagers < 1) {
+    return Status::invalidArgument("config key 'taskmanager.count': " +
+                                   std::to_string(options.numberOfTaskManagers) +
+                                   " must be at least 1");
+  }
+  const Clock* clock = options.clock ? options.clock : &SystemClock::instance();
+  std::unique_ptr<MiniCluster> cluster(new MiniCluster());
+  cluster->jobManager_ = std::make_unique<JobManager>();
+  for (int i = 0; i < options.numberOfTaskManagers; ++i) {
+    STROM_ASSIGN_OR_RETURN(TaskManager::Options tmOptions,
+                           TaskManager::Options::fromConfiguration(
+                               options.configuration, "taskmanager-" + std::to_string(i)));
+    STROM_ASSIGN_OR_RETURN(auto tm,
+                           TaskManager::create(std::move(tmOptions), clock, cluster->jobManager_.get()));
+    cluster->jobManager_->registerTaskManager(tm.get());
+    cluster->taskManagers_.push_back(std::move(tm));
+  }
+  return cluster;
+}
+
+MiniCluster::~MiniCluster() {
+  for (auto& tm : taskManagers_) tm->shutdown();
+}
+
+Result<JobExecutionResult> MiniCluster::executeJob(std::shared_ptr<const graph::JobGraph> jobGraph) {
+  STROM_ASSIGN_OR_RETURN(std::string jobId, jobManager_->submitJob(std::move(jobGraph)));
+  Result<JobExecutionResult> result = jobManager_->waitForJob(jobId);
+  for (auto& tm : taskManagers_) tm->releaseJob(jobId);
+  return result;
+}
+
+}  // namespace strom::runtime

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <strom/config.h>
+#include <strom/status.h>
+
+#include "graph/job_graph.h"
+#include "runtime/network/result_partition_id.h"
+
+namespace strom::runtime {
+
+/// The life of one execution attempt of a subtask (Flink's ExecutionState).
+enum class ExecutionState { kCreated, kDeploying, kRunning, kFinished, kCanceling, kCanceled, kFailed };
+
+const char* executionStateName(ExecutionState state);
+inline bool isTerminal(ExecutionState state) {
+  return state == ExecutionState::kFinished || state == ExecutionState::kCanceled ||
+         state == ExecutionState::kFailed;
+}
+
+/// Identifies one execution attempt of one subtask.
+struct ExecutionAttemptId {
+  std::string jobId;
+  int vertexId = 0;
+  int subtaskIndex = 0;
+  int attempt = 0;
+  bool operator==(const ExecutionAttemptId&) const = default;
+  std::string toString() const;
+};
+
+/// One channel of an input gate: subpartition `subpartition` of a producer's partition.
+struct InputChannelDescriptor {
+  network::ResultPartitionId partition;
+  int subpartition = 0;
+};
+
+struct InputGateDescriptor {
+  int jobEdge = 0;
+  std::vector<InputChannelDescriptor> channels;
+};
+
+struct ResultPartitionDescriptor {
+  int jobEdge = 0;
+  network::ResultPartitionId id;
+  int numSubpartitions = 0;
+};
+
+/// Everything a TaskManager needs to run one subtask (Flink's TaskDeploymentDescriptor).
+struct TaskDeploymentDescriptor {
+  ExecutionAttemptId attemptId;
+  /// The job, with the user code that creates its operators. In embedded mode this is the
+  /// JobGraph the client built; a TaskManager daemon rebuilds it from the job library.
+  std::shared_ptr<const graph::JobGraph> jobGraph;
+  std::vector<ResultPartitionDescriptor> outputs;  // in the order of JobVertex::outputs
+  std::vector<InputGateDescriptor> inputs;         // in the order of JobVertex::inputs
+
+  const graph::JobVertex& vertex() const {
+    return jobGraph->vertices().at(static_cast<size_t>(attemptId.vertexId));
+  }
+  /// Return "vertex name (subtask+1/parallelism)".
+  std::string taskName() const;
+};
+
+/// A task's report of a state change, sent to the JobManager.
+struct TaskExecutionState {
+  ExecutionAttemptId attemptId;
+  ExecutionState state = ExecutionState::kCreated;
+  Status error;  // set when state is kFailed
+};
+
+/// How a TaskManager talks to the JobManager. In-process in the MiniCluster; gRPC for daemons.
+/// Implementations are thread-safe and never block for long.
+class JobManagerGateway {
+ public:
+  virtual ~JobManagerGateway() = default;
+  virtual void updateTaskExecutionState(const TaskExecutionState& state) = 0;
+};
+
+/// How the JobManager talks to a TaskManager. Thread-safe; non-blocking.
+class TaskManagerGateway {
+ public:
+  virtual ~TaskManagerGateway() = default;
+  virtual const std::string& taskManagerId() const = 0;
+  virtual int numberOfSlots() const = 0;
+  virtual Status submitTask(TaskDeploymentDescriptor descriptor) = 0;
+  virtual void cancelTask(const ExecutionAttemptId& attemptId) = 0;
+  /// Drop what the TaskManager still holds for `jobId` (finished tasks, partitions).
+  virtual void releaseJob(const std::string& jobId) = 0;
+};
+
+}  // namespace strom::runtime

@@ -1,0 +1,403 @@
+#include "runtime/task/task.h"
+
+#include <algorithm>
+#include <climits>
+#include <exception>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "graph/job_graph.h"
+#include "graph/stream_graph.h"
+
+namespace strom::runtime {
+
+using network::BufferOrEvent;
+using network::EventType;
+
+Result<TaskOptions> TaskOptions::fromConfiguration(const Configuration& configuration) {
+  TaskOptions options;
+  STROM_ASSIGN_OR_RETURN(int64_t rows, configuration.getInt("execution.batch.rows",
+                                                            static_cast<int64_t>(kDefaultBatchRows)));
+  if (rows < 1 || rows > (1 << 20)) {
+    return Status::invalidArgument("config key 'execution.batch.rows': " + std::to_string(rows) +
+                                   " is outside 1..1048576");
+  }
+  options.batchRows = static_cast<size_t>(rows);
+  STROM_ASSIGN_OR_RETURN(options.bufferTimeout,
+                         configuration.getDuration("execution.buffer-timeout", options.bufferTimeout));
+  STROM_ASSIGN_OR_RETURN(int64_t perChannel,
+                         configuration.getInt("taskmanager.network.memory.buffers-per-channel", 2));
+  STROM_ASSIGN_OR_RETURN(int64_t floating,
+                         configuration.getInt("taskmanager.network.memory.floating-buffers-per-gate", 8));
+  if (perChannel < 1 || floating < 0) {
+    return Status::invalidArgument(
+        "taskmanager.network.memory.buffers-per-channel must be >= 1 and "
+        "taskmanager.network.memory.floating-buffers-per-gate >= 0");
+  }
+  options.buffersPerChannel = static_cast<int>(perChannel);
+  options.floatingBuffers = static_cast<int>(floating);
+  return options;
+}
+
+/// One operator of the chain with its context.
+struct Task::ChainMember {
+  const graph::StreamNode* node = nullptr;
+  std::unique_ptr<StreamOperator> op;
+  std::unique_ptr<OperatorContextImpl> context;
+};
+
+class Task::OperatorContextImpl final : public OperatorContext {
+ public:
+  OperatorContextImpl(Task& task, const graph::StreamNode& node)
+      : task_(task), node_(node), name_(node.name()) {}
+  const std::string& operatorName() const override { return name_; }
+  int subtaskIndex() const override { return task_.descriptor_.attemptId.subtaskIndex; }
+  int parallelism() const override { return node_.parallelism; }
+  int maxParallelism() const override { return node_.maxParallelism; }
+  int attemptNumber() const override { return task_.descriptor_.attemptId.attempt; }
+  int64_t currentProcessingTime() override { return task_.services_.clock->currentTimeMillis(); }
+  void requestProcessingTimeCallback(int64_t time) override {
+    requestedTime_ = std::min(requestedTime_, time);
+  }
+  void failTask(Status status) override { task_.fail(std::move(status)); }
+  const Configuration& configuration() const override { return task_.configuration_; }
+
+  int64_t requestedTime() const { return requestedTime_; }
+  void clearRequest() { requestedTime_ = INT64_MAX; }
+
+ private:
+  Task& task_;
+  const graph::StreamNode& node_;
+  std::string name_;
+  int64_t requestedTime_ = INT64_MAX;
+};
+
+Result<std::unique_ptr<Task>> Task::create(TaskDeploymentDescriptor descriptor,
+                                           const TaskServices& services) {
+  Configuration configuration = services.configuration;
+  configuration.addAll(descriptor.jobGraph->configuration());
+  STROM_ASSIGN_OR_RETURN(TaskOptions options, TaskOptions::fromConfiguration(configuration));
+  std::unique_ptr<Task> task(new Task(std::move(descriptor), services, options));
+  task->configuration_ = std::move(configuration);
+  for (const ResultPartitionDescriptor& out : task->descriptor_.outputs) {
+    auto partition = network::ResultPartition::create(out.id, out.numSubpartitions,
+                                                      *services.bufferPool,
+                                                      options.buffersPerChannel,
+                                                      options.floatingBuffers);
+    if (!partition.isOk()) {
+      for (const auto& p : task->partitions_) (void)services.partitionManager->unregisterPartition(p->id());
+      return partition.status().withContext("task " + task->name_);
+    }
+    std::shared_ptr<network::ResultPartition> shared = std::move(partition).value();
+    STROM_RETURN_IF_ERROR(services.partitionManager->registerPartition(shared));
+    task->partitions_.push_back(std::move(shared));
+  }
+  return task;
+}
+
+Task::Task(TaskDeploymentDescriptor descriptor, const TaskServices& services, TaskOptions options)
+    : descriptor_(std::move(descriptor)), services_(services), options_(options) {
+  name_ = descriptor_.taskName();
+}
+
+Task::~Task() {
+  cancel();
+  join();
+}
+
+void Task::start() { thread_ = std::thread([this] { run(); }); }
+
+void Task::cancel() {
+  cancelled_.store(true, std::memory_order_release);
+  for (const auto& partition : partitions_) partition->close();  // unblocks a waiting writer
+  wakeup_.signal();
+}
+
+void Task::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Task::setState(ExecutionState state) {
+  state_.store(state, std::memory_order_release);  // read by state() on other threads
+}
+
+void Task::fail(Status status) {
+  if (failure_.isOk()) failure_ = std::move(status);
+}
+
+Status Task::checkStopped() {
+  if (!failure_.isOk()) return failure_;
+  if (cancelled_.load(std::memory_order_acquire)) return Status::cancelled("task " + name_ + " was cancelled");
+  return Status::ok();
+}
+
+void Task::run() {
+  setState(ExecutionState::kRunning);
+  services_.jobManager->updateTaskExecutionState({descriptor_.attemptId, ExecutionState::kRunning, {}});
+  Status status;
+  try {
+    status = invoke();
+  } catch (const OperatorError& e) {
+    status = Status::internal("operator '" + e.operatorName() + "' in task " + name_ +
+                              " failed: " + e.what());
+  } catch (const std::exception& e) {
+    status = Status::internal("task " + name_ + " failed: " + e.what());
+  }
+  if (status.isOk() && !failure_.isOk()) status = failure_;
+  try {
+    closeOperators();
+  } catch (const std::exception& e) {
+    if (status.isOk()) status = Status::internal("task " + name_ + " failed in close: " + e.what());
+  }
+  ExecutionState final = ExecutionState::kFinished;
+  if (!status.isOk()) {
+    for (const auto& partition : partitions_) partition->close();
+    bool cancelled = status.code() == StatusCode::kCancelled &&
+                     cancelled_.load(std::memory_order_acquire);
+    final = cancelled ? ExecutionState::kCanceled : ExecutionState::kFailed;
+    if (final == ExecutionState::kFailed) spdlog::warn("task {} failed: {}", name_, status.message());
+  }
+  // Drop the chain before reporting, so that nothing of this task runs once the JobManager
+  // considers it terminal.
+  readers_.clear();
+  writers_.clear();
+  chain_.clear();
+  gates_.clear();
+  setState(final);
+  services_.jobManager->updateTaskExecutionState(
+      {descriptor_.attemptId, final, final == ExecutionState::kFailed ? status : Status()});
+}
+
+Status Task::invoke() {
+  STROM_RETURN_IF_ERROR(buildChain());
+  STROM_RETURN_IF_ERROR(checkStopped());
+  lastFlushMillis_ = services_.clock->currentTimeMillis();
+  if (source_ != nullptr) {
+    STROM_RETURN_IF_ERROR(runSourceLoop());
+  } else {
+    STROM_RETURN_IF_ERROR(runInputLoop());
+  }
+  return endOfInput();
+}
+
+Status Task::buildChain() {
+  const graph::JobGraph& job = *descriptor_.jobGraph;
+  const graph::StreamGraph& graph = job.streamGraph();
+  const graph::JobVertex& vertex = descriptor_.vertex();
+  std::vector<int> memberOfNode(graph.nodes().empty() ? 0 : graph.nodes().back().id + 1, -1);
+
+  for (int nodeId : vertex.chain) {
+    const graph::StreamNode* node = graph.node(nodeId);
+    auto member = std::make_unique<ChainMember>();
+    member->node = node;
+    member->op = node->transformation->operatorFactory->createOperator(options_.batchRows);
+    if (!member->op) return Status::internal("operator '" + node->name() + "' was not created");
+    for (const auto& [tag, declare] : node->transformation->sideOutputs) {
+      if (!declare(*member->op, options_.batchRows)) {
+        return Status::invalidArgument("operator '" + node->name() + "' has no side outputs (tag '" +
+                                       tag + "')");
+      }
+    }
+    member->context = std::make_unique<OperatorContextImpl>(*this, *node);
+    memberOfNode[static_cast<size_t>(nodeId)] = static_cast<int>(chain_.size());
+    chain_.push_back(std::move(member));
+  }
+
+  // Wire outputs: to chained operators directly, to other vertices through record writers.
+  for (const auto& member : chain_) {
+    for (int edgeIndex : member->node->outEdges) {
+      const graph::StreamEdge& edge = graph.edges()[static_cast<size_t>(edgeIndex)];
+      OutputBase* output = edge.sideOutputTag.empty() ? member->op->mainOutput()
+                                                      : member->op->sideOutput(edge.sideOutputTag);
+      if (output == nullptr) {
+        return Status::internal("operator '" + member->node->name() + "' has no output for edge " +
+                                std::to_string(edgeIndex));
+      }
+      int target = memberOfNode[static_cast<size_t>(edge.targetNode)];
+      if (target >= 0) {
+        const auto& consumer = chain_[static_cast<size_t>(target)];
+        STROM_RETURN_IF_ERROR(output->connect(*consumer->op->input(), consumer->node->name()));
+        continue;
+      }
+      auto it = std::find_if(vertex.outputs.begin(), vertex.outputs.end(), [&](int jobEdge) {
+        return job.edges()[static_cast<size_t>(jobEdge)].streamEdge == edgeIndex;
+      });
+      if (it == vertex.outputs.end()) {
+        return Status::internal("no job edge for stream edge " + std::to_string(edgeIndex));
+      }
+      network::ResultPartition& partition =
+          *partitions_[static_cast<size_t>(it - vertex.outputs.begin())];
+      const graph::StreamNode& consumerNode = *graph.node(edge.targetNode);
+      WriterContext writerContext{descriptor_.attemptId.subtaskIndex, consumerNode.maxParallelism};
+      std::unique_ptr<InputBase> writer = edge.partitioner->createWriter(partition, writerContext);
+      STROM_RETURN_IF_ERROR(output->connect(*writer, "network output to '" + consumerNode.name() + "'"));
+      writers_.push_back(std::move(writer));
+    }
+  }
+
+  // Inputs: one gate and one record reader per consumed job edge.
+  ChainMember& head = *chain_.front();
+  if (vertex.isSource()) {
+    source_ = dynamic_cast<SourceOperatorBase*>(head.op.get());
+    if (source_ == nullptr) return Status::internal("vertex " + vertex.name + " has no input and no source");
+  } else {
+    for (size_t g = 0; g < descriptor_.inputs.size(); ++g) {
+      const InputGateDescriptor& gate = descriptor_.inputs[g];
+      std::vector<std::unique_ptr<network::InputChannel>> channels;
+      for (const InputChannelDescriptor& channel : gate.channels) {
+        STROM_ASSIGN_OR_RETURN(auto subpartition, services_.partitionManager->requestSubpartition(
+                                                      channel.partition, channel.subpartition));
+        channels.push_back(std::make_unique<network::LocalInputChannel>(std::move(subpartition)));
+      }
+      const graph::JobEdge& jobEdge = job.edges()[static_cast<size_t>(gate.jobEdge)];
+      const graph::StreamEdge& streamEdge = graph.edges()[static_cast<size_t>(jobEdge.streamEdge)];
+      const RecordTypeOps& type = *streamEdge.recordType;
+      readers_.push_back(type.createReader(*head.op->input(), head.node->name(),
+                                            static_cast<int>(channels.size()), options_.batchRows));
+      gates_.push_back(std::make_unique<network::InputGate>(std::move(channels), wakeup_));
+    }
+  }
+
+  // Open tail first, so that every operator's consumers are ready when it opens.
+  for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
+    (*it)->op->open(*(*it)->context);
+    STROM_RETURN_IF_ERROR(checkStopped());
+  }
+  opened_ = true;
+  return Status::ok();
+}
+
+Status Task::runSourceLoop() {
+  while (true) {
+    STROM_RETURN_IF_ERROR(checkStopped());
+    int64_t now = services_.clock->currentTimeMillis();
+    int64_t nextTimer = fireProcessingTime(now);
+    STROM_RETURN_IF_ERROR(checkStopped());
+    InputStatus status;
+    try {
+      status = source_->emitNext();
+    } catch (const OperatorError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw OperatorError(chain_.front()->node->name(), e.what());
+    }
+    if (status == InputStatus::kEndOfInput) return checkStopped();
+    if (status == InputStatus::kNothingAvailable) {
+      flushPartitionsIfDue(now, /*idle=*/true);
+      // A source with nothing to emit is polled again after at most a millisecond.
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+      if (nextTimer != INT64_MAX) {
+        deadline = std::min(deadline, std::chrono::steady_clock::now() +
+                                          std::chrono::milliseconds(std::max<int64_t>(0, nextTimer - now)));
+      }
+      wakeup_.waitUntil(deadline);
+    } else {
+      flushPartitionsIfDue(now, /*idle=*/false);
+    }
+  }
+}
+
+Status Task::runInputLoop() {
+  size_t finishedGates = 0;
+  std::vector<bool> gateFinished(gates_.size(), false);
+  size_t nextGate = 0;
+  while (finishedGates < gates_.size()) {
+    STROM_RETURN_IF_ERROR(checkStopped());
+    int64_t now = services_.clock->currentTimeMillis();
+    int64_t nextTimer = fireProcessingTime(now);
+    STROM_RETURN_IF_ERROR(checkStopped());
+    // Take up to one buffer from each gate in turn, so that no input starves another.
+    bool gotInput = false;
+    for (size_t i = 0; i < gates_.size() && finishedGates < gates_.size(); ++i) {
+      size_t g = (nextGate + i) % gates_.size();
+      if (gateFinished[g]) continue;
+      auto next = gates_[g]->pollNext();
+      if (!next) continue;
+      gotInput = true;
+      bool finished = false;
+      STROM_RETURN_IF_ERROR(processInput(static_cast<int>(g), next->first, next->second, finished));
+      if (finished) {
+        gateFinished[g] = true;
+        ++finishedGates;
+      }
+    }
+    nextGate = (nextGate + 1) % std::max<size_t>(1, gates_.size());
+    if (gotInput) {
+      flushPartitionsIfDue(now, /*idle=*/false);
+      continue;
+    }
+    // Nothing to read: hand partial batches on and flush partial buffers, then wait.
+    for (auto& reader : readers_) reader->flush();
+    flushPartitionsIfDue(now, /*idle=*/true);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    if (nextTimer != INT64_MAX) {
+      deadline = std::min(deadline, std::chrono::steady_clock::now() +
+                                        std::chrono::milliseconds(std::max<int64_t>(0, nextTimer - now)));
+    }
+    wakeup_.waitUntil(deadline);
+  }
+  for (auto& reader : readers_) reader->flush();
+  return checkStopped();
+}
+
+Status Task::processInput(int gate, int channel, BufferOrEvent& item, bool& gateFinished) {
+  RecordReaderBase& reader = *readers_[static_cast<size_t>(gate)];
+  if (item.isBuffer()) {
+    const network::Buffer& buffer = item.buffer();
+    return reader.processBuffer(channel, std::span<const std::byte>(buffer.data(), buffer.size()));
+  }
+  switch (item.event().type) {
+    case EventType::kEndOfPartition:
+      STROM_RETURN_IF_ERROR(reader.endOfChannel(channel));
+      gateFinished = gates_[static_cast<size_t>(gate)]->isFinished();
+      return Status::ok();
+    case EventType::kWatermark:
+      return Status::ok();  // event time comes with the watermark work
+  }
+  return Status::ok();
+}
+
+Status Task::endOfInput() {
+  for (auto& member : chain_) {
+    member->op->endInput();
+    member->op->flushOutputs();
+    STROM_RETURN_IF_ERROR(checkStopped());
+  }
+  for (auto& partition : partitions_) {
+    partition->finish();
+    STROM_RETURN_IF_ERROR(partition->status());
+  }
+  return checkStopped();
+}
+
+int64_t Task::fireProcessingTime(int64_t now) {
+  int64_t next = INT64_MAX;
+  for (auto& member : chain_) {
+    int64_t requested = member->context->requestedTime();
+    if (requested <= now) {
+      member->context->clearRequest();
+      member->op->onProcessingTime(now);
+      member->op->flushOutputs();
+      requested = member->context->requestedTime();
+    }
+    next = std::min(next, requested);
+  }
+  return next;
+}
+
+void Task::flushPartitionsIfDue(int64_t now, bool idle) {
+  if (!idle && now - lastFlushMillis_ < options_.bufferTimeout.count()) return;
+  lastFlushMillis_ = now;
+  for (auto& partition : partitions_) {
+    if (partition->hasUnflushedData()) partition->flushAll();
+  }
+}
+
+void Task::closeOperators() {
+  if (!opened_) return;
+  opened_ = false;
+  for (auto& member : chain_) member->op->close();
+}
+
+}  // namespace strom::runtime

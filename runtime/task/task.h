@@ -1,0 +1,112 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <strom/config.h>
+#include <strom/operator.h>
+#include <strom/record_io.h>
+#include <strom/status.h>
+
+#include "common/clock.h"
+#include "runtime/network/buffer.h"
+#include "runtime/network/input_gate.h"
+#include "runtime/network/result_partition.h"
+#include "runtime/network/wakeup_signal.h"
+#include "runtime/task/deployment.h"
+
+namespace strom::runtime {
+
+/// What a TaskManager lends its tasks. All members outlive the tasks.
+struct TaskServices {
+  network::NetworkBufferPool* bufferPool = nullptr;
+  network::ResultPartitionManager* partitionManager = nullptr;
+  const Clock* clock = nullptr;
+  JobManagerGateway* jobManager = nullptr;
+  Configuration configuration;  // the TaskManager's, under the job's
+};
+
+/// Tuning read from the job configuration.
+struct TaskOptions {
+  size_t batchRows = kDefaultBatchRows;           // execution.batch.rows
+  std::chrono::milliseconds bufferTimeout{5};     // execution.buffer-timeout
+  int buffersPerChannel = 2;   // taskmanager.network.memory.buffers-per-channel
+  int floatingBuffers = 8;     // taskmanager.network.memory.floating-buffers-per-gate
+
+  static Result<TaskOptions> fromConfiguration(const Configuration& configuration);
+};
+
+/// One execution attempt of one subtask: a thread running the operator chain of a vertex in a
+/// mailbox loop (DESIGN §4). Its operators, state and timers are touched only by that thread;
+/// other threads only cancel() it. The task reports every state change to the JobManager.
+class Task {
+ public:
+  /// Create the task and its result partitions (registered with the partition manager, so
+  /// that consumers deployed later find them). Fails if the network buffers do not suffice.
+  static Result<std::unique_ptr<Task>> create(TaskDeploymentDescriptor descriptor,
+                                              const TaskServices& services);
+  ~Task();
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+
+  /// Start the task thread.
+  void start();
+  /// Ask the task to stop: wakes it wherever it waits. Thread-safe; returns at once.
+  void cancel();
+  /// Wait for the task thread to end.
+  void join();
+
+  const ExecutionAttemptId& attemptId() const { return descriptor_.attemptId; }
+  ExecutionState state() const { return state_.load(std::memory_order_acquire); }
+  const std::string& name() const { return name_; }
+
+ private:
+  class OperatorContextImpl;
+  struct ChainMember;
+
+  Task(TaskDeploymentDescriptor descriptor, const TaskServices& services, TaskOptions options);
+
+  void run();
+  Status invoke();
+  Status buildChain();
+  Status runSourceLoop();
+  Status runInputLoop();
+  Status endOfInput();
+  Status processInput(int gate, int channel, network::BufferOrEvent& item, bool& gateFinished);
+  /// Fire due processing-time callbacks; return the next requested time (or INT64_MAX).
+  int64_t fireProcessingTime(int64_t now);
+  void flushPartitionsIfDue(int64_t now, bool idle);
+  void closeOperators();
+  Status checkStopped();
+  void setState(ExecutionState state);
+  void fail(Status status);
+
+  TaskDeploymentDescriptor descriptor_;
+  TaskServices services_;
+  TaskOptions options_;
+  std::string name_;
+  Configuration configuration_;
+
+  std::vector<std::shared_ptr<network::ResultPartition>> partitions_;  // by output JobEdge order
+  std::vector<std::unique_ptr<network::InputGate>> gates_;
+  std::vector<std::unique_ptr<RecordReaderBase>> readers_;  // one per gate
+  std::vector<std::unique_ptr<ChainMember>> chain_;         // head first
+  std::vector<std::unique_ptr<InputBase>> writers_;         // record writers to partitions
+  SourceOperatorBase* source_ = nullptr;                    // head, when a source
+  bool opened_ = false;
+  int64_t lastFlushMillis_ = 0;
+
+  network::WakeupSignal wakeup_;
+  std::atomic<bool> cancelled_{false};  // release on cancel(), acquire in the task loop
+  std::atomic<ExecutionState> state_{ExecutionState::kCreated};
+  Status failure_;  // task thread only: the first failure of an operator or connector
+  std::thread thread_;
+};
+
+}  // namespace strom::runtime

@@ -1,0 +1,106 @@
+#include "runtime/taskmanager/task_manager.h"
+
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace strom::runtime {
+
+Result<TaskManager::Options> TaskManager::Options::fromConfiguration(
+    const Configuration& configuration, std::string id) {
+  Options options;
+  options.id = std::move(id);
+  options.configuration = configuration;
+  STROM_ASSIGN_OR_RETURN(int64_t slots, configuration.getInt("taskmanager.numberOfTaskSlots", 1));
+  if (slots < 1 || slots > 4096) {
+    return Status::invalidArgument("config key 'taskmanager.numberOfTaskSlots': " +
+                                   std::to_string(slots) + " is outside 1..4096");
+  }
+  options.numberOfSlots = static_cast<int>(slots);
+  STROM_ASSIGN_OR_RETURN(uint64_t segment,
+                         configuration.getMemorySize("taskmanager.memory.segment-size", 32 * 1024));
+  if (segment < 256 || segment > (64u << 20)) {
+    return Status::invalidArgument("config key 'taskmanager.memory.segment-size': " +
+                                   std::to_string(segment) + " bytes is outside 256b..64mb");
+  }
+  options.segmentSize = segment;
+  STROM_ASSIGN_OR_RETURN(int64_t buffers,
+                         configuration.getInt("taskmanager.network.numberOfBuffers", 2048));
+  if (buffers < 1) {
+    return Status::invalidArgument("config key 'taskmanager.network.numberOfBuffers': " +
+                                   std::to_string(buffers) + " must be at least 1");
+  }
+  options.numberOfBuffers = static_cast<size_t>(buffers);
+  return options;
+}
+
+Result<std::unique_ptr<TaskManager>> TaskManager::create(Options options, const Clock* clock,
+                                                         JobManagerGateway* jobManager) {
+  std::unique_ptr<TaskManager> tm(new TaskManager(std::move(options), clock, jobManager));
+  STROM_ASSIGN_OR_RETURN(tm->bufferPool_, network::NetworkBufferPool::create(
+                                              tm->options_.numberOfBuffers, tm->options_.segmentSize));
+  return tm;
+}
+
+TaskManager::TaskManager(Options options, const Clock* clock, JobManagerGateway* jobManager)
+    : options_(std::move(options)), clock_(clock), jobManager_(jobManager) {}
+
+TaskManager::~TaskManager() { shutdown(); }
+
+Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
+  TaskServices services;
+  services.bufferPool = bufferPool_.get();
+  services.partitionManager = &partitionManager_;
+  services.clock = clock_;
+  services.jobManager = jobManager_;
+  services.configuration = options_.configuration;
+  std::string jobId = descriptor.attemptId.jobId;
+  STROM_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, Task::create(std::move(descriptor), services));
+  Task* started = task.get();
+  {
+    std::lock_guard lock(mu_);
+    tasksByJob_[jobId].push_back(std::move(task));
+  }
+  started->start();
+  return Status::ok();
+}
+
+void TaskManager::cancelTask(const ExecutionAttemptId& attemptId) {
+  std::lock_guard lock(mu_);
+  auto it = tasksByJob_.find(attemptId.jobId);
+  if (it == tasksByJob_.end()) return;
+  for (auto& task : it->second) {
+    if (task->attemptId() == attemptId) task->cancel();
+  }
+}
+
+void TaskManager::releaseJob(const std::string& jobId) {
+  std::vector<std::unique_ptr<Task>> tasks;
+  {
+    std::lock_guard lock(mu_);
+    auto it = tasksByJob_.find(jobId);
+    if (it == tasksByJob_.end()) return;
+    tasks = std::move(it->second);
+    tasksByJob_.erase(it);
+  }
+  for (auto& task : tasks) {
+    task->cancel();
+    task->join();
+  }
+  partitionManager_.unregisterPartitionsOfJob(jobId);
+}
+
+void TaskManager::shutdown() {
+  std::map<std::string, std::vector<std::unique_ptr<Task>>> tasks;
+  {
+    std::lock_guard lock(mu_);
+    tasks.swap(tasksByJob_);
+  }
+  for (auto& [jobId, jobTasks] : tasks) {
+    for (auto& task : jobTasks) task->cancel();
+    for (auto& task : jobTasks) task->join();
+    partitionManager_.unregisterPartitionsOfJob(jobId);
+  }
+}
+
+}  // namespace strom::runtime

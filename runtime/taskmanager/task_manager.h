@@ -1,0 +1,63 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <strom/config.h>
+#include <strom/status.h>
+
+#include "common/clock.h"
+#include "runtime/network/buffer.h"
+#include "runtime/network/result_partition.h"
+#include "runtime/task/deployment.h"
+#include "runtime/task/task.h"
+
+namespace strom::runtime {
+
+/// A TaskManager: offers slots, runs the tasks deployed to it, and owns the network buffers
+/// and result partitions they share. The same class serves the embedded MiniCluster and (with
+/// a gRPC gateway in front) the strom-taskmanager daemon. Thread-safe.
+class TaskManager final : public TaskManagerGateway {
+ public:
+  struct Options {
+    std::string id = "taskmanager-0";
+    int numberOfSlots = 1;          // taskmanager.numberOfTaskSlots
+    size_t numberOfBuffers = 2048;  // taskmanager.network.numberOfBuffers
+    size_t segmentSize = 32 * 1024; // taskmanager.memory.segment-size
+    Configuration configuration;
+
+    /// Read the options from `configuration` (keys in docs/config.md).
+    static Result<Options> fromConfiguration(const Configuration& configuration, std::string id);
+  };
+
+  static Result<std::unique_ptr<TaskManager>> create(Options options, const Clock* clock,
+                                                     JobManagerGateway* jobManager);
+  ~TaskManager() override;
+
+  const std::string& taskManagerId() const override { return options_.id; }
+  int numberOfSlots() const override { return options_.numberOfSlots; }
+  Status submitTask(TaskDeploymentDescriptor descriptor) override;
+  void cancelTask(const ExecutionAttemptId& attemptId) override;
+  void releaseJob(const std::string& jobId) override;
+
+  /// Cancel every task and wait for all of them to end.
+  void shutdown();
+  network::NetworkBufferPool& bufferPool() { return *bufferPool_; }
+
+ private:
+  TaskManager(Options options, const Clock* clock, JobManagerGateway* jobManager);
+
+  Options options_;
+  const Clock* clock_;
+  JobManagerGateway* jobManager_;
+  std::unique_ptr<network::NetworkBufferPool> bufferPool_;
+  network::ResultPartitionManager partitionManager_;
+
+  std::mutex mu_;
+  std::map<std::string, std::vector<std::unique_ptr<Task>>> tasksByJob_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace strom::runtime

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <strom/config.h>
+#include <strom/record_io.h>
+#include <strom/status.h>
+
+#include "graph/stream_graph.h"
+
+namespace strom::graph {
+
+/// A data exchange between two vertices: one result partition per producer subtask.
+struct JobEdge {
+  int id = 0;
+  int sourceVertex = 0;
+  int targetVertex = 0;
+  int streamEdge = 0;  // index into StreamGraph::edges()
+  PartitionerKind kind = PartitionerKind::kForward;
+  /// Pointwise edges (forward, rescale) connect each producer to a local subset of
+  /// consumers; all others connect every producer to every consumer.
+  bool pointwise() const {
+    return kind == PartitionerKind::kForward || kind == PartitionerKind::kRescale;
+  }
+};
+
+/// A chain of operators that runs as one task per subtask.
+struct JobVertex {
+  int id = 0;
+  std::string name;  // operator names joined by " -> "
+  int parallelism = 1;
+  int maxParallelism = kDefaultMaxParallelism;
+  std::vector<int> chain;    // stream node ids, head first, in topological order
+  std::vector<int> inputs;   // JobEdge ids consumed by the head
+  std::vector<int> outputs;  // JobEdge ids produced by operators of the chain
+  bool isSource() const { return inputs.empty(); }
+};
+
+/// The job as the JobManager schedules it: vertices (operator chains) and the edges between
+/// them. Immutable once built; holds the StreamGraph, whose factories create the operators.
+class JobGraph {
+ public:
+  /// Chain operators: a node joins its input's vertex when it has exactly one input, the
+  /// edge is forward with equal parallelism, and neither side disabled chaining.
+  static Result<std::shared_ptr<const JobGraph>> create(std::shared_ptr<const StreamGraph> graph,
+                                                        std::string jobName,
+                                                        Configuration configuration);
+
+  const std::string& jobName() const { return jobName_; }
+  const std::vector<JobVertex>& vertices() const { return vertices_; }
+  const std::vector<JobEdge>& edges() const { return edges_; }
+  const StreamGraph& streamGraph() const { return *streamGraph_; }
+  const Configuration& configuration() const { return configuration_; }
+  /// Return the vertex that runs stream node `nodeId`.
+  int vertexOfNode(int nodeId) const { return vertexOfNode_.at(static_cast<size_t>(nodeId)); }
+  /// Return the most subtasks of one vertex: the slots the job needs with slot sharing.
+  int maxVertexParallelism() const;
+  /// Return the plan as JSON (vertices, chains, edges), for `strom info` and logs.
+  std::string toJson() const;
+
+ private:
+  std::string jobName_;
+  std::vector<JobVertex> vertices_;
+  std::vector<JobEdge> edges_;
+  std::vector<int> vertexOfNode_;  // by stream node id; -1 for virtual ids
+  std::shared_ptr<const StreamGraph> streamGraph_;
+  Configuration configuration_;
+};
+
+}  // namespace strom::graph
