@@ -1,0 +1,327 @@
+#pragma once
+
+// The heap keyed-state backend of a keyed operator instance (DESIGN §6).
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeindex>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include <strom/detail/flat_hash_map.h>
+#include <strom/detail/heap_state.h>
+#include <strom/key.h>
+#include <strom/state.h>
+
+namespace strom {
+
+/// The keyed state of one keyed operator instance: the registry of its states and the table
+/// that maps each key to a dense key id, one table per key group of the instance's range.
+/// Every state stores its values in a vector indexed by key id, so a record that touches
+/// several states costs one hash lookup.
+///
+/// Per record, the operator sets the current key (HeapKeyedStateBackend::setCurrentKey, which
+/// only stores the key and its precomputed hash and key group); the first state access then
+/// resolves the key id with one virtual call into the typed key table, and the others reuse
+/// it. Reads never create a key; the first write does.
+///
+/// Key ids are recycled eagerly: when a write, clear or expired read empties the last
+/// non-empty state of the current key, the key is erased from its table and its id goes to a
+/// free list. Keys whose values only expired (TTL) but were not read, and keys created by a
+/// write whose user code threw, stay until compact(). So numKeys() counts the keys that hold
+/// state, plus those.
+///
+/// Thread contract: owned and used by its task's thread only.
+class KeyedStateBackend {
+ public:
+  /// The key id of a current key without state (a read of an absent key).
+  static constexpr uint32_t kNoKeyId = detail::kNoKeyId;
+
+  virtual ~KeyedStateBackend() = default;
+  KeyedStateBackend(const KeyedStateBackend&) = delete;
+  KeyedStateBackend& operator=(const KeyedStateBackend&) = delete;
+
+  const KeyGroupRange& keyGroupRange() const { return keyGroupRange_; }
+  int maxParallelism() const { return maxParallelism_; }
+
+  /// Set the time (epoch ms) against which TTL is checked and stamped. Call once per batch.
+  void setCurrentTime(int64_t nowMillis) { nowMillis_ = nowMillis; }
+  int64_t currentTime() const { return nowMillis_; }
+
+  bool hasCurrentKey() const { return hasCurrentKey_; }
+  /// The key group and hash of the current key; meaningful only if hasCurrentKey().
+  int currentKeyGroup() const { return currentKeyGroup_; }
+  uint64_t currentKeyHash() const { return currentKeyHash_; }
+
+  /// Return the id of the current key: the cached one, or one resolved through the key
+  /// table. If the key has no state, create it when `create` (a write), else return kNoKeyId
+  /// (a read, which must not insert). Throws std::logic_error, naming `stateName`, if there is
+  /// no current key.
+  uint32_t currentKeyId(bool create, std::string_view stateName = {}) {
+    const uint32_t id = cachedKeyId_;
+    if (id < kUnresolvedKeyId) [[likely]] return id;
+    if (id == kNoKeyId && !create) return kNoKeyId;
+    return resolveCurrentKeyId(create, stateName);
+  }
+
+  /// Return the number of keys in the key tables.
+  size_t numKeys() const { return numKeys_; }
+  /// Return the number of registered states.
+  size_t numStates() const { return states_.size(); }
+
+  /// Drop expired TTL values of all keys (whatever their visibility), and erase the keys whose
+  /// states are then all empty, recycling their ids. O(keys x states): call it at a cheap
+  /// moment, such as after a checkpoint or from a periodic timer, not per record.
+  virtual void compact() = 0;
+
+  /// Return the value state of `descriptor`, registering it on first use. Throws
+  /// std::logic_error if the name is registered with another kind, value type or TTL.
+  template <class T>
+  ValueState<T>& getState(const ValueStateDescriptor<T>& descriptor) {
+    return registerState<ValueState<T>>(descriptor, detail::StateKind::kValue);
+  }
+  template <class T>
+  ListState<T>& getListState(const ListStateDescriptor<T>& descriptor) {
+    return registerState<ListState<T>>(descriptor, detail::StateKind::kList);
+  }
+  template <class UK, class UV>
+  MapState<UK, UV>& getMapState(const MapStateDescriptor<UK, UV>& descriptor) {
+    return registerState<MapState<UK, UV>>(descriptor, detail::StateKind::kMap);
+  }
+  template <class T>
+  ReducingState<T>& getReducingState(const ReducingStateDescriptor<T>& descriptor) {
+    return registerState<ReducingState<T>>(descriptor, detail::StateKind::kReducing);
+  }
+  template <class IN, class ACC, class OUT>
+  AggregatingState<IN, OUT>& getAggregatingState(
+      const AggregatingStateDescriptor<IN, ACC, OUT>& descriptor) {
+    return registerState<detail::HeapAggregatingState<IN, ACC, OUT>>(
+        descriptor, detail::StateKind::kAggregating);
+  }
+
+ protected:
+  // Valid ids are below both markers.
+  static constexpr uint32_t kUnresolvedKeyId = kNoKeyId - 1;
+
+  KeyedStateBackend(KeyGroupRange range, int maxParallelism)
+      : keyGroupRange_(range), maxParallelism_(maxParallelism) {
+    assert(maxParallelism > 0);
+    assert(range.size() == 0 || (range.startKeyGroup >= 0 && range.endKeyGroup < maxParallelism));
+  }
+
+  /// Look up the current key in its key table; if absent and `create`, insert it with the id
+  /// of allocateKeyId(). Return its id, or kNoKeyId.
+  virtual uint32_t lookupCurrentKey(bool create) = 0;
+  /// Erase the current key from its key table.
+  virtual void eraseCurrentKey() = 0;
+
+  /// Make (hash, keyGroup) the current key's, for the typed setCurrentKey().
+  void setCurrentKeyHash(uint64_t hash, int keyGroup) {
+    currentKeyHash_ = hash;
+    currentKeyGroup_ = keyGroup;
+    hasCurrentKey_ = true;
+    cachedKeyId_ = kUnresolvedKeyId;
+  }
+  /// Forget the cached key id (after the key tables changed behind it).
+  void invalidateKeyId() { cachedKeyId_ = kUnresolvedKeyId; }
+
+  /// Return a free key id for a new key.
+  uint32_t allocateKeyId() {
+    uint32_t id;
+    if (!freeKeyIds_.empty()) {
+      id = freeKeyIds_.back();
+      freeKeyIds_.pop_back();
+    } else {
+      assert(liveStates_.size() < kUnresolvedKeyId);
+      id = static_cast<uint32_t>(liveStates_.size());
+      liveStates_.push_back(0);
+    }
+    ++numKeys_;
+    return id;
+  }
+
+  /// For compaction: drop the expired values of `keyId` in every state; if all its states are
+  /// then empty, free the id and return true (the caller erases the key).
+  bool releaseIfEmpty(uint32_t keyId) {
+    for (const std::unique_ptr<detail::StateBase>& state : states_) {
+      if (state->dropExpiredFor(keyId, nowMillis_)) --liveStates_[keyId];
+    }
+    if (liveStates_[keyId] != 0) return false;
+    freeKeyId(keyId);
+    return true;
+  }
+
+  uint64_t currentKeyHash_ = 0;
+  int currentKeyGroup_ = -1;
+
+ private:
+  friend class detail::StateBase;
+
+  void noteFilled(uint32_t keyId) { ++liveStates_[keyId]; }
+  void noteEmptied(uint32_t keyId) {
+    assert(keyId == cachedKeyId_ && liveStates_[keyId] > 0);
+    if (--liveStates_[keyId] == 0) {
+      eraseCurrentKey();
+      freeKeyId(keyId);
+      cachedKeyId_ = kNoKeyId;
+    }
+  }
+
+  void freeKeyId(uint32_t keyId) {
+    freeKeyIds_.push_back(keyId);
+    --numKeys_;
+  }
+
+  uint32_t resolveCurrentKeyId(bool create, std::string_view stateName) {
+    if (!hasCurrentKey_) [[unlikely]] {
+      throw std::logic_error(
+          (stateName.empty() ? std::string("keyed state")
+                             : "state '" + std::string(stateName) + "'") +
+          ": accessed without a current key (keyed state is available only while a keyed "
+          "record or timer is processed)");
+    }
+    cachedKeyId_ = lookupCurrentKey(create);
+    return cachedKeyId_;
+  }
+
+  detail::StateBase* findState(std::string_view name) const {
+    for (const std::unique_ptr<detail::StateBase>& state : states_) {
+      if (state->name() == name) return state.get();
+    }
+    return nullptr;
+  }
+
+  static void checkCompatible(const detail::StateBase& existing, detail::StateKind kind,
+                              std::type_index type, const detail::TtlPolicy& ttl) {
+    const std::string prefix = "state '" + existing.name() + "' is already registered as a " +
+                               detail::stateKindName(existing.kind());
+    if (existing.kind() != kind) {
+      throw std::logic_error(prefix + "; it cannot also be a " + detail::stateKindName(kind));
+    }
+    if (existing.type() != type) throw std::logic_error(prefix + " of different value types");
+    if (existing.ttlPolicy() != ttl) {
+      throw std::logic_error(prefix + " with a different TTL configuration");
+    }
+  }
+
+  template <class State, class Descriptor>
+  State& registerState(const Descriptor& descriptor, detail::StateKind kind) {
+    if (detail::StateBase* existing = findState(descriptor.name())) {
+      checkCompatible(*existing, kind, typeid(State), detail::ttlPolicyOf(descriptor));
+      return static_cast<State&>(*existing);
+    }
+    auto state = std::make_unique<State>(*this, descriptor);
+    State& result = *state;
+    states_.push_back(std::move(state));
+    return result;
+  }
+
+  const KeyGroupRange keyGroupRange_;
+  const int maxParallelism_;
+  int64_t nowMillis_ = 0;
+  bool hasCurrentKey_ = false;
+  uint32_t cachedKeyId_ = kUnresolvedKeyId;
+  size_t numKeys_ = 0;
+  std::vector<uint32_t> liveStates_;  // by key id: the number of non-empty states
+  std::vector<uint32_t> freeKeyIds_;
+  std::vector<std::unique_ptr<detail::StateBase>> states_;
+};
+
+/// The heap backend for keys of type K: one detail::FlatHashMap<K, key id> per key group.
+template <Keyable K>
+class HeapKeyedStateBackend final : public KeyedStateBackend {
+ public:
+  /// A backend for the key groups `range` (of `maxParallelism`).
+  HeapKeyedStateBackend(KeyGroupRange range, int maxParallelism)
+      : KeyedStateBackend(range, maxParallelism), tables_(static_cast<size_t>(range.size())) {}
+
+  /// Make `key`, whose hash (keyHash) is `hash` and key group `keyGroup`, the current key. The
+  /// key is copied (into storage reused across calls), so it need not outlive the call.
+  /// Requires: `keyGroup` is in keyGroupRange() and is the key group of `hash`.
+  void setCurrentKey(const K& key, uint64_t hash, int keyGroup) {
+    assert(keyGroupRange().contains(keyGroup));
+    assert(keyGroupForHash(hash, maxParallelism()) == keyGroup);
+    if constexpr (std::is_copy_assignable_v<K>) {
+      if (currentKey_.has_value()) {
+        *currentKey_ = key;
+      } else {
+        currentKey_.emplace(key);
+      }
+    } else {
+      currentKey_.emplace(key);
+    }
+    setCurrentKeyHash(hash, keyGroup);
+  }
+
+  /// Make `key` the current key, hashing it (for timers, tests and cold paths).
+  void setCurrentKey(const K& key) {
+    const uint64_t hash = keyHash(key);
+    setCurrentKey(key, hash, keyGroupForHash(hash, maxParallelism()));
+  }
+
+  /// Return the current key. Requires: hasCurrentKey().
+  const K& currentKey() const {
+    assert(currentKey_.has_value());
+    return *currentKey_;
+  }
+
+  /// Call `fn(const K& key, uint32_t keyId)` for every key of `keyGroup` (in keyGroupRange()),
+  /// in unspecified order. `fn` must not change the key tables: no state writes, no
+  /// compact().
+  template <class Fn>
+  void forEachKey(int keyGroup, Fn&& fn) const {
+    assert(keyGroupRange().contains(keyGroup));
+    for (const auto& [key, keyId] : tables_[tableIndex(keyGroup)]) fn(key, keyId);
+  }
+
+  void compact() override {
+    for (detail::FlatHashMap<K, uint32_t>& table : tables_) {
+      table.eraseIf([this](const K&, uint32_t& keyId) { return releaseIfEmpty(keyId); });
+    }
+    invalidateKeyId();
+  }
+
+ private:
+  size_t tableIndex(int keyGroup) const {
+    return static_cast<size_t>(keyGroup - keyGroupRange().startKeyGroup);
+  }
+  detail::FlatHashMap<K, uint32_t>& currentTable() { return tables_[tableIndex(currentKeyGroup_)]; }
+
+  uint32_t lookupCurrentKey(bool create) override {
+    detail::FlatHashMap<K, uint32_t>& table = currentTable();
+    if (!create) {
+      const uint32_t* keyId = table.find(*currentKey_, currentKeyHash_);
+      return keyId != nullptr ? *keyId : kNoKeyId;
+    }
+    auto [keyId, inserted] = table.tryEmplace(*currentKey_, currentKeyHash_, kNoKeyId);
+    if (inserted) *keyId = allocateKeyId();
+    return *keyId;
+  }
+
+  void eraseCurrentKey() override {
+    [[maybe_unused]] const bool erased = currentTable().erase(*currentKey_, currentKeyHash_);
+    assert(erased);
+  }
+
+  std::vector<detail::FlatHashMap<K, uint32_t>> tables_;  // by key group - start
+  std::optional<K> currentKey_;
+};
+
+// ---- detail::StateBase's calls into the backend -------------------------------------------
+
+inline uint32_t detail::StateBase::keyId(bool create) {
+  return backend_.currentKeyId(create, name_);
+}
+inline int64_t detail::StateBase::now() const { return backend_.currentTime(); }
+inline void detail::StateBase::noteFilled(uint32_t keyId) { backend_.noteFilled(keyId); }
+inline void detail::StateBase::noteEmptied(uint32_t keyId) { backend_.noteEmptied(keyId); }
+
+}  // namespace strom
