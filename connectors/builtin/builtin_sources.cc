@@ -14,7 +14,10 @@ class SequenceReader final : public SourceReader<int64_t> {
   Result<InputStatus> pollNext(Output<int64_t>& output) override {
     int64_t stop = next_ + static_cast<int64_t>(output.maxRows());
     if (stop > end_ || stop < next_) stop = end_;
-    for (; next_ < stop; ++next_) output.push(next_);
+    int64_t first = next_;
+    output.pushGenerated(static_cast<size_t>(stop - first),
+                         [first](size_t i) { return first + static_cast<int64_t>(i); });
+    next_ = stop;
     return next_ == end_ ? InputStatus::kEndOfInput : InputStatus::kMoreAvailable;
   }
 

@@ -4,6 +4,7 @@
 // offers them. Operators are templates instantiated with the user's functions (see
 // <strom/operators.h>); the runtime wires and drives them only through these interfaces.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -80,6 +81,35 @@ class Output final : public OutputBase {
   void push(const T& value, int64_t timestamp = kNoTimestamp) {
     batch_.push(value, timestamp);
     if (batch_.size() >= maxRows_) flush();
+  }
+
+  /// Append `count` records without timestamps, record i being `generate(i)` (sources of
+  /// plain values); full batches are handed on as they fill.
+  template <class Generate>
+  void pushGenerated(size_t count, Generate&& generate) {
+    size_t done = 0;
+    while (done < count) {
+      size_t n = std::min(count - done, maxRows_ - batch_.size());
+      batch_.appendGenerated(n, [&](size_t i) { return generate(done + i); });
+      done += n;
+      if (batch_.size() >= maxRows_) flush();
+    }
+  }
+
+  /// Hand on `batch`, which an operator produced in place from its input (a map to the same
+  /// type, a filter), after the records already pending: no copy into this output's batch.
+  void emit(RecordBatch<T>& batch) {
+    flush();
+    if (batch.empty()) return;
+    if (consumers_.empty()) {
+      batch.clear();
+      return;
+    }
+    for (size_t i = 0; i + 1 < consumers_.size(); ++i) {
+      copy_.copyFrom(batch);
+      deliver(consumers_[i], copy_);
+    }
+    deliver(consumers_.back(), batch);
   }
 
   std::type_index recordType() const override { return typeid(T); }

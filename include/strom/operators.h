@@ -167,11 +167,22 @@ class MapOperator final : public OneInputOperator<In, Out, Keys> {
   }
   void processBatch(RecordBatch<In>& batch) override {
     this->keys_.beginBatch(this->context());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      this->keys_.setKeyOf(batch[i]);
-      this->output_.push(invokeMap(fn_, std::move(batch[i])), batch.timestamp(i));
+    if constexpr (std::is_same_v<In, Out>) {
+      // Same type: transform in place and hand the batch on (no copy, no per-record push).
+      In* values = batch.values().data();
+      const size_t n = batch.size();
+      for (size_t i = 0; i < n; ++i) {
+        this->keys_.setKeyOf(values[i]);
+        values[i] = invokeMap(fn_, std::move(values[i]));
+      }
+      this->output_.emit(batch);
+    } else {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        this->keys_.setKeyOf(batch[i]);
+        this->output_.push(invokeMap(fn_, std::move(batch[i])), batch.timestamp(i));
+      }
+      this->output_.flush();
     }
-    this->output_.flush();
   }
   void close() override { closeFunction(fn_); }
 
@@ -190,11 +201,12 @@ class FilterOperator final : public OneInputOperator<T, T, Keys> {
   }
   void processBatch(RecordBatch<T>& batch) override {
     this->keys_.beginBatch(this->context());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      this->keys_.setKeyOf(batch[i]);
-      if (invokeFilter(fn_, batch[i])) this->output_.push(std::move(batch[i]), batch.timestamp(i));
-    }
-    this->output_.flush();
+    // Compact in place and hand the batch on.
+    batch.retainIf([this](const T& value) {
+      this->keys_.setKeyOf(value);
+      return invokeFilter(fn_, value);
+    });
+    this->output_.emit(batch);
   }
   void close() override { closeFunction(fn_); }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -59,6 +60,51 @@ class RecordBatch {
   void popBack() {
     values_.pop_back();
     if (!timestamps_.empty()) timestamps_.pop_back();
+  }
+  /// Append `count` records without timestamps, record i being `generate(i)`. One capacity
+  /// check for all of them, so sources of plain values fill a batch in a tight loop.
+  template <class Generate>
+  void appendGenerated(size_t count, Generate&& generate) {
+    size_t old = values_.size();
+    values_.resize(old + count);
+    T* out = values_.data() + old;
+    for (size_t i = 0; i < count; ++i) out[i] = generate(i);
+    if (!timestamps_.empty()) timestamps_.resize(old + count, kNoTimestamp);
+  }
+  /// Keep only the records for which `keep(record)` is true, in order, in place.
+  template <class Keep>
+  void retainIf(Keep&& keep) {
+    size_t kept = 0;
+    size_t n = values_.size();
+    if (timestamps_.empty()) {
+      if constexpr (std::is_trivially_copyable_v<T>) {
+        // Branch-free compaction: every record is copied, only kept ones advance.
+        T* v = values_.data();
+        for (size_t i = 0; i < n; ++i) {
+          T value = v[i];
+          bool k = static_cast<bool>(keep(static_cast<const T&>(value)));
+          v[kept] = value;
+          kept += k;
+        }
+      } else {
+        for (size_t i = 0; i < n; ++i) {
+          if (!keep(static_cast<const T&>(values_[i]))) continue;
+          if (kept != i) values_[kept] = std::move(values_[i]);
+          ++kept;
+        }
+      }
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        if (!keep(static_cast<const T&>(values_[i]))) continue;
+        if (kept != i) {
+          values_[kept] = std::move(values_[i]);
+          timestamps_[kept] = timestamps_[i];
+        }
+        ++kept;
+      }
+      timestamps_.resize(kept);
+    }
+    values_.erase(values_.begin() + static_cast<std::ptrdiff_t>(kept), values_.end());
   }
   void reserve(size_t capacity) { values_.reserve(capacity); }
   void clear() {

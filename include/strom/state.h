@@ -31,6 +31,10 @@
 // AggregatingState is an interface over a type-erased aggregate function: one indirect call per
 // add each.
 
+#include <strom/detail/flat_hash_map.h>
+#include <strom/detail/heap_state.h>
+#include <strom/key.h>
+
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -44,10 +48,6 @@
 #include <typeindex>
 #include <utility>
 #include <vector>
-
-#include <strom/detail/flat_hash_map.h>
-#include <strom/detail/heap_state.h>
-#include <strom/key.h>
 
 namespace strom {
 
@@ -95,7 +95,9 @@ class StateTtlConfig {
       visibility_ = visibility;
       return *this;
     }
-    Builder& neverReturnExpired() { return setStateVisibility(StateVisibility::kNeverReturnExpired); }
+    Builder& neverReturnExpired() {
+      return setStateVisibility(StateVisibility::kNeverReturnExpired);
+    }
     Builder& returnExpiredIfNotCleanedUp() {
       return setStateVisibility(StateVisibility::kReturnExpiredIfNotCleanedUp);
     }
@@ -156,13 +158,13 @@ class AggregateFunction {
 namespace detail {
 
 template <class F, class IN, class ACC, class OUT>
-concept AggregateFunctionLike =
-    std::copy_constructible<F> && requires(F& function, const IN& in, ACC acc, const ACC& constAcc) {
-      { function.createAccumulator() } -> std::convertible_to<ACC>;
-      { function.add(in, std::move(acc)) } -> std::convertible_to<ACC>;
-      { function.getResult(constAcc) } -> std::convertible_to<OUT>;
-      { function.merge(std::move(acc), std::move(acc)) } -> std::convertible_to<ACC>;
-    };
+concept AggregateFunctionLike = std::copy_constructible<F> &&
+    requires(F& function, const IN& in, ACC acc, const ACC& constAcc) {
+  { function.createAccumulator() } -> std::convertible_to<ACC>;
+  { function.add(in, std::move(acc)) } -> std::convertible_to<ACC>;
+  { function.getResult(constAcc) } -> std::convertible_to<OUT>;
+  { function.merge(std::move(acc), std::move(acc)) } -> std::convertible_to<ACC>;
+};
 
 // Adapts an object with the AggregateFunction methods to the interface.
 template <class IN, class ACC, class OUT, class F>
@@ -240,8 +242,8 @@ class ReducingStateDescriptor : public StateDescriptor {
 
   /// Throws std::invalid_argument if `reduceFunction` is an empty std::function.
   template <class F>
-    requires std::is_invocable_r_v<T, F&, const T&, const T&>
-  ReducingStateDescriptor(std::string name, F reduceFunction)
+  requires std::is_invocable_r_v<T, F&, const T&, const T&> ReducingStateDescriptor(
+      std::string name, F reduceFunction)
       : StateDescriptor(std::move(name)), reduceFunction_(std::move(reduceFunction)) {
     if (!reduceFunction_) {
       throw std::invalid_argument("state '" + this->name() + "': empty reduce function");
@@ -264,8 +266,8 @@ class AggregatingStateDescriptor : public StateDescriptor {
   using Function = AggregateFunction<IN, ACC, OUT>;
 
   template <class F>
-    requires detail::AggregateFunctionLike<F, IN, ACC, OUT>
-  AggregatingStateDescriptor(std::string name, F aggregateFunction)
+  requires detail::AggregateFunctionLike<F, IN, ACC, OUT> AggregatingStateDescriptor(
+      std::string name, F aggregateFunction)
       : StateDescriptor(std::move(name)), factory_(makeFactory(std::move(aggregateFunction))) {}
 
   /// Return a new copy of the aggregate function.
@@ -292,8 +294,7 @@ inline TtlPolicy ttlPolicyOf(const StateDescriptor& descriptor) {
   if (!descriptor.ttlConfig()) return {};
   const StateTtlConfig& config = *descriptor.ttlConfig();
   return TtlPolicy{
-      config.ttl().count(),
-      config.updateType() == StateTtlConfig::UpdateType::kOnReadAndWrite,
+      config.ttl().count(), config.updateType() == StateTtlConfig::UpdateType::kOnReadAndWrite,
       config.stateVisibility() == StateTtlConfig::StateVisibility::kReturnExpiredIfNotCleanedUp};
 }
 }  // namespace detail
@@ -338,18 +339,24 @@ class ListState final : public detail::StateBase {
   const std::vector<T>& get() {
     const uint32_t id = keyId(false);
     if (id >= lists_.size() || lists_[id].empty()) return empty_;
-    if (ttlPolicy().enabled()) [[unlikely]] return readWithTtl(id);
+    if (ttlPolicy().enabled()) [[unlikely]] {
+      return readWithTtl(id);
+    }
     return lists_[id];
   }
 
   /// Append `value` to the current key's list.
   void add(T value) {
     const uint32_t id = keyId(true);
-    if (id >= lists_.size()) [[unlikely]] grow(id);
+    if (id >= lists_.size()) [[unlikely]] {
+      grow(id);
+    }
     std::vector<T>& list = lists_[id];
     const bool wasEmpty = list.empty();
     list.push_back(std::move(value));
-    if (ttlPolicy().enabled()) [[unlikely]] lastAccess_[id].push_back(now());
+    if (ttlPolicy().enabled()) [[unlikely]] {
+      lastAccess_[id].push_back(now());
+    }
     if (wasEmpty) noteFilled(id);
   }
 
@@ -357,7 +364,9 @@ class ListState final : public detail::StateBase {
   void addAll(std::vector<T> values) {
     if (values.empty()) return;
     const uint32_t id = keyId(true);
-    if (id >= lists_.size()) [[unlikely]] grow(id);
+    if (id >= lists_.size()) [[unlikely]] {
+      grow(id);
+    }
     std::vector<T>& list = lists_[id];
     const bool wasEmpty = list.empty();
     const size_t count = values.size();
@@ -380,11 +389,15 @@ class ListState final : public detail::StateBase {
       return;
     }
     const uint32_t id = keyId(true);
-    if (id >= lists_.size()) [[unlikely]] grow(id);
+    if (id >= lists_.size()) [[unlikely]] {
+      grow(id);
+    }
     const bool wasEmpty = lists_[id].empty();
     const size_t count = values.size();
     lists_[id] = std::move(values);
-    if (ttlPolicy().enabled()) [[unlikely]] lastAccess_[id].assign(count, now());
+    if (ttlPolicy().enabled()) [[unlikely]] {
+      lastAccess_[id].assign(count, now());
+    }
     if (wasEmpty) noteFilled(id);
   }
 
@@ -505,7 +518,9 @@ class MapState final : public detail::StateBase {
   /// Set the value of `key` in the current key's map.
   void put(UK key, UV value) {
     const uint32_t id = keyId(true);
-    if (id >= maps_.size()) [[unlikely]] maps_.resize(size_t{id} + 1);
+    if (id >= maps_.size()) [[unlikely]] {
+      maps_.resize(size_t{id} + 1);
+    }
     Map& map = maps_[id];
     const bool wasEmpty = map.empty();
     const uint64_t hash = detail::mapKeyHash(key);
@@ -659,8 +674,7 @@ namespace detail {
 
 /// The heap implementation of AggregatingState: an ACC per key id.
 template <class IN, class ACC, class OUT>
-class HeapAggregatingState final : public AggregatingState<IN, OUT>,
-                                   public SingleValueState<ACC> {
+class HeapAggregatingState final : public AggregatingState<IN, OUT>, public SingleValueState<ACC> {
  public:
   HeapAggregatingState(KeyedStateBackend& backend,
                        const AggregatingStateDescriptor<IN, ACC, OUT>& descriptor)

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <utility>
 
-#include <spdlog/spdlog.h>
+#include "common/logging.h"
 
 namespace strom::runtime {
 namespace {
@@ -110,8 +110,9 @@ Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph>
     jobId = job->id;
     jobs_[jobId] = std::move(job);
   }
-  spdlog::info("job {} ({}): deploying {} tasks: {}", jobId, jobGraph->jobName(),
-               deployments.size(), jobGraph->toJson());
+  moduleLogger("jobmanager")->info("job {} ({}): deploying {} tasks", jobId, jobGraph->jobName(),
+                                   deployments.size());
+  moduleLogger("jobmanager")->debug("job {} plan: {}", jobId, jobGraph->toJson());
   // Vertices are in topological order, so producers register their partitions before
   // their consumers are deployed.
   for (size_t i = 0; i < deployments.size(); ++i) {

@@ -5,7 +5,7 @@
 #include <exception>
 #include <utility>
 
-#include <spdlog/spdlog.h>
+#include "common/logging.h"
 
 #include "graph/job_graph.h"
 #include "graph/stream_graph.h"
@@ -156,7 +156,7 @@ void Task::run() {
     bool cancelled = status.code() == StatusCode::kCancelled &&
                      cancelled_.load(std::memory_order_acquire);
     final = cancelled ? ExecutionState::kCanceled : ExecutionState::kFailed;
-    if (final == ExecutionState::kFailed) spdlog::warn("task {} failed: {}", name_, status.message());
+    if (final == ExecutionState::kFailed) moduleLogger("task")->warn("task {} failed: {}", name_, status.message());
   }
   // Drop the chain before reporting, so that nothing of this task runs once the JobManager
   // considers it terminal.

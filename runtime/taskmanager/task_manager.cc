@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include <spdlog/spdlog.h>
+#include "common/logging.h"
 
 namespace strom::runtime {
 

@@ -205,9 +205,7 @@ class FlatHashMap {
     return static_cast<size_t>((stored * 0x9e3779b97f4a7c15ULL) >> shift_);
   }
   // How far the entry at `index` sits from its home slot.
-  size_t distanceAt(size_t index) const {
-    return (index - homeOf(slots_[index].hash)) & mask_;
-  }
+  size_t distanceAt(size_t index) const { return (index - homeOf(slots_[index].hash)) & mask_; }
 
   size_t findIndex(const K& key, uint64_t hash) const {
     if (size_ == 0) return kNotFound;
@@ -287,8 +285,8 @@ class FlatHashMap {
     slots_[index].entry.~Entry();
     slots_[index].hash = kFreeHash;
     // Backward shift: pull the rest of the run one slot towards home.
-    for (size_t next = (index + 1) & mask_;
-         slots_[next].hash != kFreeHash && distanceAt(next) != 0; next = (next + 1) & mask_) {
+    for (size_t next = (index + 1) & mask_; slots_[next].hash != kFreeHash && distanceAt(next) != 0;
+         next = (next + 1) & mask_) {
       relocate(slots_[index], slots_[next]);
       index = next;
     }

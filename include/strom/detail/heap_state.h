@@ -9,6 +9,9 @@
 // states a record touches. A state with TTL keeps a last-access timestamp per value (per
 // element of a list, per entry of a map) in epoch milliseconds.
 
+#include <strom/detail/flat_hash_map.h>
+#include <strom/key.h>
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -21,9 +24,6 @@
 #include <typeindex>
 #include <utility>
 #include <vector>
-
-#include <strom/detail/flat_hash_map.h>
-#include <strom/key.h>
 
 namespace strom {
 
@@ -159,19 +159,25 @@ class SingleValueState : public StateBase {
   V* valueForUpdate(uint32_t& id) {
     id = keyId(false);
     if (id >= values_.size() || !values_[id].has_value()) return nullptr;
-    if (ttlPolicy().enabled() && isExpired(lastAccess_[id])) [[unlikely]] return nullptr;
+    if (ttlPolicy().enabled() && isExpired(lastAccess_[id])) [[unlikely]] {
+      return nullptr;
+    }
     return &*values_[id];
   }
 
   /// Refresh the timestamp of `id` after a write through valueForUpdate().
   void touch(uint32_t id) {
-    if (ttlPolicy().enabled()) [[unlikely]] lastAccess_[id] = now();
+    if (ttlPolicy().enabled()) [[unlikely]] {
+      lastAccess_[id] = now();
+    }
   }
 
   /// Set the current key's value, creating the key if needed.
   void store(V value) {
     const uint32_t id = keyId(true);
-    if (id >= values_.size()) [[unlikely]] grow(id);
+    if (id >= values_.size()) [[unlikely]] {
+      grow(id);
+    }
     std::optional<V>& slot = values_[id];
     const bool wasEmpty = !slot.has_value();
     slot = std::move(value);
@@ -219,7 +225,7 @@ concept StdHashable = requires(const K& key) {
 /// A type usable as the user key of map state: hashable with KeyTraits or std::hash, and
 /// equality comparable.
 template <class K>
-concept MapStateKey = (HasKeyTraits<K> || StdHashable<K>) && std::equality_comparable<K>;
+concept MapStateKey = (HasKeyTraits<K> || StdHashable<K>)&&std::equality_comparable<K>;
 
 /// Return the hash of a map-state user key: KeyTraits when specialized, else std::hash mixed
 /// with the murmur finalizer (std::hash of an integer is the identity).
@@ -248,10 +254,9 @@ class MapStateRange {
     using iterator_concept = std::forward_iterator_tag;
     using iterator_category = std::input_iterator_tag;
     using difference_type = std::ptrdiff_t;
-    using reference =
-        std::conditional_t<kProjection == MapProjection::kEntries, std::pair<const UK&, const UV&>,
-                           std::conditional_t<kProjection == MapProjection::kKeys, const UK&,
-                                              const UV&>>;
+    using reference = std::conditional_t<
+        kProjection == MapProjection::kEntries, std::pair<const UK&, const UV&>,
+        std::conditional_t<kProjection == MapProjection::kKeys, const UK&, const UV&>>;
     using value_type = std::conditional_t<kProjection == MapProjection::kEntries, reference,
                                           std::remove_cvref_t<reference>>;
 

@@ -2,6 +2,11 @@
 
 // The heap keyed-state backend of a keyed operator instance (DESIGN §6).
 
+#include <strom/detail/flat_hash_map.h>
+#include <strom/detail/heap_state.h>
+#include <strom/key.h>
+#include <strom/state.h>
+
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -15,11 +20,6 @@
 #include <typeinfo>
 #include <utility>
 #include <vector>
-
-#include <strom/detail/flat_hash_map.h>
-#include <strom/detail/heap_state.h>
-#include <strom/key.h>
-#include <strom/state.h>
 
 namespace strom {
 
@@ -67,7 +67,9 @@ class KeyedStateBackend {
   /// no current key.
   uint32_t currentKeyId(bool create, std::string_view stateName = {}) {
     const uint32_t id = cachedKeyId_;
-    if (id < kUnresolvedKeyId) [[likely]] return id;
+    if (id < kUnresolvedKeyId) [[likely]] {
+      return id;
+    }
     if (id == kNoKeyId && !create) return kNoKeyId;
     return resolveCurrentKeyId(create, stateName);
   }
