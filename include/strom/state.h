@@ -64,7 +64,11 @@ class KeyedStateBackend;
 ///                            .build();
 ///
 /// Clean-up: an expired value is removed when a read finds it (kNeverReturnExpired), when it is
-/// overwritten, and when the backend compacts (KeyedStateBackend::compact()).
+/// overwritten, and when the backend compacts (KeyedStateBackend::compact()). Under
+/// kReturnExpiredIfNotCleanedUp a read returns an expired value without removing or refreshing
+/// it (Flink's read removes it after returning it once), so it stays visible until compaction
+/// or an overwrite. A read-modify-write (ReducingState, AggregatingState) always treats an
+/// expired value as absent, as Flink does.
 class StateTtlConfig {
  public:
   /// Which accesses refresh a value's last-access time.

@@ -1,7 +1,7 @@
-#include <strom/detail/flat_hash_map.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <strom/detail/flat_hash_map.h>
+#include <strom/key.h>
 
 #include <bit>
 #include <cstdint>
@@ -12,8 +12,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <strom/key.h>
 
 namespace strom::detail {
 namespace {

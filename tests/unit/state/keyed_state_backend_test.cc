@@ -1,7 +1,7 @@
-#include <strom/detail/keyed_state_backend.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <strom/detail/keyed_state_backend.h>
+#include <strom/state.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -15,20 +15,19 @@
 #include <utility>
 #include <vector>
 
-#include <strom/state.h>
-
 // Counts heap allocations, to check that the hot paths of state access allocate nothing.
 namespace {
 thread_local int64_t gAllocations = 0;
 }  // namespace
 
-void* operator new(std::size_t size) {
+// Not inlined, so that GCC does not mistake free() of operator new's memory for a mismatch.
+[[gnu::noinline]] void* operator new(std::size_t size) {
   ++gAllocations;
   if (void* pointer = std::malloc(size == 0 ? 1 : size)) return pointer;
   throw std::bad_alloc();
 }
-void operator delete(void* pointer) noexcept { std::free(pointer); }
-void operator delete(void* pointer, std::size_t) noexcept { std::free(pointer); }
+[[gnu::noinline]] void operator delete(void* pointer) noexcept { std::free(pointer); }
+[[gnu::noinline]] void operator delete(void* pointer, std::size_t) noexcept { std::free(pointer); }
 
 namespace strom {
 namespace {
@@ -121,8 +120,7 @@ TEST_F(KeyedStateBackendTest, everyStateKindMatchesModelUnderRandomOperations) {
       AggregatingStateDescriptor<int64_t, std::pair<int64_t, int64_t>, double>("average",
                                                                                Average()));
   AggregatingState<std::string, size_t>& concatenation = backend_.getAggregatingState(
-      AggregatingStateDescriptor<std::string, std::string, size_t>("concatenation",
-                                                                   Concatenate()));
+      AggregatingStateDescriptor<std::string, std::string, size_t>("concatenation", Concatenate()));
   EXPECT_EQ(backend_.numStates(), 7u);
 
   const std::vector<Key> keys = keysInRange(500);
@@ -416,12 +414,10 @@ TEST_F(KeyedStateBackendTest, misuseThrowsLogicErrorNamingTheState) {
       EXPECT_THAT(error.what(), HasSubstr(what));
     }
   };
-  expectThrowsNaming(
-      [&] { backend_.getListState(ListStateDescriptor<int64_t>("counter")); }, "counter",
-      "ValueState");
-  expectThrowsNaming(
-      [&] { backend_.getState(ValueStateDescriptor<std::string>("counter")); }, "counter",
-      "different value types");
+  expectThrowsNaming([&] { backend_.getListState(ListStateDescriptor<int64_t>("counter")); },
+                     "counter", "ValueState");
+  expectThrowsNaming([&] { backend_.getState(ValueStateDescriptor<std::string>("counter")); },
+                     "counter", "different value types");
   expectThrowsNaming(
       [&] {
         ValueStateDescriptor<int64_t> withTtl("counter");
@@ -431,8 +427,8 @@ TEST_F(KeyedStateBackendTest, misuseThrowsLogicErrorNamingTheState) {
       "counter", "TTL");
   expectThrowsNaming(
       [&] {
-        backend_.getReducingState(
-            ReducingStateDescriptor<int64_t>("counter", [](int64_t a, int64_t b) { return a + b; }));
+        backend_.getReducingState(ReducingStateDescriptor<int64_t>(
+            "counter", [](int64_t a, int64_t b) { return a + b; }));
       },
       "counter", "ReducingState");
 
@@ -446,8 +442,8 @@ TEST_F(KeyedStateBackendTest, misuseThrowsLogicErrorNamingTheState) {
   EXPECT_THROW(backend_.currentKeyId(false), std::logic_error);
 
   EXPECT_THROW(ValueStateDescriptor<int64_t>(""), std::invalid_argument);
-  EXPECT_THROW(ReducingStateDescriptor<int64_t>("r", std::function<int64_t(const int64_t&,
-                                                                           const int64_t&)>()),
+  EXPECT_THROW(ReducingStateDescriptor<int64_t>(
+                   "r", std::function<int64_t(const int64_t&, const int64_t&)>()),
                std::invalid_argument);
 }
 
