@@ -99,12 +99,12 @@ class Keying {
   void setKeyOf(const T& value) {
     setKey(selector_(value));
   }
-  void setKey(K key) {
-    currentKey_ = std::move(key);
-    uint64_t hash = keyHash(currentKey_);
-    backend_->setCurrentKey(currentKey_, hash, keyGroupForHash(hash, maxParallelism_));
+  /// Make `key` current: hashed once; the backend copies it into storage it reuses.
+  void setKey(const K& key) {
+    uint64_t hash = keyHash(key);
+    backend_->setCurrentKey(key, hash, keyGroupForHash(hash, maxParallelism_));
   }
-  const K& currentKey() const { return currentKey_; }
+  const K& currentKey() const { return backend_->currentKey(); }
   /// Read the clock once per batch, for state TTL.
   void beginBatch(OperatorContext& context) {
     backend_->setCurrentTime(context.currentProcessingTime());
@@ -114,7 +114,6 @@ class Keying {
  private:
   KeySelector selector_;
   std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
-  K currentKey_{};
   int maxParallelism_ = kDefaultMaxParallelism;
 };
 

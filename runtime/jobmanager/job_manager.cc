@@ -29,8 +29,7 @@ void JobManager::registerTaskManager(TaskManagerGateway* gateway) {
   for (int i = 0; i < gateway->numberOfSlots(); ++i) slots_.push_back(Slot{gateway, i, true});
 }
 
-std::vector<TaskDeploymentDescriptor> JobManager::buildDeployments(
-    const Job& job, const std::vector<int>& slots) const {
+std::vector<TaskDeploymentDescriptor> JobManager::buildDeployments(const Job& job) const {
   const graph::JobGraph& g = *job.graph;
   std::vector<TaskDeploymentDescriptor> deployments;
   for (const graph::JobVertex& vertex : g.vertices()) {
@@ -66,7 +65,6 @@ std::vector<TaskDeploymentDescriptor> JobManager::buildDeployments(
         }
         d.inputs.push_back(std::move(gate));
       }
-      (void)slots;
       deployments.push_back(std::move(d));
     }
   }
@@ -99,7 +97,7 @@ Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph>
     // Slot sharing: subtask s of every vertex runs in the job's s-th slot.
     job->slotsTaken.assign(freeSlots.begin(), freeSlots.begin() + needed);
     for (int slot : job->slotsTaken) slots_[static_cast<size_t>(slot)].free = false;
-    deployments = buildDeployments(*job, job->slotsTaken);
+    deployments = buildDeployments(*job);
     for (const TaskDeploymentDescriptor& d : deployments) {
       TaskManagerGateway* tm =
           slots_[static_cast<size_t>(job->slotsTaken[static_cast<size_t>(d.attemptId.subtaskIndex)])]

@@ -61,8 +61,7 @@ class JobManager final : public JobManagerGateway {
     bool free = true;
   };
 
-  std::vector<TaskDeploymentDescriptor> buildDeployments(const Job& job,
-                                                         const std::vector<int>& slots) const;
+  std::vector<TaskDeploymentDescriptor> buildDeployments(const Job& job) const;
   /// Cancel the job's running executions. REQUIRES: mu_ held; returns what to cancel.
   std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> startFailing(Job& job,
                                                                                Status cause);

@@ -261,7 +261,11 @@ Status Task::buildChain() {
 
   // Open tail first, so that every operator's consumers are ready when it opens.
   for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
-    (*it)->op->open(*(*it)->context);
+    try {
+      (*it)->op->open(*(*it)->context);
+    } catch (const std::exception& e) {
+      throw OperatorError((*it)->node->name(), e.what());
+    }
     STROM_RETURN_IF_ERROR(checkStopped());
   }
   opened_ = true;
@@ -360,8 +364,14 @@ Status Task::processInput(int gate, int channel, BufferOrEvent& item, bool& gate
 
 Status Task::endOfInput() {
   for (auto& member : chain_) {
-    member->op->endInput();
-    member->op->flushOutputs();
+    try {
+      member->op->endInput();
+      member->op->flushOutputs();
+    } catch (const OperatorError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw OperatorError(member->node->name(), e.what());
+    }
     STROM_RETURN_IF_ERROR(checkStopped());
   }
   for (auto& partition : partitions_) {
@@ -377,8 +387,14 @@ int64_t Task::fireProcessingTime(int64_t now) {
     int64_t requested = member->context->requestedTime();
     if (requested <= now) {
       member->context->clearRequest();
-      member->op->onProcessingTime(now);
-      member->op->flushOutputs();
+      try {
+        member->op->onProcessingTime(now);
+        member->op->flushOutputs();
+      } catch (const OperatorError&) {
+        throw;
+      } catch (const std::exception& e) {
+        throw OperatorError(member->node->name(), e.what());
+      }
       requested = member->context->requestedTime();
     }
     next = std::min(next, requested);
