@@ -8,6 +8,7 @@
 #include <benchmark/benchmark.h>
 
 #include <ctime>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -68,7 +69,9 @@ void BM_Engine_MapFilter(benchmark::State& state) {
   double cpu = 0;
   for (auto _ : state) {
     auto sum = std::make_shared<std::atomic<int64_t>>(0);
-    strom::StreamExecutionEnvironment env;
+    strom::Configuration config;
+    config.set("execution.batch.rows", std::to_string(state.range(1)));
+    strom::StreamExecutionEnvironment env(config);
     env.setParallelism(1);
     env.fromSequence(0, n - 1)
         .map([](int64_t x) { return mapFn(x); })
@@ -108,7 +111,9 @@ void BM_Engine_MapFilterKeyByReduce(benchmark::State& state) {
   double cpu = 0;
   for (auto _ : state) {
     auto sum = std::make_shared<std::atomic<int64_t>>(0);
-    strom::StreamExecutionEnvironment env;
+    strom::Configuration config;
+    config.set("execution.batch.rows", std::to_string(state.range(1)));
+    strom::StreamExecutionEnvironment env(config);
     env.setParallelism(1);
     env.fromSequence(0, n - 1)
         .map([](int64_t x) { return std::make_pair(mapFn(x) % kKeys, mapFn(x)); })
@@ -153,10 +158,30 @@ void BM_Loop_MapFilterKeyByReduce(benchmark::State& state) {
 
 constexpr int64_t kRecords = 10'000'000;
 
-BENCHMARK(BM_Loop_MapFilter)->Arg(kRecords)->ArgNames({"records"})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Engine_MapFilter)->Arg(kRecords)->ArgNames({"records"})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Loop_MapFilterKeyByReduce)->Arg(kRecords)->ArgNames({"records"})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Engine_MapFilterKeyByReduce)->Arg(kRecords)->ArgNames({"records"})->UseRealTime()->Unit(benchmark::kMillisecond);
+// Loops take only the record count; engine runs also take the batch size in rows.
+BENCHMARK(BM_Loop_MapFilter)
+    ->Args({kRecords, 0})
+    ->ArgNames({"records", "batch_rows"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Engine_MapFilter)
+    ->Args({kRecords, 256})
+    ->Args({kRecords, 1024})
+    ->Args({kRecords, 4096})
+    ->ArgNames({"records", "batch_rows"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Loop_MapFilterKeyByReduce)
+    ->Args({kRecords, 0})
+    ->ArgNames({"records", "batch_rows"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Engine_MapFilterKeyByReduce)
+    ->Args({kRecords, 1024})
+    ->Args({kRecords, 4096})
+    ->ArgNames({"records", "batch_rows"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

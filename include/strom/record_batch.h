@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <new>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -12,6 +14,27 @@ namespace strom {
 
 /// The timestamp of a record that has none (Flink's "no timestamp").
 inline constexpr int64_t kNoTimestamp = std::numeric_limits<int64_t>::min();
+
+namespace detail {
+/// An allocator whose value-less construct() default-initializes: resizing a vector of plain
+/// values leaves them uninitialized instead of zeroing them first (the caller writes them).
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  using std::allocator<T>::allocator;
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+}  // namespace detail
 
 /// A batch of records of type T, the unit in which records move between operators: one
 /// virtual call per batch per operator (STYLE §7). Values and timestamps are stored as two
@@ -128,7 +151,7 @@ class RecordBatch {
     }
   }
 
-  std::vector<T> values_;
+  std::vector<T, detail::DefaultInitAllocator<T>> values_;
   std::vector<int64_t> timestamps_;  // empty, or one per value
 };
 
