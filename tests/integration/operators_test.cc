@@ -181,6 +181,14 @@ TEST_P(OperatorsTest, broadcastSendsEveryRecordToEverySubtask) {
   EXPECT_THAT(out->records(), UnorderedElementsAreArray(expected));
 }
 
+/// Sums values; the aggregating state's accumulator.
+struct SumAggregate final : AggregateFunction<int64_t, int64_t, int64_t> {
+  int64_t createAccumulator() override { return 0; }
+  int64_t add(const int64_t& value, int64_t acc) override { return acc + value; }
+  int64_t getResult(const int64_t& acc) override { return acc; }
+  int64_t merge(int64_t a, int64_t b) override { return a + b; }
+};
+
 /// Uses every keyed state kind; emits one line per record describing the key's state.
 class AllStateKinds final : public RichMapFunction<int64_t, std::string> {
  public:
@@ -193,6 +201,8 @@ class AllStateKinds final : public RichMapFunction<int64_t, std::string> {
         ReducingStateDescriptor<int64_t>("max", [](const int64_t& a, const int64_t& b) {
           return std::max(a, b);
         }));
+    sum_ = &ctx.getAggregatingState(
+        AggregatingStateDescriptor<int64_t, int64_t, int64_t>("sum", SumAggregate()));
   }
   std::string map(const int64_t& x) override {
     value_->update(x);
@@ -200,8 +210,11 @@ class AllStateKinds final : public RichMapFunction<int64_t, std::string> {
     auto residue = map_->get(x % 3);
     map_->put(x % 3, residue.value_or(0) + 1);
     reducing_->add(x);
+    sum_->add(x);
+    // Records of a key arrive in increasing order, so the max is the last value.
+    if (*reducing_->get() != x || *value_->value() != x) return "bad order or state";
     return std::to_string(x % 11) + ":" + std::to_string(list_->get().size()) + ":" +
-           std::to_string(map_->get(x % 3).value_or(-1));
+           std::to_string(map_->get(x % 3).value_or(-1)) + ":" + std::to_string(*sum_->get());
   }
 
  private:
@@ -209,6 +222,7 @@ class AllStateKinds final : public RichMapFunction<int64_t, std::string> {
   ListState<int64_t>* list_ = nullptr;
   MapState<int64_t, int64_t>* map_ = nullptr;
   ReducingState<int64_t>* reducing_ = nullptr;
+  AggregatingState<int64_t, int64_t>* sum_ = nullptr;
 };
 
 TEST_P(OperatorsTest, keyedStateKindsMatchOracle) {
@@ -222,13 +236,15 @@ TEST_P(OperatorsTest, keyedStateKindsMatchOracle) {
   run();
   std::map<int64_t, int64_t> listSizes;
   std::map<std::pair<int64_t, int64_t>, int64_t> residues;
+  std::map<int64_t, int64_t> sums;
   std::vector<std::string> expected;
   for (int64_t x = 0; x < 3000; ++x) {
     int64_t key = x % 11;
     int64_t size = ++listSizes[key];
     int64_t residue = ++residues[{key, x % 3}];
+    int64_t sum = sums[key] += x;
     expected.push_back(std::to_string(key) + ":" + std::to_string(size) + ":" +
-                       std::to_string(residue));
+                       std::to_string(residue) + ":" + std::to_string(sum));
   }
   EXPECT_THAT(out->records(), UnorderedElementsAreArray(expected));
 }
