@@ -1,0 +1,428 @@
+// Runs the real examples/word_count binary as a child process and checks its output exactly
+// against a single-threaded oracle computed here, at several parallelisms and batch sizes, plus
+// its handling of bad arguments and unreadable or unwritable files.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+constexpr const char* kWordCountBinary = STROM_WORD_COUNT_BIN;
+constexpr const char* kSourceDir = STROM_SOURCE_DIR;
+
+// Upper bound on one run of the binary (each takes well under a second in Release); a run that
+// takes longer is killed and reported as hung.
+constexpr std::chrono::milliseconds kRunDeadline{20'000};
+
+struct RunResult {
+  int exitCode = -1;  // the child's exit status, or -1 if it did not exit normally
+  int signal = 0;     // the signal that ended the child, if any
+  bool timedOut = false;
+  std::string out;  // everything the child wrote to stdout
+  std::string err;  // everything the child wrote to stderr
+};
+
+std::string readWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool writeWholeFile(const std::string& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return static_cast<bool>(out);
+}
+
+std::string toLower(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+bool isWordByte(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/// The oracle: every "word,count" line the job must write for `text`, sorted. Line breaks ('\n',
+/// '\r') are separators like any other non-word byte, so the whole file is scanned as one string.
+std::vector<std::string> expectedCounts(std::string_view text) {
+  std::map<std::string, int64_t> counts;
+  std::vector<std::string> lines;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!isWordByte(text[i])) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < text.size() && isWordByte(text[end])) ++end;
+    std::string word = toLower(std::string(text.substr(i, end - i)));
+    int64_t count = ++counts[word];
+    lines.push_back(word + "," + std::to_string(count));
+    i = end;
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+/// Split the job's output into its lines, sorted. Sets `*unterminated` if the last line lacks '\n'.
+std::vector<std::string> sortedOutputLines(const std::string& text, bool* unterminated) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t newline = text.find('\n', start);
+    if (newline == std::string::npos) {
+      *unterminated = true;
+      lines.push_back(text.substr(start));
+      break;
+    }
+    lines.push_back(text.substr(start, newline - start));
+    start = newline + 1;
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+/// Describe how two sorted multisets of lines differ: their sizes and the first few lines found
+/// on one side only.
+std::string describeDifference(const std::vector<std::string>& expected,
+                               const std::vector<std::string>& actual) {
+  std::vector<std::string> missing;
+  std::vector<std::string> extra;
+  std::set_difference(expected.begin(), expected.end(), actual.begin(), actual.end(),
+                      std::back_inserter(missing));
+  std::set_difference(actual.begin(), actual.end(), expected.begin(), expected.end(),
+                      std::back_inserter(extra));
+  std::ostringstream message;
+  message << "expected " << expected.size() << " lines, got " << actual.size() << "; "
+          << missing.size() << " missing, " << extra.size() << " unexpected";
+  constexpr size_t kShown = 10;
+  for (size_t i = 0; i < missing.size() && i < kShown; ++i) {
+    message << "\n  missing: " << missing[i];
+  }
+  for (size_t i = 0; i < extra.size() && i < kShown; ++i) {
+    message << "\n  unexpected: " << extra[i].substr(0, 200);
+  }
+  return message.str();
+}
+
+/// Wait for `pid` to exit, killing it if it outlives `deadline`. Uses a pidfd so the wait is an
+/// event wait with a bound, not a sleep-and-poll loop.
+void waitForChild(pid_t pid, std::chrono::milliseconds deadline, RunResult& result) {
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd >= 0) {
+    pollfd entry{pidfd, POLLIN, 0};
+    int ready;
+    do {
+      ready = ::poll(&entry, 1, static_cast<int>(deadline.count()));
+    } while (ready < 0 && errno == EINTR);
+    ::close(pidfd);
+    if (ready == 0) {
+      result.timedOut = true;
+      ::kill(pid, SIGKILL);
+    }
+  }
+  // Without pidfd support the wait is unbounded; ctest's TIMEOUT then stops a hung run.
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) result.exitCode = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+}
+
+class WordCountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/strom_word_count_test_XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern), nullptr) << "mkdtemp: " << std::strerror(errno);
+    dir_ = pattern;
+  }
+
+  void TearDown() override {
+    if (!dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    }
+  }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  /// Run the word_count binary with `args`, stdin from /dev/null and stdout and stderr captured
+  /// in files of the test directory. The arguments go to the child as they are, with no shell.
+  RunResult run(const std::vector<std::string>& args) {
+    RunResult result;
+    std::string outPath = path("child.stdout");
+    std::string errPath = path("child.stderr");
+    std::vector<std::string> argvStrings;
+    argvStrings.push_back(kWordCountBinary);
+    argvStrings.insert(argvStrings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& arg : argvStrings) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, outPath.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, errPath.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid = 0;
+    int spawnError = ::posix_spawn(&pid, kWordCountBinary, &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawnError != 0) {
+      ADD_FAILURE() << "posix_spawn " << kWordCountBinary << ": " << std::strerror(spawnError);
+      return result;
+    }
+    waitForChild(pid, kRunDeadline, result);
+    result.out = readWholeFile(outPath);
+    result.err = readWholeFile(errPath);
+    return result;
+  }
+
+  /// Run the job on `input` with `extraArgs` and check its output against the oracle.
+  void expectCountsMatchOracle(const std::string& input, const std::vector<std::string>& extraArgs,
+                               const std::vector<std::string>& expected) {
+    std::string output = path("counts.txt");
+    std::filesystem::remove(output);
+    std::vector<std::string> args = {"--input", input, "--output", output};
+    args.insert(args.end(), extraArgs.begin(), extraArgs.end());
+    RunResult result = run(args);
+    ASSERT_FALSE(result.timedOut) << "word_count hung; stderr:\n" << result.err;
+    ASSERT_EQ(result.signal, 0) << "word_count died of signal " << result.signal << "; stderr:\n"
+                                << result.err;
+    ASSERT_EQ(result.exitCode, 0) << "stderr:\n" << result.err;
+    bool unterminated = false;
+    std::vector<std::string> actual = sortedOutputLines(readWholeFile(output), &unterminated);
+    EXPECT_FALSE(unterminated) << "the last output line lacks a newline";
+    if (actual != expected) ADD_FAILURE() << describeDifference(expected, actual);
+  }
+
+  /// Check `input` at parallelism 1..4, each with the default batch size and with 1 and 1024 rows.
+  void expectCountsMatchOracleForAllSettings(const std::string& input) {
+    std::vector<std::string> expected = expectedCounts(readWholeFile(input));
+    ASSERT_FALSE(expected.empty());
+    const std::vector<std::vector<std::string>> batchSettings = {
+        {}, {"-D", "execution.batch.rows=1"}, {"-D", "execution.batch.rows=1024"}};
+    for (int parallelism = 1; parallelism <= 4; ++parallelism) {
+      for (const std::vector<std::string>& batch : batchSettings) {
+        std::vector<std::string> extraArgs = {"-p", std::to_string(parallelism)};
+        extraArgs.insert(extraArgs.end(), batch.begin(), batch.end());
+        SCOPED_TRACE("-p " + std::to_string(parallelism) +
+                     (batch.empty() ? std::string(" (default batch size)") : " -D " + batch[1]));
+        expectCountsMatchOracle(input, extraArgs, expected);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+
+  std::string dir_;
+};
+
+/// A text that exercises the splitter: digits, mixed case, punctuation, non-ASCII UTF-8 (whose
+/// bytes separate words, also inside a word), empty lines, "\r\n" endings, a 100,000-character
+/// line and a last line without a line break.
+std::string generateText() {
+  std::mt19937 generator(20240611);
+  const std::string alphanumerics =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::vector<std::string> vocabulary;
+  for (int i = 0; i < 2000; ++i) {
+    std::string word;
+    int length = 1 + static_cast<int>(generator() % 12);
+    bool digitsOnly = generator() % 10 == 0;
+    for (int j = 0; j < length; ++j) {
+      word.push_back(digitsOnly ? static_cast<char>('0' + generator() % 10)
+                                : alphanumerics[generator() % alphanumerics.size()]);
+    }
+    vocabulary.push_back(word);
+  }
+  std::vector<std::string> separators = {" ", " ", " ", "  ", ", ", ". ", "; "};
+  for (char c : std::string_view("\t:!?-'\"()_/\\@#[]{}")) separators.emplace_back(1, c);
+  separators.push_back("\xC3\xA9");                  // é
+  separators.push_back("\xE2\x80\x94");              // em dash
+  separators.push_back("\xE6\x97\xA5\xE6\x9C\xAC");  // 日本
+  separators.push_back("\xF0\x9F\x98\x80");          // emoji
+  separators.push_back("\xFF");                      // a byte that is never valid UTF-8
+  // Skewed word choice, so a few words get running counts near a thousand.
+  std::geometric_distribution<int> popular(0.02);
+  auto pickWord = [&]() -> std::string {
+    size_t index = generator() % 3 == 0
+                       ? static_cast<size_t>(popular(generator)) % vocabulary.size()
+                       : generator() % vocabulary.size();
+    std::string word = vocabulary[index];
+    switch (generator() % 4) {  // vary the case of the same word
+      case 0:
+        for (char& c : word) {
+          if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        }
+        break;
+      case 1:
+        for (char& c : word) {
+          if (c >= 'a' && c <= 'z' && generator() % 2 == 0) c = static_cast<char>(c - 'a' + 'A');
+        }
+        break;
+      default:
+        break;
+    }
+    return word;
+  };
+  auto appendWords = [&](std::string& line, size_t targetLength) {
+    while (line.size() < targetLength) {
+      line += pickWord();
+      line += separators[generator() % separators.size()];
+    }
+  };
+
+  std::string text;
+  constexpr int kLines = 20'000;
+  for (int i = 0; i < kLines; ++i) {
+    std::string line;
+    if (i == kLines / 2) {
+      appendWords(line, 100'000);
+      line.resize(100'000);
+    } else if (generator() % 20 == 0) {
+      // an empty line
+    } else if (generator() % 50 == 0) {
+      line = " ,;\xC3\xA9 -- \xE2\x80\x94 ";  // separators only
+    } else {
+      appendWords(line, 1 + generator() % 80);
+    }
+    text += line;
+    if (i + 1 < kLines) text += generator() % 3 == 0 ? "\r\n" : "\n";
+  }
+  return text;
+}
+
+TEST_F(WordCountTest, countsShippedTextExactlyAtEveryParallelismAndBatchSize) {
+  expectCountsMatchOracleForAllSettings(std::string(kSourceDir) + "/examples/data/words.txt");
+}
+
+TEST_F(WordCountTest, countsGeneratedTextExactlyAtEveryParallelismAndBatchSize) {
+  std::string input = path("generated.txt");
+  ASSERT_TRUE(writeWholeFile(input, generateText()));
+  expectCountsMatchOracleForAllSettings(input);
+}
+
+TEST_F(WordCountTest, oracleSplitsOnNonAlphanumericBytesAndLowerCases) {
+  // The oracle itself, on a text whose answer is known.
+  std::vector<std::string> expected = {"a1,1", "a1,2", "b,1", "caf,1", "s,1", "x,1"};
+  EXPECT_EQ(expectedCounts("A1 a1\r\nb\n\ncaf\xC3\xA9s_x"), expected);
+}
+
+TEST_F(WordCountTest, failsNamingAMissingInputFile) {
+  std::string input = path("no_such_input.txt");
+  // At -p 4 the source fails while its consumers are still being deployed.
+  for (const char* parallelism : {"1", "4"}) {
+    SCOPED_TRACE(std::string("-p ") + parallelism);
+    RunResult result = run({"--input", input, "--output", path("counts.txt"), "-p", parallelism});
+    ASSERT_FALSE(result.timedOut) << "word_count hung; stderr:\n" << result.err;
+    EXPECT_EQ(result.signal, 0);
+    EXPECT_NE(result.exitCode, 0);
+    EXPECT_NE(result.exitCode, -1);
+    EXPECT_NE(result.err.find(input), std::string::npos) << result.err;
+  }
+}
+
+TEST_F(WordCountTest, failsNamingAnUnwritableOutputPath) {
+  std::string input = path("input.txt");
+  ASSERT_TRUE(writeWholeFile(input, "one two two\n"));
+  std::string output = path("no_such_dir/counts.txt");
+  RunResult result = run({"--input", input, "--output", output});
+  ASSERT_FALSE(result.timedOut);
+  EXPECT_EQ(result.signal, 0);
+  EXPECT_NE(result.exitCode, 0);
+  EXPECT_NE(result.exitCode, -1);
+  EXPECT_NE(result.err.find(output), std::string::npos) << result.err;
+}
+
+TEST_F(WordCountTest, rejectsAnUnknownFlagWithUsage) {
+  std::string input = path("input.txt");
+  ASSERT_TRUE(writeWholeFile(input, "one\n"));
+  RunResult result = run({"--input", input, "--output", path("counts.txt"), "--bogus"});
+  ASSERT_FALSE(result.timedOut);
+  EXPECT_EQ(result.exitCode, 2) << result.err;
+  EXPECT_NE(result.err.find("usage"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("--bogus"), std::string::npos) << result.err;
+
+  RunResult alone = run({"--bogus"});
+  ASSERT_FALSE(alone.timedOut);
+  EXPECT_EQ(alone.exitCode, 2) << alone.err;
+  EXPECT_NE(alone.err.find("usage"), std::string::npos) << alone.err;
+}
+
+TEST_F(WordCountTest, rejectsAMissingInputFlag) {
+  RunResult result = run({"--output", path("counts.txt")});
+  ASSERT_FALSE(result.timedOut);
+  EXPECT_EQ(result.exitCode, 2) << result.err;
+  EXPECT_NE(result.err.find("--input"), std::string::npos) << result.err;
+}
+
+TEST_F(WordCountTest, rejectsZeroParallelism) {
+  std::string input = path("input.txt");
+  ASSERT_TRUE(writeWholeFile(input, "one\n"));
+  RunResult result = run({"--input", input, "--output", path("counts.txt"), "-p", "0"});
+  ASSERT_FALSE(result.timedOut);
+  EXPECT_EQ(result.signal, 0);
+  EXPECT_NE(result.exitCode, 0);
+  EXPECT_NE(result.exitCode, -1);
+  EXPECT_NE(result.err.find("parallelism"), std::string::npos) << result.err;
+}
+
+TEST_F(WordCountTest, rejectsParallelismAboveTheMaxParallelism) {
+  std::string input = path("input.txt");
+  ASSERT_TRUE(writeWholeFile(input, "one\n"));
+  RunResult result = run({"--input", input, "--output", path("counts.txt"), "-p", "500"});
+  ASSERT_FALSE(result.timedOut);
+  EXPECT_EQ(result.signal, 0);
+  EXPECT_NE(result.exitCode, 0);
+  EXPECT_NE(result.exitCode, -1);
+  EXPECT_NE(result.err.find("max parallelism"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("128"), std::string::npos) << result.err;
+}
+
+TEST_F(WordCountTest, rejectsAnOptionWithoutEqualsSign) {
+  std::string input = path("input.txt");
+  ASSERT_TRUE(writeWholeFile(input, "one\n"));
+  RunResult result =
+      run({"--input", input, "--output", path("counts.txt"), "-D", "execution.batch.rows"});
+  ASSERT_FALSE(result.timedOut);
+  EXPECT_EQ(result.exitCode, 2) << result.err;
+  EXPECT_NE(result.err.find("execution.batch.rows"), std::string::npos) << result.err;
+}
+
+TEST_F(WordCountTest, printsUsageToStdoutOnHelp) {
+  RunResult result = run({"--help"});
+  ASSERT_FALSE(result.timedOut);
+  EXPECT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_NE(toLower(result.out).find("usage"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("--input"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("--output"), std::string::npos) << result.out;
+}
+
+}  // namespace
