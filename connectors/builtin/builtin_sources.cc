@@ -1,5 +1,6 @@
 #include <strom/connectors.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -8,22 +9,25 @@
 namespace strom {
 namespace {
 
+/// Emits `remaining` consecutive numbers from `next`. Counting what is left (in unsigned
+/// arithmetic) keeps a range that ends at INT64_MAX free of overflow.
 class SequenceReader final : public SourceReader<int64_t> {
  public:
-  SequenceReader(int64_t next, int64_t end) : next_(next), end_(end) {}
+  SequenceReader(int64_t next, uint64_t remaining) : next_(next), remaining_(remaining) {}
   Result<InputStatus> pollNext(Output<int64_t>& output) override {
-    int64_t stop = next_ + static_cast<int64_t>(output.maxRows());
-    if (stop > end_ || stop < next_) stop = end_;
-    int64_t first = next_;
-    output.pushGenerated(static_cast<size_t>(stop - first),
-                         [first](size_t i) { return first + static_cast<int64_t>(i); });
-    next_ = stop;
-    return next_ == end_ ? InputStatus::kEndOfInput : InputStatus::kMoreAvailable;
+    uint64_t n = std::min<uint64_t>(remaining_, output.maxRows());
+    uint64_t first = static_cast<uint64_t>(next_);
+    output.pushGenerated(static_cast<size_t>(n), [first](size_t i) {
+      return static_cast<int64_t>(first + static_cast<uint64_t>(i));
+    });
+    remaining_ -= n;
+    next_ = static_cast<int64_t>(first + n);  // wraps only after the last value was emitted
+    return remaining_ == 0 ? InputStatus::kEndOfInput : InputStatus::kMoreAvailable;
   }
 
  private:
   int64_t next_;
-  int64_t end_;  // exclusive
+  uint64_t remaining_;
 };
 
 class TextFileReader final : public SourceReader<std::string> {
@@ -82,10 +86,11 @@ std::unique_ptr<SourceReader<int64_t>> SequenceSource::createReader(int subtaskI
   // Slice [from, to] into `parallelism` contiguous parts of nearly equal size.
   __int128 count = static_cast<__int128>(to_) - from_ + 1;
   if (count < 0) count = 0;
-  auto boundary = [&](int i) {
-    return static_cast<int64_t>(from_ + count * i / parallelism);
-  };
-  return std::make_unique<SequenceReader>(boundary(subtaskIndex), boundary(subtaskIndex + 1));
+  auto boundary = [&](int i) { return static_cast<__int128>(from_) + count * i / parallelism; };
+  __int128 begin = boundary(subtaskIndex);
+  __int128 end = boundary(subtaskIndex + 1);
+  return std::make_unique<SequenceReader>(static_cast<int64_t>(begin),
+                                          static_cast<uint64_t>(end - begin));
 }
 
 std::unique_ptr<SourceReader<std::string>> TextFileSource::createReader(int, int) const {

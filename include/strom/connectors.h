@@ -5,6 +5,7 @@
 // the strom_connectors library.
 
 #include <cstdint>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,39 @@ class SequenceSource final : public Source<int64_t> {
  private:
   int64_t from_;
   int64_t to_;
+};
+
+/// A parallel source of `count` records made by `generate(index)` for index 0..count-1
+/// (Flink's DataGeneratorSource); subtask i generates the i-th of `parallelism` contiguous
+/// index ranges, in order. `generate` must be copyable and must not keep state between calls.
+template <class T, class Generate>
+class GeneratorSource final : public Source<T> {
+ public:
+  GeneratorSource(int64_t count, Generate generate) : count_(count), generate_(generate) {}
+  std::unique_ptr<SourceReader<T>> createReader(int subtaskIndex, int parallelism) const override {
+    int64_t begin = count_ * subtaskIndex / parallelism;
+    int64_t end = count_ * (subtaskIndex + 1) / parallelism;
+    return std::make_unique<Reader>(begin, end, generate_);
+  }
+
+ private:
+  class Reader final : public SourceReader<T> {
+   public:
+    Reader(int64_t next, int64_t end, Generate generate)
+        : next_(next), end_(end), generate_(generate) {}
+    Result<InputStatus> pollNext(Output<T>& output) override {
+      int64_t stop = std::min(end_, next_ + static_cast<int64_t>(output.maxRows()));
+      for (; next_ < stop; ++next_) output.push(generate_(next_));
+      return next_ >= end_ ? InputStatus::kEndOfInput : InputStatus::kMoreAvailable;
+    }
+
+   private:
+    int64_t next_;
+    int64_t end_;  // exclusive
+    Generate generate_;
+  };
+  int64_t count_;
+  Generate generate_;
 };
 
 /// A non-parallel source of the lines of a text file, without their "\n" or "\r\n".

@@ -142,6 +142,8 @@ class DataStream {
   /// Merge this stream with others of the same type (Flink's union).
   template <class... Others>
   DataStream<T> unionWith(const Others&... others) const {
+    static_assert((std::is_same_v<typename Others::Type, T> && ...),
+                  "unionWith: every stream must have the same record type");
     Transformation t;
     t.kind = TransformationKind::kUnion;
     t.name = "Union";
@@ -399,6 +401,13 @@ DataStreamSource<T> StreamExecutionEnvironment::fromSource(std::shared_ptr<const
     return std::make_unique<detail::SourceOperator<T>>(rows, source);
   });
   return DataStreamSource<T>(state_, state_->add(std::move(t)).id);
+}
+
+template <class Generate>
+auto StreamExecutionEnvironment::fromGenerator(int64_t count, Generate generate) {
+  using T = std::decay_t<std::invoke_result_t<Generate&, int64_t>>;
+  return fromSource<T>(std::make_shared<GeneratorSource<T, Generate>>(count, std::move(generate)),
+                       "Generator Source");
 }
 
 template <class T>

@@ -99,6 +99,10 @@ class StreamExecutionEnvironment {
   DataStreamSource<T> fromCollection(std::vector<T> values);
   /// A parallel source of the numbers from..to (inclusive), split evenly over subtasks.
   DataStreamSource<int64_t> fromSequence(int64_t from, int64_t to);
+  /// A parallel source of `count` records, record i being `generate(i)` (an int64_t index):
+  /// Flink's DataGeneratorSource. Defined in <strom/datastream.h>.
+  template <class Generate>
+  auto fromGenerator(int64_t count, Generate generate);
   /// A non-parallel source of the lines of a text file (without line terminators).
   DataStreamSource<std::string> readTextFile(std::string path);
 

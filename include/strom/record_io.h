@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <span>
 #include <string>
 #include <string_view>
@@ -166,6 +167,12 @@ class RecordWriter final : public Input<T> {
       serializeValue(value, out);
       uint8_t header[16];
       size_t bodySize = payload_.size() + 1 + (timestamp != kNoTimestamp ? 8 : 0);
+      if (bodySize > kMaxRecordBytes) [[unlikely]] {
+        // Readers reject such a length as corrupt; fail here, naming the cause.
+        throw std::length_error("a record of " + std::to_string(bodySize) +
+                                " bytes exceeds the limit of " + std::to_string(kMaxRecordBytes) +
+                                " bytes per record");
+      }
       size_t headerSize = encodeVarint(bodySize, header);
       header[headerSize++] = timestamp != kNoTimestamp ? 1 : 0;
       if (timestamp != kNoTimestamp) {

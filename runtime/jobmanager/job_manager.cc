@@ -112,31 +112,49 @@ Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph>
                                    deployments.size());
   moduleLogger("jobmanager")->debug("job {} plan: {}", jobId, jobGraph->toJson());
   // Vertices are in topological order, so producers register their partitions before
-  // their consumers are deployed.
+  // their consumers are deployed. A task may fail while later ones are still being deployed:
+  // then the rest are not deployed, and a task deployed just as the job began failing is
+  // cancelled again (its first cancel may have reached the TaskManager before the task did).
   for (size_t i = 0; i < deployments.size(); ++i) {
     ExecutionAttemptId attemptId = deployments[i].attemptId;
-    Status status = targets[i]->submitTask(std::move(deployments[i]));
-    if (!status.isOk()) {
-      std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> toCancel;
-      {
-        std::lock_guard lock(mu_);
-        Job& job = *jobs_[jobId];
+    {
+      std::lock_guard lock(mu_);
+      Job& job = *jobs_[jobId];
+      if (job.failing) {
         for (size_t j = i; j < job.executions.size(); ++j) {
-          job.executions[j].state = ExecutionState::kFailed;
+          job.executions[j].state = ExecutionState::kCanceled;
           ++job.terminal;
         }
-        toCancel = startFailing(job, status.withContext("deploying " + attemptId.toString()));
-        if (job.terminal == static_cast<int>(job.executions.size())) {
-          job.done = true;
-          job.end = std::chrono::steady_clock::now();
-        }
+        finishIfDone(job);
+        break;
       }
-      for (auto& [tm, id] : toCancel) tm->cancelTask(id);
-      jobChanged_.notify_all();
-      return jobId;  // waitForJob reports the failure
     }
+    Status status = targets[i]->submitTask(std::move(deployments[i]));
+    std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> toCancel;
+    {
+      std::lock_guard lock(mu_);
+      Job& job = *jobs_[jobId];
+      if (!status.isOk()) {
+        // This one failed to deploy; the rest will not be deployed (see above).
+        job.executions[i].state = ExecutionState::kFailed;
+        ++job.terminal;
+        toCancel = startFailing(job, status.withContext("deploying " + attemptId.toString()));
+        finishIfDone(job);
+      } else if (job.failing) {
+        toCancel.emplace_back(targets[i], attemptId);
+      }
+    }
+    for (auto& [tm, id] : toCancel) tm->cancelTask(id);
+    jobChanged_.notify_all();
   }
   return jobId;
+}
+
+void JobManager::finishIfDone(Job& job) {
+  if (job.done || job.terminal != static_cast<int>(job.executions.size())) return;
+  job.done = true;
+  job.end = std::chrono::steady_clock::now();
+  for (int slot : job.slotsTaken) slots_[static_cast<size_t>(slot)].free = true;
 }
 
 std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> JobManager::startFailing(
@@ -171,10 +189,7 @@ void JobManager::updateTaskExecutionState(const TaskExecutionState& update) {
       }
       break;
     }
-    if (job.terminal == static_cast<int>(job.executions.size()) && !job.done) {
-      job.done = true;
-      job.end = std::chrono::steady_clock::now();
-    }
+    finishIfDone(job);
   }
   for (auto& [tm, id] : toCancel) tm->cancelTask(id);
   jobChanged_.notify_all();
@@ -186,7 +201,6 @@ Result<JobExecutionResult> JobManager::waitForJob(const std::string& jobId) {
   if (it == jobs_.end()) return Status::notFound("job " + jobId + " is unknown");
   Job& job = *it->second;
   jobChanged_.wait(lock, [&] { return job.done; });
-  for (int slot : job.slotsTaken) slots_[static_cast<size_t>(slot)].free = true;
   if (job.failing) return job.failure;
   return JobExecutionResult{job.id, job.graph->jobName(),
                             std::chrono::duration_cast<std::chrono::milliseconds>(job.end - job.start)};

@@ -62,6 +62,9 @@ class JobManager final : public JobManagerGateway {
   };
 
   std::vector<TaskDeploymentDescriptor> buildDeployments(const Job& job) const;
+  /// Mark the job done and free its slots once every execution is terminal.
+  /// REQUIRES: mu_ held.
+  void finishIfDone(Job& job);
   /// Cancel the job's running executions. REQUIRES: mu_ held; returns what to cancel.
   std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> startFailing(Job& job,
                                                                                Status cause);

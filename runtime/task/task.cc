@@ -90,7 +90,11 @@ Result<std::unique_ptr<Task>> Task::create(TaskDeploymentDescriptor descriptor,
       return partition.status().withContext("task " + task->name_);
     }
     std::shared_ptr<network::ResultPartition> shared = std::move(partition).value();
-    STROM_RETURN_IF_ERROR(services.partitionManager->registerPartition(shared));
+    Status registered = services.partitionManager->registerPartition(shared);
+    if (!registered.isOk()) {
+      for (const auto& p : task->partitions_) (void)services.partitionManager->unregisterPartition(p->id());
+      return registered.withContext("task " + task->name_);
+    }
     task->partitions_.push_back(std::move(shared));
   }
   return task;
@@ -143,12 +147,16 @@ void Task::run() {
                               " failed: " + e.what());
   } catch (const std::exception& e) {
     status = Status::internal("task " + name_ + " failed: " + e.what());
+  } catch (...) {
+    status = Status::internal("task " + name_ + " failed: unknown exception");
   }
   if (status.isOk() && !failure_.isOk()) status = failure_;
   try {
     closeOperators();
   } catch (const std::exception& e) {
     if (status.isOk()) status = Status::internal("task " + name_ + " failed in close: " + e.what());
+  } catch (...) {
+    if (status.isOk()) status = Status::internal("task " + name_ + " failed in close: unknown exception");
   }
   ExecutionState final = ExecutionState::kFinished;
   if (!status.isOk()) {
@@ -265,6 +273,8 @@ Status Task::buildChain() {
       (*it)->op->open(*(*it)->context);
     } catch (const std::exception& e) {
       throw OperatorError((*it)->node->name(), e.what());
+    } catch (...) {
+      throw OperatorError((*it)->node->name(), "unknown exception");
     }
     STROM_RETURN_IF_ERROR(checkStopped());
   }
@@ -285,6 +295,8 @@ Status Task::runSourceLoop() {
       throw;
     } catch (const std::exception& e) {
       throw OperatorError(chain_.front()->node->name(), e.what());
+    } catch (...) {
+      throw OperatorError(chain_.front()->node->name(), "unknown exception");
     }
     if (status == InputStatus::kEndOfInput) return checkStopped();
     if (status == InputStatus::kNothingAvailable) {
@@ -371,6 +383,8 @@ Status Task::endOfInput() {
       throw;
     } catch (const std::exception& e) {
       throw OperatorError(member->node->name(), e.what());
+    } catch (...) {
+      throw OperatorError(member->node->name(), "unknown exception");
     }
     STROM_RETURN_IF_ERROR(checkStopped());
   }
@@ -394,6 +408,8 @@ int64_t Task::fireProcessingTime(int64_t now) {
         throw;
       } catch (const std::exception& e) {
         throw OperatorError(member->node->name(), e.what());
+      } catch (...) {
+        throw OperatorError(member->node->name(), "unknown exception");
       }
       requested = member->context->requestedTime();
     }

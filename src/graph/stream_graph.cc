@@ -1,5 +1,6 @@
 #include "graph/stream_graph.h"
 
+#include <algorithm>
 #include <functional>
 #include <string>
 

@@ -428,13 +428,6 @@ TEST(FailuresTest, nonStandardExceptionInMapFailsJobNamingOperator) {
 }
 
 TEST(FailuresTest, nonStandardExceptionInOpenFailsJobInsteadOfTerminating) {
-  GTEST_SKIP() << "engine bug: an exception that is not a std::exception thrown from a "
-                  "RichFunction's open() escapes Task::run (runtime/task/task.cc: buildChain "
-                  "wraps open() in catch (const std::exception&) only, and run() catches only "
-                  "OperatorError and std::exception), so std::terminate ends the whole process "
-                  "instead of failing the job. Output::deliver and RecordReader already turn "
-                  "catch (...) into OperatorError(\"unknown exception\"); open(), close(), "
-                  "timers, endInput and a source's pollNext do not";
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -452,15 +445,6 @@ TEST(FailuresTest, nonStandardExceptionInOpenFailsJobInsteadOfTerminating) {
 // --- a failure while the job is being deployed ----------------------------------------------
 
 TEST(FailuresTest, failureDuringDeploymentCancelsTasksDeployedAfterIt) {
-  GTEST_SKIP() << "engine bug: JobManager::submitJob keeps submitting a job's tasks after one "
-                  "of them has failed. The failure's cancel round (startFailing -> "
-                  "TaskManager::cancelTask) only reaches tasks already submitted; cancelTask of "
-                  "a not-yet-submitted attempt is a no-op, and the tasks submitted afterwards "
-                  "run uncancelled. Consumers among them wait forever for the failed "
-                  "producer's EndOfPartition, so the job never ends and execute() hangs "
-                  "(seen with readTextFile of a missing file at parallelism 3, a task failing "
-                  "in open(), and a map throwing on its first records while later vertices "
-                  "deploy)";
   // The first task deployed fails at once, while the later ones are still being deployed.
   for (int attempt = 0; attempt < 10; ++attempt) {
     SCOPED_TRACE("attempt " + std::to_string(attempt));

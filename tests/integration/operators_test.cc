@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <tuple>
@@ -64,6 +65,23 @@ TEST_P(OperatorsTest, mapFilterFlatMapMatchOracle) {
     expected.push_back(std::to_string(x));
     if (x % 4 == 0) expected.push_back("q" + std::to_string(x / 4));
   }
+  EXPECT_THAT(out->records(), UnorderedElementsAreArray(expected));
+}
+
+TEST_P(OperatorsTest, sequenceEndingAtInt64MaxEmitsEveryNumberOnce) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  auto out = collect(env_.fromSequence(kMax - 99, kMax));
+  run();
+  std::vector<int64_t> expected;
+  for (int64_t i = 99; i >= 0; --i) expected.push_back(kMax - i);
+  EXPECT_THAT(out->records(), UnorderedElementsAreArray(expected));
+}
+
+TEST_P(OperatorsTest, generatorSourceEmitsEveryIndexOnce) {
+  auto out = collect(env_.fromGenerator(kCount, [](int64_t i) { return std::to_string(i).insert(0, "g"); }));
+  run();
+  std::vector<std::string> expected;
+  for (int64_t i = 0; i < kCount; ++i) expected.push_back(std::to_string(i).insert(0, "g"));
   EXPECT_THAT(out->records(), UnorderedElementsAreArray(expected));
 }
 
