@@ -7,7 +7,6 @@
 #include <strom/strom.h>
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -18,7 +17,8 @@
 namespace {
 
 /// Counts the occurrences of each word in keyed state.
-class CountWords final : public strom::RichMapFunction<std::string, std::pair<std::string, int64_t>> {
+class CountWords final
+    : public strom::RichMapFunction<std::string, std::pair<std::string, int64_t>> {
  public:
   void open() override {
     count_ = &getRuntimeContext().getState(strom::ValueStateDescriptor<int64_t>("count"));
@@ -53,8 +53,7 @@ strom::Status build(strom::StreamExecutionEnvironment& env, const strom::JobArgs
     std::printf("%s", app.help().c_str());
     return strom::Status::cancelled("help printed");
   } catch (const CLI::ParseError& e) {
-    return strom::Status::invalidArgument(std::string(e.what()) + "\nusage: " +
-                                          args.programName() +
+    return strom::Status::invalidArgument(std::string(e.what()) + "\nusage: " + args.programName() +
                                           " --input FILE --output FILE [-p N] [-D key=value]...");
   }
   for (const std::string& option : options) {

@@ -3,13 +3,12 @@
 // the same run. Each reports records per second of process CPU time ("per_core"), so the
 // engine's several threads are charged in full; the ratio of the two is the engine's cost.
 
+#include <benchmark/benchmark.h>
 #include <strom/strom.h>
 
-#include <benchmark/benchmark.h>
-
 #include <ctime>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace {

@@ -1,5 +1,4 @@
 #include <strom/connectors.h>
-
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -45,8 +44,8 @@ Status TextFileWriter::close() {
   int closed = std::fclose(file_);
   file_ = nullptr;
   if (flushed != 0 || closed != 0) {
-    return Status::ioError("cannot write output file '" + path_ + "': " +
-                           std::strerror(flushed != 0 ? error : errno));
+    return Status::ioError("cannot write output file '" + path_ +
+                           "': " + std::strerror(flushed != 0 ? error : errno));
   }
   return Status::ok();
 }
@@ -54,7 +53,8 @@ Status TextFileWriter::close() {
 Result<std::string> textSinkFilePath(const std::string& path, int subtaskIndex, int parallelism) {
   if (parallelism == 1) return path;
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Status::ioError("cannot create output directory '" + path + "': " + std::strerror(errno));
+    return Status::ioError("cannot create output directory '" + path +
+                           "': " + std::strerror(errno));
   }
   return path + "/" + std::to_string(subtaskIndex + 1);
 }

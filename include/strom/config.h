@@ -1,13 +1,13 @@
 #pragma once
 
+#include <strom/status.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <strom/status.h>
 
 namespace strom {
 

@@ -4,21 +4,21 @@
 // and a collecting sink for tests. The typed halves are here; file and console I/O live in
 // the strom_connectors library.
 
-#include <cstdint>
-#include <algorithm>
-#include <cstdio>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <utility>
-#include <vector>
-
 #include <strom/operator.h>
 #include <strom/record_batch.h>
 #include <strom/sink.h>
 #include <strom/source.h>
 #include <strom/status.h>
 #include <strom/to_string.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace strom {
 

@@ -3,14 +3,6 @@
 // The typed stream API (Flink's DataStream, KeyedStream, SingleOutputStreamOperator). Each
 // call adds a Transformation to the environment; nothing runs until execute().
 
-#include <functional>
-#include <initializer_list>
-#include <memory>
-#include <string>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
 #include <strom/connectors.h>
 #include <strom/environment.h>
 #include <strom/functions.h>
@@ -21,6 +13,14 @@
 #include <strom/source.h>
 #include <strom/transformation.h>
 #include <strom/type_serializer.h>
+
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace strom {
 
@@ -103,8 +103,7 @@ class DataStream {
   auto flatMap(F fn) const {
     using Out = typename decltype(detail::flatMapOutput<F>())::type;
     return addOperator<Out>("Flat Map", makeOperatorFactory([fn](size_t rows) {
-                              return std::make_unique<detail::FlatMapOperator<T, Out, F>>(rows,
-                                                                                          fn);
+                              return std::make_unique<detail::FlatMapOperator<T, Out, F>>(rows, fn);
                             }));
   }
 
@@ -121,8 +120,7 @@ class DataStream {
   auto process(F fn) const {
     using Out = decltype(detail::processOutput(static_cast<const F*>(nullptr)));
     return addOperator<Out>("Process", makeOperatorFactory([fn](size_t rows) {
-                              return std::make_unique<detail::ProcessOperator<T, Out, F>>(rows,
-                                                                                          fn);
+                              return std::make_unique<detail::ProcessOperator<T, Out, F>>(rows, fn);
                             }));
   }
 
@@ -135,7 +133,8 @@ class DataStream {
                   "in for integers, enums, std::string, pairs, tuples and STROM_FIELDS structs) "
                   "and operator==");
     static_assert(Serializable<K>, "keyBy: the key type must be serializable");
-    int partition = addPartition(std::make_shared<detail::KeyedPartitionerFactory<T, F>>(keySelector));
+    int partition =
+        addPartition(std::make_shared<detail::KeyedPartitionerFactory<T, F>>(keySelector));
     return KeyedStream<K, T, F>(env_, partition, keySelector);
   }
 
@@ -238,8 +237,7 @@ class SingleOutputStreamOperator : public DataStream<T> {
     bool declared = false;
     for (const auto& side : producer.sideOutputs) declared = declared || side.first == tag.id();
     if (!declared) {
-      producer.sideOutputs.emplace_back(tag.id(), [id = tag.id()](StreamOperator& op,
-                                                                  size_t rows) {
+      producer.sideOutputs.emplace_back(tag.id(), [id = tag.id()](StreamOperator& op, size_t rows) {
         return op.addSideOutput(id, std::make_unique<Output<X>>(rows));
       });
     }
@@ -326,8 +324,7 @@ class KeyedStream : public DataStream<T> {
   auto process(F fn) const {
     using Out = decltype(detail::keyedProcessOutput(static_cast<const F*>(nullptr)));
     return keyed<Out>("Keyed Process", [fn, s = selector_](size_t rows) {
-      return std::make_unique<detail::KeyedProcessOperator<K, T, Out, KeySelector, F>>(rows, s,
-                                                                                       fn);
+      return std::make_unique<detail::KeyedProcessOperator<K, T, Out, KeySelector, F>>(rows, s, fn);
     });
   }
 
@@ -373,9 +370,8 @@ DataStreamSink<T> DataStream<T>::sinkTo(std::shared_ptr<const Sink<T>> sink,
   t.name = std::move(name);
   t.inputs = {id_};
   t.parallelismLimit = sink->maxParallelism();
-  t.operatorFactory = makeOperatorFactory([sink](size_t) {
-    return std::make_unique<detail::SinkOperator<T>>(sink);
-  });
+  t.operatorFactory = makeOperatorFactory(
+      [sink](size_t) { return std::make_unique<detail::SinkOperator<T>>(sink); });
   return DataStreamSink<T>(env_, env_->add(std::move(t)).id);
 }
 
@@ -397,9 +393,8 @@ DataStreamSource<T> StreamExecutionEnvironment::fromSource(std::shared_ptr<const
   t.name = std::move(name);
   t.parallelismLimit = source->maxParallelism();
   t.outputType = detail::recordOps<T>();
-  t.operatorFactory = makeOperatorFactory([source](size_t rows) {
-    return std::make_unique<detail::SourceOperator<T>>(rows, source);
-  });
+  t.operatorFactory = makeOperatorFactory(
+      [source](size_t rows) { return std::make_unique<detail::SourceOperator<T>>(rows, source); });
   return DataStreamSource<T>(state_, state_->add(std::move(t)).id);
 }
 

@@ -1,16 +1,16 @@
 #pragma once
 
+#include <strom/config.h>
+#include <strom/source.h>
+#include <strom/status.h>
+#include <strom/transformation.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <strom/config.h>
-#include <strom/source.h>
-#include <strom/status.h>
-#include <strom/transformation.h>
 
 namespace strom {
 

@@ -11,9 +11,9 @@
 ///     bool operator==(const Bid&) const = default;  // needed only to use it as a key
 ///     STROM_FIELDS(auction, channel)
 ///   };
-#define STROM_FIELDS(...)                                                \
-  auto stromFields() & { return std::tie(__VA_ARGS__); }                \
-  auto stromFields() const& { return std::tie(__VA_ARGS__); }          \
+#define STROM_FIELDS(...)                                     \
+  auto stromFields()& { return std::tie(__VA_ARGS__); }       \
+  auto stromFields() const& { return std::tie(__VA_ARGS__); } \
   static constexpr const char* stromFieldNames() { return #__VA_ARGS__; }
 
 namespace strom {

@@ -5,16 +5,16 @@
 // Operators hold the user's concrete function object by value, so calls of its virtual
 // methods are bound statically: no virtual call per record.
 
+#include <strom/detail/keyed_state_backend.h>
+#include <strom/operator.h>
+#include <strom/state.h>
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <typeinfo>
 #include <utility>
-
-#include <strom/detail/keyed_state_backend.h>
-#include <strom/operator.h>
-#include <strom/state.h>
 
 namespace strom {
 

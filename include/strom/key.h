@@ -1,5 +1,7 @@
 #pragma once
 
+#include <strom/fields.h>
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -8,8 +10,6 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
-
-#include <strom/fields.h>
 
 namespace strom {
 
@@ -89,7 +89,8 @@ struct KeyTraits<K> {
 template <class K>
 concept Keyable = requires(const K& key) {
   { KeyTraits<K>::hash(key) } -> std::convertible_to<uint64_t>;
-} && std::equality_comparable<K> && std::copy_constructible<K>;
+}
+&&std::equality_comparable<K>&& std::copy_constructible<K>;
 
 /// Return the hash of `key` (KeyTraits).
 template <Keyable K>
@@ -119,9 +120,7 @@ struct KeyGroupRange {
   int endKeyGroup = -1;
 
   int size() const { return endKeyGroup < startKeyGroup ? 0 : endKeyGroup - startKeyGroup + 1; }
-  bool contains(int keyGroup) const {
-    return keyGroup >= startKeyGroup && keyGroup <= endKeyGroup;
-  }
+  bool contains(int keyGroup) const { return keyGroup >= startKeyGroup && keyGroup <= endKeyGroup; }
   bool operator==(const KeyGroupRange&) const = default;
 
   /// Return the range owned by subtask `index` of `parallelism` (the inverse of

@@ -4,6 +4,9 @@
 // offers them. Operators are templates instantiated with the user's functions (see
 // <strom/operators.h>); the runtime wires and drives them only through these interfaces.
 
+#include <strom/record_batch.h>
+#include <strom/status.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -15,9 +18,6 @@
 #include <typeinfo>
 #include <utility>
 #include <vector>
-
-#include <strom/record_batch.h>
-#include <strom/status.h>
 
 namespace strom {
 

@@ -4,6 +4,15 @@
 // one virtual call with the user's function inlined in a flat loop (STYLE §7): no allocation,
 // std::function, lock or virtual call per record of their own.
 
+#include <strom/detail/flat_hash_map.h>
+#include <strom/detail/keyed_state_backend.h>
+#include <strom/functions.h>
+#include <strom/key.h>
+#include <strom/operator.h>
+#include <strom/sink.h>
+#include <strom/source.h>
+#include <strom/state.h>
+
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
@@ -14,15 +23,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <strom/detail/flat_hash_map.h>
-#include <strom/detail/keyed_state_backend.h>
-#include <strom/functions.h>
-#include <strom/key.h>
-#include <strom/operator.h>
-#include <strom/sink.h>
-#include <strom/source.h>
-#include <strom/state.h>
 
 namespace strom::detail {
 
@@ -246,8 +246,7 @@ template <class K, class T, class KeySelector, class F>
 class KeyedReduceOperator final : public OneInputOperator<T, T, Keying<K, KeySelector>> {
  public:
   KeyedReduceOperator(size_t batchRows, KeySelector selector, F fn)
-      : OneInputOperator<T, T, Keying<K, KeySelector>>(batchRows,
-                                                       Keying<K, KeySelector>(selector)),
+      : OneInputOperator<T, T, Keying<K, KeySelector>>(batchRows, Keying<K, KeySelector>(selector)),
         fn_(std::move(fn)) {}
   void open(OperatorContext& context) override {
     OneInputOperator<T, T, Keying<K, KeySelector>>::open(context);

@@ -12,24 +12,24 @@
 //   flags     := bit 0 set: a timestamp follows; other bits zero
 //   payload   := TypeSerializer<T> encoding of the value (<strom/type_serializer.h>)
 
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <memory>
-#include <stdexcept>
-#include <span>
-#include <string>
-#include <string_view>
-#include <typeindex>
-#include <utility>
-#include <vector>
-
 #include <strom/key.h>
 #include <strom/operator.h>
 #include <strom/record_batch.h>
 #include <strom/status.h>
 #include <strom/type_serializer.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <utility>
+#include <vector>
 
 namespace strom {
 
@@ -45,11 +45,16 @@ enum class PartitionerKind {
 /// Return "FORWARD", "RESCALE", "REBALANCE", "BROADCAST" or "HASH".
 inline const char* partitionerName(PartitionerKind kind) {
   switch (kind) {
-    case PartitionerKind::kForward: return "FORWARD";
-    case PartitionerKind::kRescale: return "RESCALE";
-    case PartitionerKind::kRebalance: return "REBALANCE";
-    case PartitionerKind::kBroadcast: return "BROADCAST";
-    case PartitionerKind::kHash: return "HASH";
+    case PartitionerKind::kForward:
+      return "FORWARD";
+    case PartitionerKind::kRescale:
+      return "RESCALE";
+    case PartitionerKind::kRebalance:
+      return "REBALANCE";
+    case PartitionerKind::kBroadcast:
+      return "BROADCAST";
+    case PartitionerKind::kHash:
+      return "HASH";
   }
   return "?";
 }
@@ -85,8 +90,8 @@ class PartitionWriter {
 
 /// What a writer needs to know about the edge it writes.
 struct WriterContext {
-  int subtaskIndex = 0;       // of the producer
-  int maxParallelism = 128;   // of the consumer, for key groups
+  int subtaskIndex = 0;      // of the producer
+  int maxParallelism = 128;  // of the consumer, for key groups
 };
 
 /// Creates the typed record writer of one edge (immutable, shareable across threads).
@@ -242,14 +247,13 @@ class SimplePartitionerFactory final : public PartitionerFactory {
       case PartitionerKind::kRescale:
       case PartitionerKind::kRebalance: {
         // Start each producer at another channel so that small inputs still spread.
-        int start = partition.numChannels() == 0 ? 0
-                                                 : context.subtaskIndex % partition.numChannels();
+        int start =
+            partition.numChannels() == 0 ? 0 : context.subtaskIndex % partition.numChannels();
         return std::make_unique<RecordWriter<T, RoundRobinSelector>>(partition,
                                                                      RoundRobinSelector{start});
       }
       case PartitionerKind::kBroadcast:
-        return std::make_unique<RecordWriter<T, BroadcastSelector>>(partition,
-                                                                    BroadcastSelector{});
+        return std::make_unique<RecordWriter<T, BroadcastSelector>>(partition, BroadcastSelector{});
       case PartitionerKind::kHash:
         break;  // keyed edges use KeyedPartitionerFactory
     }
@@ -398,8 +402,7 @@ class RecordTypeOps {
   virtual ~RecordTypeOps() = default;
   virtual std::type_index type() const = 0;
   virtual std::unique_ptr<RecordReaderBase> createReader(InputBase& consumer,
-                                                         std::string consumerName,
-                                                         int numChannels,
+                                                         std::string consumerName, int numChannels,
                                                          size_t maxRows) const = 0;
   /// Return the factory of the writers of a non-keyed edge of kind `kind`.
   virtual std::shared_ptr<const PartitionerFactory> partitioner(PartitionerKind kind) const = 0;
@@ -410,11 +413,9 @@ class TypedRecordOps final : public RecordTypeOps {
  public:
   std::type_index type() const override { return typeid(T); }
   std::unique_ptr<RecordReaderBase> createReader(InputBase& consumer, std::string consumerName,
-                                                 int numChannels,
-                                                 size_t maxRows) const override {
+                                                 int numChannels, size_t maxRows) const override {
     return std::make_unique<detail::RecordReader<T>>(static_cast<Input<T>&>(consumer),
-                                                     std::move(consumerName), numChannels,
-                                                     maxRows);
+                                                     std::move(consumerName), numChannels, maxRows);
   }
   std::shared_ptr<const PartitionerFactory> partitioner(PartitionerKind kind) const override {
     return std::make_shared<detail::SimplePartitionerFactory<T>>(kind);

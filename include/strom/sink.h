@@ -3,12 +3,12 @@
 // The connector SPI for sinks: a Sink creates one writer per subtask; writers take whole
 // batches (one virtual call per batch).
 
-#include <climits>
-#include <memory>
-
 #include <strom/operator.h>
 #include <strom/record_batch.h>
 #include <strom/status.h>
+
+#include <climits>
+#include <memory>
 
 namespace strom {
 

@@ -3,11 +3,11 @@
 // The connector SPI for sources: a Source describes the data and creates one reader per
 // subtask; the reader emits bounded batches on the task thread.
 
-#include <climits>
-#include <memory>
-
 #include <strom/operator.h>
 #include <strom/status.h>
+
+#include <climits>
+#include <memory>
 
 namespace strom {
 

@@ -2,10 +2,6 @@
 
 // The one header a Strom job includes.
 
-#include <cstdio>
-#include <exception>
-#include <type_traits>
-
 #include <strom/config.h>
 #include <strom/connectors.h>
 #include <strom/datastream.h>
@@ -19,6 +15,10 @@
 #include <strom/state.h>
 #include <strom/status.h>
 
+#include <cstdio>
+#include <exception>
+#include <type_traits>
+
 namespace strom::detail {
 
 /// Run a job program: build the job with `build` (which returns void or Status), execute
@@ -29,9 +29,9 @@ int runJobMain(Build build, int argc, char** argv) {
   StreamExecutionEnvironment env;
   JobArgs args(argc, argv);
   try {
-    if constexpr (std::is_same_v<std::invoke_result_t<Build, StreamExecutionEnvironment&,
-                                                      const JobArgs&>,
-                                 Status>) {
+    if constexpr (std::is_same_v<
+                      std::invoke_result_t<Build, StreamExecutionEnvironment&, const JobArgs&>,
+                      Status>) {
       Status status = build(env, args);
       if (status.code() == StatusCode::kCancelled) return 0;  // e.g. --help was printed
       if (!status.isOk()) {

@@ -3,15 +3,15 @@
 // A job as the user declared it: one Transformation per API call. The graph layer turns them
 // into a StreamGraph and a JobGraph; the task creates operators from their factories.
 
+#include <strom/operator.h>
+#include <strom/record_io.h>
+
 #include <climits>
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <strom/operator.h>
-#include <strom/record_io.h>
 
 namespace strom {
 
@@ -32,11 +32,11 @@ struct Transformation {
   TransformationKind kind = TransformationKind::kOneInput;
   std::string name;
   std::string uid;
-  int parallelism = -1;     // -1: the environment's default
-  int maxParallelism = -1;  // -1: the environment's default
+  int parallelism = -1;            // -1: the environment's default
+  int maxParallelism = -1;         // -1: the environment's default
   int parallelismLimit = INT_MAX;  // a non-parallel source or sink: 1
-  std::vector<int> inputs;  // ids of the input transformations
-  bool keyedInput = false;  // the operator uses key groups of a hash-partitioned input
+  std::vector<int> inputs;         // ids of the input transformations
+  bool keyedInput = false;         // the operator uses key groups of a hash-partitioned input
   bool chainingAllowed = true;
 
   std::shared_ptr<const OperatorFactory> operatorFactory;  // physical nodes

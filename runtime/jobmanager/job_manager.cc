@@ -41,10 +41,11 @@ std::vector<TaskDeploymentDescriptor> JobManager::buildDeployments(const Job& jo
         const graph::JobEdge& edge = g.edges()[static_cast<size_t>(edgeId)];
         const graph::JobVertex& consumer = g.vertices()[static_cast<size_t>(edge.targetVertex)];
         int n = edge.pointwise()
-                    ? static_cast<int>(pointwiseConsumers(s, vertex.parallelism, consumer.parallelism).size())
+                    ? static_cast<int>(
+                          pointwiseConsumers(s, vertex.parallelism, consumer.parallelism).size())
                     : consumer.parallelism;
-        d.outputs.push_back(ResultPartitionDescriptor{
-            edgeId, network::ResultPartitionId{job.id, edgeId, s, 0}, n});
+        d.outputs.push_back(
+            ResultPartitionDescriptor{edgeId, network::ResultPartitionId{job.id, edgeId, s, 0}, n});
       }
       for (int edgeId : vertex.inputs) {
         const graph::JobEdge& edge = g.edges()[static_cast<size_t>(edgeId)];
@@ -57,10 +58,12 @@ std::vector<TaskDeploymentDescriptor> JobManager::buildDeployments(const Job& jo
             gate.channels.push_back(InputChannelDescriptor{id, s});
             continue;
           }
-          std::vector<int> consumers = pointwiseConsumers(i, producer.parallelism, vertex.parallelism);
+          std::vector<int> consumers =
+              pointwiseConsumers(i, producer.parallelism, vertex.parallelism);
           auto it = std::find(consumers.begin(), consumers.end(), s);
           if (it != consumers.end()) {
-            gate.channels.push_back(InputChannelDescriptor{id, static_cast<int>(it - consumers.begin())});
+            gate.channels.push_back(
+                InputChannelDescriptor{id, static_cast<int>(it - consumers.begin())});
           }
         }
         d.inputs.push_back(std::move(gate));
@@ -100,7 +103,8 @@ Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph>
     deployments = buildDeployments(*job);
     for (const TaskDeploymentDescriptor& d : deployments) {
       TaskManagerGateway* tm =
-          slots_[static_cast<size_t>(job->slotsTaken[static_cast<size_t>(d.attemptId.subtaskIndex)])]
+          slots_[static_cast<size_t>(
+                     job->slotsTaken[static_cast<size_t>(d.attemptId.subtaskIndex)])]
               .taskManager;
       job->executions.push_back(Execution{d.attemptId, tm, ExecutionState::kDeploying});
       targets.push_back(tm);
@@ -108,8 +112,8 @@ Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph>
     jobId = job->id;
     jobs_[jobId] = std::move(job);
   }
-  moduleLogger("jobmanager")->info("job {} ({}): deploying {} tasks", jobId, jobGraph->jobName(),
-                                   deployments.size());
+  moduleLogger("jobmanager")
+      ->info("job {} ({}): deploying {} tasks", jobId, jobGraph->jobName(), deployments.size());
   moduleLogger("jobmanager")->debug("job {} plan: {}", jobId, jobGraph->toJson());
   // Vertices are in topological order, so producers register their partitions before
   // their consumers are deployed. A task may fail while later ones are still being deployed:
@@ -202,8 +206,9 @@ Result<JobExecutionResult> JobManager::waitForJob(const std::string& jobId) {
   Job& job = *it->second;
   jobChanged_.wait(lock, [&] { return job.done; });
   if (job.failing) return job.failure;
-  return JobExecutionResult{job.id, job.graph->jobName(),
-                            std::chrono::duration_cast<std::chrono::milliseconds>(job.end - job.start)};
+  return JobExecutionResult{
+      job.id, job.graph->jobName(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(job.end - job.start)};
 }
 
 void JobManager::cancelJob(const std::string& jobId) {

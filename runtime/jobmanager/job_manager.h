@@ -1,5 +1,8 @@
 #pragma once
 
+#include <strom/environment.h>
+#include <strom/status.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -7,9 +10,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <strom/environment.h>
-#include <strom/status.h>
 
 #include "graph/job_graph.h"
 #include "runtime/task/deployment.h"
@@ -71,9 +71,9 @@ class JobManager final : public JobManagerGateway {
 
   std::mutex mu_;
   std::condition_variable jobChanged_;
-  std::vector<Slot> slots_;                          // GUARDED_BY(mu_)
+  std::vector<Slot> slots_;                           // GUARDED_BY(mu_)
   std::map<std::string, std::unique_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
-  int nextJobNumber_ = 0;                            // GUARDED_BY(mu_)
+  int nextJobNumber_ = 0;                             // GUARDED_BY(mu_)
 };
 
 }  // namespace strom::runtime

@@ -22,7 +22,8 @@ int StreamExecutionEnvironment::getParallelism() const {
 
 int StreamExecutionEnvironment::getMaxParallelism() const {
   if (state_->maxParallelism != -1) return state_->maxParallelism;
-  auto configured = state_->configuration.getInt("pipeline.max-parallelism", kDefaultMaxParallelism);
+  auto configured =
+      state_->configuration.getInt("pipeline.max-parallelism", kDefaultMaxParallelism);
   return configured.isOk() ? static_cast<int>(*configured) : kDefaultMaxParallelism;
 }
 
@@ -32,7 +33,8 @@ DataStreamSource<int64_t> StreamExecutionEnvironment::fromSequence(int64_t from,
 
 DataStreamSource<std::string> StreamExecutionEnvironment::readTextFile(std::string path) {
   std::string name = "Text File Source (" + path + ")";
-  return fromSource<std::string>(std::make_shared<TextFileSource>(std::move(path)), std::move(name));
+  return fromSource<std::string>(std::make_shared<TextFileSource>(std::move(path)),
+                                 std::move(name));
 }
 
 Result<JobExecutionResult> StreamExecutionEnvironment::execute(std::string jobName) {
@@ -41,8 +43,10 @@ Result<JobExecutionResult> StreamExecutionEnvironment::execute(std::string jobNa
   STROM_ASSIGN_OR_RETURN(int64_t defaultParallelism, config.getInt("parallelism.default", 1));
   STROM_ASSIGN_OR_RETURN(int64_t maxParallelism,
                          config.getInt("pipeline.max-parallelism", kDefaultMaxParallelism));
-  int parallelism = state_->parallelism != -1 ? state_->parallelism : static_cast<int>(defaultParallelism);
-  int maxP = state_->maxParallelism != -1 ? state_->maxParallelism : static_cast<int>(maxParallelism);
+  int parallelism =
+      state_->parallelism != -1 ? state_->parallelism : static_cast<int>(defaultParallelism);
+  int maxP =
+      state_->maxParallelism != -1 ? state_->maxParallelism : static_cast<int>(maxParallelism);
   if (parallelism < 1) {
     return Status::invalidArgument("parallelism " + std::to_string(parallelism) +
                                    " must be at least 1");
@@ -61,7 +65,8 @@ Result<JobExecutionResult> StreamExecutionEnvironment::execute(std::string jobNa
   bool hasSink = std::any_of(state_->transformations.begin(), state_->transformations.end(),
                              [](const auto& t) { return t->kind == TransformationKind::kSink; });
   if (!hasSink) {
-    return Status::invalidArgument("job '" + jobName + "' has no sink: add print(), sinkTo() or writeAsText()");
+    return Status::invalidArgument("job '" + jobName +
+                                   "' has no sink: add print(), sinkTo() or writeAsText()");
   }
   STROM_ASSIGN_OR_RETURN(auto streamGraph,
                          graph::StreamGraph::create(state_->transformations, parallelism, maxP));
@@ -74,8 +79,10 @@ Result<JobExecutionResult> StreamExecutionEnvironment::execute(std::string jobNa
   if (!config.contains("taskmanager.numberOfTaskSlots")) {
     // Like Flink's MiniCluster: enough slots for the job.
     int needed = jobGraph->maxVertexParallelism();
-    int perTaskManager = (needed + options.numberOfTaskManagers - 1) / std::max(1, options.numberOfTaskManagers);
-    options.configuration.set("taskmanager.numberOfTaskSlots", std::to_string(std::max(1, perTaskManager)));
+    int perTaskManager =
+        (needed + options.numberOfTaskManagers - 1) / std::max(1, options.numberOfTaskManagers);
+    options.configuration.set("taskmanager.numberOfTaskSlots",
+                              std::to_string(std::max(1, perTaskManager)));
   }
   STROM_ASSIGN_OR_RETURN(auto cluster, runtime::MiniCluster::start(std::move(options)));
   return cluster->executeJob(jobGraph);

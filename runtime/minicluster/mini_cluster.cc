@@ -7,16 +7,16 @@ namespace strom::runtime {
 
 Result<std::unique_ptr<MiniCluster>> MiniCluster::start(Options options) {
   if (options.numberOfTaskManagers < 1) {
-    return Status::invalidArgument("config key 'taskmanager.count': " +
-                                   std::to_string(options.numberOfTaskManagers) +
-                                   " must be at least 1");
+    return Status::invalidArgument(
+        "config key 'taskmanager.count': " + std::to_string(options.numberOfTaskManagers) +
+        " must be at least 1");
   }
   if (options.numberOfTaskManagers > 1) {
     // Tasks on different TaskManagers would need remote (TCP) channels, which do not exist yet.
-    return Status::invalidArgument("config key 'taskmanager.count': " +
-                                   std::to_string(options.numberOfTaskManagers) +
-                                   " TaskManagers need remote channels, which are not built yet; "
-                                   "use 1");
+    return Status::invalidArgument(
+        "config key 'taskmanager.count': " + std::to_string(options.numberOfTaskManagers) +
+        " TaskManagers need remote channels, which are not built yet; "
+        "use 1");
   }
   const Clock* clock = options.clock ? options.clock : &SystemClock::instance();
   std::unique_ptr<MiniCluster> cluster(new MiniCluster());
@@ -25,8 +25,8 @@ Result<std::unique_ptr<MiniCluster>> MiniCluster::start(Options options) {
     STROM_ASSIGN_OR_RETURN(TaskManager::Options tmOptions,
                            TaskManager::Options::fromConfiguration(
                                options.configuration, "taskmanager-" + std::to_string(i)));
-    STROM_ASSIGN_OR_RETURN(auto tm,
-                           TaskManager::create(std::move(tmOptions), clock, cluster->jobManager_.get()));
+    STROM_ASSIGN_OR_RETURN(
+        auto tm, TaskManager::create(std::move(tmOptions), clock, cluster->jobManager_.get()));
     cluster->jobManager_->registerTaskManager(tm.get());
     cluster->taskManagers_.push_back(std::move(tm));
   }
@@ -37,7 +37,8 @@ MiniCluster::~MiniCluster() {
   for (auto& tm : taskManagers_) tm->shutdown();
 }
 
-Result<JobExecutionResult> MiniCluster::executeJob(std::shared_ptr<const graph::JobGraph> jobGraph) {
+Result<JobExecutionResult> MiniCluster::executeJob(
+    std::shared_ptr<const graph::JobGraph> jobGraph) {
   STROM_ASSIGN_OR_RETURN(std::string jobId, jobManager_->submitJob(std::move(jobGraph)));
   Result<JobExecutionResult> result = jobManager_->waitForJob(jobId);
   for (auto& tm : taskManagers_) tm->releaseJob(jobId);

@@ -1,11 +1,11 @@
 #pragma once
 
-#include <memory>
-#include <vector>
-
 #include <strom/config.h>
 #include <strom/environment.h>
 #include <strom/status.h>
+
+#include <memory>
+#include <vector>
 
 #include "common/clock.h"
 #include "graph/job_graph.h"

@@ -105,10 +105,10 @@ class ResultSubpartition {
 /// written through channel(i) by a typed record writer.
 ///
 /// Buffers come from a LocalBufferPool of minBuffers = numSubpartitions + 1 and maxBuffers =
-/// numSubpartitions * buffersPerChannel + floatingBuffers (but at least minBuffers). Each channel holds at most one current
-/// buffer, taken when a write needs one; a full buffer is enqueued at once, a partial one by
-/// flushAll(), emitEvent() or finish(). A write that needs a buffer while none is free blocks
-/// (back-pressure) until the consumers return one, or until close().
+/// numSubpartitions * buffersPerChannel + floatingBuffers (but at least minBuffers). Each channel
+/// holds at most one current buffer, taken when a write needs one; a full buffer is enqueued at
+/// once, a partial one by flushAll(), emitEvent() or finish(). A write that needs a buffer while
+/// none is free blocks (back-pressure) until the consumers return one, or until close().
 ///
 /// Thread contract: channel(i) writes, flushAll(), hasUnflushedData(), emitEvent() and finish()
 /// belong to the producer's task thread. close(), status(), subpartition(), id() and

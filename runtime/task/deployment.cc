@@ -4,13 +4,20 @@ namespace strom::runtime {
 
 const char* executionStateName(ExecutionState state) {
   switch (state) {
-    case ExecutionState::kCreated: return "CREATED";
-    case ExecutionState::kDeploying: return "DEPLOYING";
-    case ExecutionState::kRunning: return "RUNNING";
-    case ExecutionState::kFinished: return "FINISHED";
-    case ExecutionState::kCanceling: return "CANCELING";
-    case ExecutionState::kCanceled: return "CANCELED";
-    case ExecutionState::kFailed: return "FAILED";
+    case ExecutionState::kCreated:
+      return "CREATED";
+    case ExecutionState::kDeploying:
+      return "DEPLOYING";
+    case ExecutionState::kRunning:
+      return "RUNNING";
+    case ExecutionState::kFinished:
+      return "FINISHED";
+    case ExecutionState::kCanceling:
+      return "CANCELING";
+    case ExecutionState::kCanceled:
+      return "CANCELED";
+    case ExecutionState::kFailed:
+      return "FAILED";
   }
   return "?";
 }

@@ -1,11 +1,11 @@
 #pragma once
 
+#include <strom/config.h>
+#include <strom/status.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <strom/config.h>
-#include <strom/status.h>
 
 #include "graph/job_graph.h"
 #include "runtime/network/result_partition_id.h"
@@ -13,7 +13,15 @@
 namespace strom::runtime {
 
 /// The life of one execution attempt of a subtask (Flink's ExecutionState).
-enum class ExecutionState { kCreated, kDeploying, kRunning, kFinished, kCanceling, kCanceled, kFailed };
+enum class ExecutionState {
+  kCreated,
+  kDeploying,
+  kRunning,
+  kFinished,
+  kCanceling,
+  kCanceled,
+  kFailed
+};
 
 const char* executionStateName(ExecutionState state);
 inline bool isTerminal(ExecutionState state) {

@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "common/logging.h"
-
 #include "graph/job_graph.h"
 #include "graph/stream_graph.h"
 
@@ -17,19 +16,22 @@ using network::EventType;
 
 Result<TaskOptions> TaskOptions::fromConfiguration(const Configuration& configuration) {
   TaskOptions options;
-  STROM_ASSIGN_OR_RETURN(int64_t rows, configuration.getInt("execution.batch.rows",
-                                                            static_cast<int64_t>(kDefaultBatchRows)));
+  STROM_ASSIGN_OR_RETURN(
+      int64_t rows,
+      configuration.getInt("execution.batch.rows", static_cast<int64_t>(kDefaultBatchRows)));
   if (rows < 1 || rows > (1 << 20)) {
     return Status::invalidArgument("config key 'execution.batch.rows': " + std::to_string(rows) +
                                    " is outside 1..1048576");
   }
   options.batchRows = static_cast<size_t>(rows);
-  STROM_ASSIGN_OR_RETURN(options.bufferTimeout,
-                         configuration.getDuration("execution.buffer-timeout", options.bufferTimeout));
+  STROM_ASSIGN_OR_RETURN(
+      options.bufferTimeout,
+      configuration.getDuration("execution.buffer-timeout", options.bufferTimeout));
   STROM_ASSIGN_OR_RETURN(int64_t perChannel,
                          configuration.getInt("taskmanager.network.memory.buffers-per-channel", 2));
-  STROM_ASSIGN_OR_RETURN(int64_t floating,
-                         configuration.getInt("taskmanager.network.memory.floating-buffers-per-gate", 8));
+  STROM_ASSIGN_OR_RETURN(
+      int64_t floating,
+      configuration.getInt("taskmanager.network.memory.floating-buffers-per-gate", 8));
   if (perChannel < 1 || floating < 0) {
     return Status::invalidArgument(
         "taskmanager.network.memory.buffers-per-channel must be >= 1 and "
@@ -81,18 +83,19 @@ Result<std::unique_ptr<Task>> Task::create(TaskDeploymentDescriptor descriptor,
   std::unique_ptr<Task> task(new Task(std::move(descriptor), services, options));
   task->configuration_ = std::move(configuration);
   for (const ResultPartitionDescriptor& out : task->descriptor_.outputs) {
-    auto partition = network::ResultPartition::create(out.id, out.numSubpartitions,
-                                                      *services.bufferPool,
-                                                      options.buffersPerChannel,
-                                                      options.floatingBuffers);
+    auto partition =
+        network::ResultPartition::create(out.id, out.numSubpartitions, *services.bufferPool,
+                                         options.buffersPerChannel, options.floatingBuffers);
     if (!partition.isOk()) {
-      for (const auto& p : task->partitions_) (void)services.partitionManager->unregisterPartition(p->id());
+      for (const auto& p : task->partitions_)
+        (void)services.partitionManager->unregisterPartition(p->id());
       return partition.status().withContext("task " + task->name_);
     }
     std::shared_ptr<network::ResultPartition> shared = std::move(partition).value();
     Status registered = services.partitionManager->registerPartition(shared);
     if (!registered.isOk()) {
-      for (const auto& p : task->partitions_) (void)services.partitionManager->unregisterPartition(p->id());
+      for (const auto& p : task->partitions_)
+        (void)services.partitionManager->unregisterPartition(p->id());
       return registered.withContext("task " + task->name_);
     }
     task->partitions_.push_back(std::move(shared));
@@ -110,7 +113,9 @@ Task::~Task() {
   join();
 }
 
-void Task::start() { thread_ = std::thread([this] { run(); }); }
+void Task::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Task::cancel() {
   cancelled_.store(true, std::memory_order_release);
@@ -132,13 +137,15 @@ void Task::fail(Status status) {
 
 Status Task::checkStopped() {
   if (!failure_.isOk()) return failure_;
-  if (cancelled_.load(std::memory_order_acquire)) return Status::cancelled("task " + name_ + " was cancelled");
+  if (cancelled_.load(std::memory_order_acquire))
+    return Status::cancelled("task " + name_ + " was cancelled");
   return Status::ok();
 }
 
 void Task::run() {
   setState(ExecutionState::kRunning);
-  services_.jobManager->updateTaskExecutionState({descriptor_.attemptId, ExecutionState::kRunning, {}});
+  services_.jobManager->updateTaskExecutionState(
+      {descriptor_.attemptId, ExecutionState::kRunning, {}});
   Status status;
   try {
     status = invoke();
@@ -156,15 +163,17 @@ void Task::run() {
   } catch (const std::exception& e) {
     if (status.isOk()) status = Status::internal("task " + name_ + " failed in close: " + e.what());
   } catch (...) {
-    if (status.isOk()) status = Status::internal("task " + name_ + " failed in close: unknown exception");
+    if (status.isOk())
+      status = Status::internal("task " + name_ + " failed in close: unknown exception");
   }
   ExecutionState final = ExecutionState::kFinished;
   if (!status.isOk()) {
     for (const auto& partition : partitions_) partition->close();
-    bool cancelled = status.code() == StatusCode::kCancelled &&
-                     cancelled_.load(std::memory_order_acquire);
+    bool cancelled =
+        status.code() == StatusCode::kCancelled && cancelled_.load(std::memory_order_acquire);
     final = cancelled ? ExecutionState::kCanceled : ExecutionState::kFailed;
-    if (final == ExecutionState::kFailed) moduleLogger("task")->warn("task {} failed: {}", name_, status.message());
+    if (final == ExecutionState::kFailed)
+      moduleLogger("task")->warn("task {} failed: {}", name_, status.message());
   }
   // Drop the chain before reporting, so that nothing of this task runs once the JobManager
   // considers it terminal.
@@ -203,8 +212,8 @@ Status Task::buildChain() {
     if (!member->op) return Status::internal("operator '" + node->name() + "' was not created");
     for (const auto& [tag, declare] : node->transformation->sideOutputs) {
       if (!declare(*member->op, options_.batchRows)) {
-        return Status::invalidArgument("operator '" + node->name() + "' has no side outputs (tag '" +
-                                       tag + "')");
+        return Status::invalidArgument("operator '" + node->name() +
+                                       "' has no side outputs (tag '" + tag + "')");
       }
     }
     member->context = std::make_unique<OperatorContextImpl>(*this, *node);
@@ -239,7 +248,8 @@ Status Task::buildChain() {
       const graph::StreamNode& consumerNode = *graph.node(edge.targetNode);
       WriterContext writerContext{descriptor_.attemptId.subtaskIndex, consumerNode.maxParallelism};
       std::unique_ptr<InputBase> writer = edge.partitioner->createWriter(partition, writerContext);
-      STROM_RETURN_IF_ERROR(output->connect(*writer, "network output to '" + consumerNode.name() + "'"));
+      STROM_RETURN_IF_ERROR(
+          output->connect(*writer, "network output to '" + consumerNode.name() + "'"));
       writers_.push_back(std::move(writer));
     }
   }
@@ -248,7 +258,8 @@ Status Task::buildChain() {
   ChainMember& head = *chain_.front();
   if (vertex.isSource()) {
     source_ = dynamic_cast<SourceOperatorBase*>(head.op.get());
-    if (source_ == nullptr) return Status::internal("vertex " + vertex.name + " has no input and no source");
+    if (source_ == nullptr)
+      return Status::internal("vertex " + vertex.name + " has no input and no source");
   } else {
     for (size_t g = 0; g < descriptor_.inputs.size(); ++g) {
       const InputGateDescriptor& gate = descriptor_.inputs[g];
@@ -262,7 +273,7 @@ Status Task::buildChain() {
       const graph::StreamEdge& streamEdge = graph.edges()[static_cast<size_t>(jobEdge.streamEdge)];
       const RecordTypeOps& type = *streamEdge.recordType;
       readers_.push_back(type.createReader(*head.op->input(), head.node->name(),
-                                            static_cast<int>(channels.size()), options_.batchRows));
+                                           static_cast<int>(channels.size()), options_.batchRows));
       gates_.push_back(std::make_unique<network::InputGate>(std::move(channels), wakeup_));
     }
   }
@@ -304,8 +315,9 @@ Status Task::runSourceLoop() {
       // A source with nothing to emit is polled again after at most a millisecond.
       auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
       if (nextTimer != INT64_MAX) {
-        deadline = std::min(deadline, std::chrono::steady_clock::now() +
-                                          std::chrono::milliseconds(std::max<int64_t>(0, nextTimer - now)));
+        deadline = std::min(deadline,
+                            std::chrono::steady_clock::now() +
+                                std::chrono::milliseconds(std::max<int64_t>(0, nextTimer - now)));
       }
       wakeup_.waitUntil(deadline);
     } else {
@@ -348,8 +360,9 @@ Status Task::runInputLoop() {
     flushPartitionsIfDue(now, /*idle=*/true);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     if (nextTimer != INT64_MAX) {
-      deadline = std::min(deadline, std::chrono::steady_clock::now() +
-                                        std::chrono::milliseconds(std::max<int64_t>(0, nextTimer - now)));
+      deadline =
+          std::min(deadline, std::chrono::steady_clock::now() +
+                                 std::chrono::milliseconds(std::max<int64_t>(0, nextTimer - now)));
     }
     wakeup_.waitUntil(deadline);
   }

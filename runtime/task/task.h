@@ -1,5 +1,10 @@
 #pragma once
 
+#include <strom/config.h>
+#include <strom/operator.h>
+#include <strom/record_io.h>
+#include <strom/status.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -8,11 +13,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <strom/config.h>
-#include <strom/operator.h>
-#include <strom/record_io.h>
-#include <strom/status.h>
 
 #include "common/clock.h"
 #include "runtime/network/buffer.h"
@@ -34,10 +34,10 @@ struct TaskServices {
 
 /// Tuning read from the job configuration.
 struct TaskOptions {
-  size_t batchRows = kDefaultBatchRows;           // execution.batch.rows
-  std::chrono::milliseconds bufferTimeout{5};     // execution.buffer-timeout
-  int buffersPerChannel = 2;   // taskmanager.network.memory.buffers-per-channel
-  int floatingBuffers = 8;     // taskmanager.network.memory.floating-buffers-per-gate
+  size_t batchRows = kDefaultBatchRows;        // execution.batch.rows
+  std::chrono::milliseconds bufferTimeout{5};  // execution.buffer-timeout
+  int buffersPerChannel = 2;                   // taskmanager.network.memory.buffers-per-channel
+  int floatingBuffers = 8;  // taskmanager.network.memory.floating-buffers-per-gate
 
   static Result<TaskOptions> fromConfiguration(const Configuration& configuration);
 };

@@ -37,8 +37,9 @@ Result<TaskManager::Options> TaskManager::Options::fromConfiguration(
 Result<std::unique_ptr<TaskManager>> TaskManager::create(Options options, const Clock* clock,
                                                          JobManagerGateway* jobManager) {
   std::unique_ptr<TaskManager> tm(new TaskManager(std::move(options), clock, jobManager));
-  STROM_ASSIGN_OR_RETURN(tm->bufferPool_, network::NetworkBufferPool::create(
-                                              tm->options_.numberOfBuffers, tm->options_.segmentSize));
+  STROM_ASSIGN_OR_RETURN(
+      tm->bufferPool_,
+      network::NetworkBufferPool::create(tm->options_.numberOfBuffers, tm->options_.segmentSize));
   return tm;
 }
 

@@ -1,13 +1,13 @@
 #pragma once
 
+#include <strom/config.h>
+#include <strom/status.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <strom/config.h>
-#include <strom/status.h>
 
 #include "common/clock.h"
 #include "runtime/network/buffer.h"
@@ -24,9 +24,9 @@ class TaskManager final : public TaskManagerGateway {
  public:
   struct Options {
     std::string id = "taskmanager-0";
-    int numberOfSlots = 1;          // taskmanager.numberOfTaskSlots
-    size_t numberOfBuffers = 2048;  // taskmanager.network.numberOfBuffers
-    size_t segmentSize = 32 * 1024; // taskmanager.memory.segment-size
+    int numberOfSlots = 1;           // taskmanager.numberOfTaskSlots
+    size_t numberOfBuffers = 2048;   // taskmanager.network.numberOfBuffers
+    size_t segmentSize = 32 * 1024;  // taskmanager.memory.segment-size
     Configuration configuration;
 
     /// Read the options from `configuration` (keys in docs/config.md).

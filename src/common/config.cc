@@ -25,7 +25,8 @@ bool splitNumberAndUnit(std::string_view text, int64_t& number, std::string& uni
   if (ec != std::errc() || ptr == text.data()) return false;
   std::string_view rest = trim(std::string_view(ptr, text.data() + text.size() - ptr));
   unit.clear();
-  for (char c : rest) unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (char c : rest)
+    unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   return true;
 }
 
@@ -64,7 +65,8 @@ Result<std::chrono::milliseconds> Configuration::getDuration(
   if (unit.empty() || unit == "ms" || unit == "milli" || unit == "millis") {
     return std::chrono::milliseconds(number);
   }
-  if (unit == "s" || unit == "sec" || unit == "secs") return std::chrono::milliseconds(number * 1000);
+  if (unit == "s" || unit == "sec" || unit == "secs")
+    return std::chrono::milliseconds(number * 1000);
   if (unit == "min" || unit == "m") return std::chrono::milliseconds(number * 60'000);
   if (unit == "h") return std::chrono::milliseconds(number * 3'600'000);
   return badValue(key, *value, "a duration (unit ms, s, min or h)");

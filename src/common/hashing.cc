@@ -1,5 +1,4 @@
 #include <strom/key.h>
-
 #include <xxhash.h>
 
 namespace strom {

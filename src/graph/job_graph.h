@@ -1,12 +1,12 @@
 #pragma once
 
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <strom/config.h>
 #include <strom/record_io.h>
 #include <strom/status.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "graph/stream_graph.h"
 

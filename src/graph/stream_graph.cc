@@ -81,10 +81,9 @@ Result<std::shared_ptr<const StreamGraph>> StreamGraph::create(
                                      std::to_string(t->parallelismLimit));
     }
     if (node.parallelism > node.maxParallelism) {
-      return Status::invalidArgument(describe(*t) + ": parallelism " +
-                                     std::to_string(node.parallelism) +
-                                     " exceeds the max parallelism " +
-                                     std::to_string(node.maxParallelism));
+      return Status::invalidArgument(
+          describe(*t) + ": parallelism " + std::to_string(node.parallelism) +
+          " exceeds the max parallelism " + std::to_string(node.maxParallelism));
     }
     graph->nodeIndexById_[i] = static_cast<int>(graph->nodes_.size());
     graph->nodes_.push_back(std::move(node));
@@ -97,8 +96,8 @@ Result<std::shared_ptr<const StreamGraph>> StreamGraph::create(
     std::vector<ResolvedInput> inputs;
     for (int input : t.inputs) resolve(transformations, input, nullptr, "", nullptr, inputs);
     for (ResolvedInput& in : inputs) {
-      StreamNode& producer =
-          graph->nodes_[static_cast<size_t>(graph->nodeIndexById_[static_cast<size_t>(in.physicalId)])];
+      StreamNode& producer = graph->nodes_[static_cast<size_t>(
+          graph->nodeIndexById_[static_cast<size_t>(in.physicalId)])];
       if (producer.kind() == TransformationKind::kSink) {
         return Status::internal(describe(t) + ": a sink cannot be an input");
       }

@@ -1,13 +1,13 @@
 #pragma once
 
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <strom/config.h>
 #include <strom/record_io.h>
 #include <strom/status.h>
 #include <strom/transformation.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace strom::graph {
 
@@ -18,7 +18,7 @@ struct StreamEdge {
   int targetNode = 0;
   PartitionerKind kind = PartitionerKind::kForward;
   std::shared_ptr<const PartitionerFactory> partitioner;
-  std::string sideOutputTag;  // empty: the source's main output
+  std::string sideOutputTag;                        // empty: the source's main output
   std::shared_ptr<const RecordTypeOps> recordType;  // of the records on this edge
 };
 
@@ -44,8 +44,8 @@ class StreamGraph {
   /// maxParallelism and the limits of non-parallel sources and sinks, and forward edges
   /// against parallelism changes; the errors name the operator.
   static Result<std::shared_ptr<const StreamGraph>> create(
-      const std::vector<std::shared_ptr<Transformation>>& transformations,
-      int defaultParallelism, int defaultMaxParallelism);
+      const std::vector<std::shared_ptr<Transformation>>& transformations, int defaultParallelism,
+      int defaultMaxParallelism);
 
   /// Nodes in topological order (inputs before their consumers).
   const std::vector<StreamNode>& nodes() const { return nodes_; }

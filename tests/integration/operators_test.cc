@@ -1,10 +1,9 @@
 // Every operator on the embedded MiniCluster, against a hand-written single-threaded
 // computation over the same input, at parallelism 1 to 4 and small and large batches.
 
-#include <strom/strom.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <strom/strom.h>
 
 #include <algorithm>
 #include <atomic>
@@ -78,7 +77,8 @@ TEST_P(OperatorsTest, sequenceEndingAtInt64MaxEmitsEveryNumberOnce) {
 }
 
 TEST_P(OperatorsTest, generatorSourceEmitsEveryIndexOnce) {
-  auto out = collect(env_.fromGenerator(kCount, [](int64_t i) { return std::to_string(i).insert(0, "g"); }));
+  auto out = collect(
+      env_.fromGenerator(kCount, [](int64_t i) { return std::to_string(i).insert(0, "g"); }));
   run();
   std::vector<std::string> expected;
   for (int64_t i = 0; i < kCount; ++i) expected.push_back(std::to_string(i).insert(0, "g"));
@@ -87,13 +87,13 @@ TEST_P(OperatorsTest, generatorSourceEmitsEveryIndexOnce) {
 
 TEST_P(OperatorsTest, keyedReduceEmitsRunningValues) {
   // Counting reduce: the multiset of running counts does not depend on arrival order.
-  auto out = collect(env_.fromSequence(0, kCount - 1)
-                         .map([](int64_t x) { return std::make_pair(x % 37, int64_t{1}); })
-                         .keyBy([](const std::pair<int64_t, int64_t>& p) { return p.first; })
-                         .reduce([](const std::pair<int64_t, int64_t>& a,
-                                    const std::pair<int64_t, int64_t>& b) {
-                           return std::make_pair(a.first, a.second + b.second);
-                         }));
+  auto out = collect(
+      env_.fromSequence(0, kCount - 1)
+          .map([](int64_t x) { return std::make_pair(x % 37, int64_t{1}); })
+          .keyBy([](const std::pair<int64_t, int64_t>& p) { return p.first; })
+          .reduce([](const std::pair<int64_t, int64_t>& a, const std::pair<int64_t, int64_t>& b) {
+            return std::make_pair(a.first, a.second + b.second);
+          }));
   run();
   std::map<int64_t, int64_t> counts;
   std::vector<std::pair<int64_t, int64_t>> expected;
@@ -215,10 +215,8 @@ class AllStateKinds final : public RichMapFunction<int64_t, std::string> {
     value_ = &ctx.getState(ValueStateDescriptor<int64_t>("last"));
     list_ = &ctx.getListState(ListStateDescriptor<int64_t>("all"));
     map_ = &ctx.getMapState(MapStateDescriptor<int64_t, int64_t>("byResidue"));
-    reducing_ = &ctx.getReducingState(
-        ReducingStateDescriptor<int64_t>("max", [](const int64_t& a, const int64_t& b) {
-          return std::max(a, b);
-        }));
+    reducing_ = &ctx.getReducingState(ReducingStateDescriptor<int64_t>(
+        "max", [](const int64_t& a, const int64_t& b) { return std::max(a, b); }));
     sum_ = &ctx.getAggregatingState(
         AggregatingStateDescriptor<int64_t, int64_t, int64_t>("sum", SumAggregate()));
   }
@@ -311,8 +309,7 @@ class HoldOpenSource final : public Source<int64_t> {
         emitted_ = true;
         return InputStatus::kMoreAvailable;
       }
-      if (source_.done_(source_.seen_->records()) ||
-          std::chrono::steady_clock::now() > deadline_) {
+      if (source_.done_(source_.seen_->records()) || std::chrono::steady_clock::now() > deadline_) {
         return InputStatus::kEndOfInput;
       }
       return InputStatus::kNothingAvailable;

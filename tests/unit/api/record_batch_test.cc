@@ -1,8 +1,7 @@
-#include <strom/operator.h>
-#include <strom/record_batch.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <strom/operator.h>
+#include <strom/record_batch.h>
 
 #include <string>
 #include <vector>
@@ -40,7 +39,8 @@ TEST(RecordBatchTest, retainIfKeepsOrderAndTimestamps) {
   RecordBatch<std::string> strings;
   for (int i = 0; i < 10; ++i) strings.push(std::to_string(i), i * 10);
   strings.retainIf([](const std::string& s) { return (s[0] - '0') % 3 == 0; });
-  EXPECT_THAT(std::vector<std::string>(strings.begin(), strings.end()), ElementsAre("0", "3", "6", "9"));
+  EXPECT_THAT(std::vector<std::string>(strings.begin(), strings.end()),
+              ElementsAre("0", "3", "6", "9"));
   EXPECT_EQ(strings.timestamp(1), 30);
   RecordBatch<int64_t> numbers;
   numbers.appendGenerated(10, [](size_t i) { return static_cast<int64_t>(i); });

@@ -1,10 +1,9 @@
 // The record codec between tasks: typed writers into byte buffers, and the reader that
 // stitches records spanning buffers, against tiny and large buffers and corrupt input.
 
-#include <strom/record_io.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <strom/record_io.h>
 
 #include <random>
 #include <string>
@@ -25,7 +24,9 @@ class FakePartition final : public PartitionWriter {
   int numChannels() const override { return static_cast<int>(sinks_.size()); }
   BufferSink& channel(int index) override { return *sinks_[static_cast<size_t>(index)]; }
   /// Return channel `index`'s buffers, the last one partial.
-  std::vector<std::string> buffers(int index) { return sinks_[static_cast<size_t>(index)]->finish(); }
+  std::vector<std::string> buffers(int index) {
+    return sinks_[static_cast<size_t>(index)]->finish();
+  }
 
  private:
   class Sink final : public BufferSink {
@@ -106,8 +107,9 @@ TEST(RecordIoTest, recordsSpanningBuffersRoundTripWithTimestamps) {
   std::vector<Row> rows = makeRows(500);
   for (size_t bufferSize : {1u, 3u, 16u, 64u, 32768u}) {
     FakePartition partition(1, bufferSize);
-    auto writer = TypedRecordOps<Row>().partitioner(PartitionerKind::kForward)->createWriter(
-        partition, WriterContext{});
+    auto writer = TypedRecordOps<Row>()
+                      .partitioner(PartitionerKind::kForward)
+                      ->createWriter(partition, WriterContext{});
     RecordBatch<Row> batch;
     for (size_t i = 0; i < rows.size(); ++i) {
       batch.push(rows[i], i % 3 == 0 ? kNoTimestamp : static_cast<int64_t>(i) * 1000);
@@ -125,8 +127,9 @@ TEST(RecordIoTest, recordsSpanningBuffersRoundTripWithTimestamps) {
 
 TEST(RecordIoTest, truncatedInputIsCorruption) {
   FakePartition partition(1, 1 << 20);
-  auto writer = TypedRecordOps<Row>().partitioner(PartitionerKind::kForward)->createWriter(
-      partition, WriterContext{});
+  auto writer = TypedRecordOps<Row>()
+                    .partitioner(PartitionerKind::kForward)
+                    ->createWriter(partition, WriterContext{});
   RecordBatch<Row> batch;
   for (const Row& row : makeRows(20)) batch.push(row);
   static_cast<Input<Row>&>(*writer).processBatch(batch);
@@ -199,8 +202,9 @@ TEST(RecordIoTest, hashPartitionerRoutesEachKeyToTheSubtaskOwningItsKeyGroup) {
 
 TEST(RecordIoTest, roundRobinAndBroadcastSpreadRecords) {
   FakePartition rr(4, 4096);
-  auto writer = TypedRecordOps<int64_t>().partitioner(PartitionerKind::kRebalance)->createWriter(
-      rr, WriterContext{1, 128});
+  auto writer = TypedRecordOps<int64_t>()
+                    .partitioner(PartitionerKind::kRebalance)
+                    ->createWriter(rr, WriterContext{1, 128});
   RecordBatch<int64_t> batch;
   for (int64_t v = 0; v < 8; ++v) batch.push(v);
   static_cast<Input<int64_t>&>(*writer).processBatch(batch);
@@ -211,7 +215,8 @@ TEST(RecordIoTest, roundRobinAndBroadcastSpreadRecords) {
     EXPECT_EQ(out.records.size(), 2u);  // starts at channel 1 (the subtask index), then cycles
   }
   FakePartition all(3, 4096);
-  auto broadcast = TypedRecordOps<int64_t>().partitioner(PartitionerKind::kBroadcast)
+  auto broadcast = TypedRecordOps<int64_t>()
+                       .partitioner(PartitionerKind::kBroadcast)
                        ->createWriter(all, WriterContext{});
   RecordBatch<int64_t> five;
   for (int64_t v = 0; v < 5; ++v) five.push(v);

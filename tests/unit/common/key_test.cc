@@ -1,6 +1,5 @@
-#include <strom/key.h>
-
 #include <gtest/gtest.h>
+#include <strom/key.h>
 
 #include <set>
 #include <vector>
@@ -20,7 +19,8 @@ TEST(KeyTest, equalKeysHashEqual) {
   EXPECT_NE(keyHash(std::string("word")), keyHash(std::string("words")));
   EXPECT_EQ(keyHash(Point{1, "a"}), keyHash(Point{1, "a"}));
   EXPECT_NE(keyHash(Point{1, "a"}), keyHash(Point{2, "a"}));
-  EXPECT_EQ(keyHash(std::make_pair(1, std::string("x"))), keyHash(std::make_pair(1, std::string("x"))));
+  EXPECT_EQ(keyHash(std::make_pair(1, std::string("x"))),
+            keyHash(std::make_pair(1, std::string("x"))));
   static_assert(Keyable<int64_t> && Keyable<std::string> && Keyable<Point>);
   static_assert(!Keyable<std::vector<int>> && !Keyable<double>);
 }

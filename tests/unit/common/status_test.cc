@@ -1,6 +1,5 @@
-#include <strom/status.h>
-
 #include <gtest/gtest.h>
+#include <strom/status.h>
 
 #include "testutil/status_matchers.h"
 
