@@ -205,10 +205,14 @@ Result<JobExecutionResult> JobManager::waitForJob(const std::string& jobId) {
   if (it == jobs_.end()) return Status::notFound("job " + jobId + " is unknown");
   Job& job = *it->second;
   jobChanged_.wait(lock, [&] { return job.done; });
-  if (job.failing) return job.failure;
-  return JobExecutionResult{
-      job.id, job.graph->jobName(),
-      std::chrono::duration_cast<std::chrono::milliseconds>(job.end - job.start)};
+  Result<JobExecutionResult> result =
+      job.failing
+          ? Result<JobExecutionResult>(job.failure)
+          : Result<JobExecutionResult>(JobExecutionResult{
+                job.id, job.graph->jobName(),
+                std::chrono::duration_cast<std::chrono::milliseconds>(job.end - job.start)});
+  jobs_.erase(it);  // its result has been collected
+  return result;
 }
 
 void JobManager::cancelJob(const std::string& jobId) {

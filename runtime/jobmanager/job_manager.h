@@ -30,7 +30,8 @@ class JobManager final : public JobManagerGateway {
   /// Schedule and deploy a job. Fails at once if the cluster has too few free slots or a
   /// deployment fails (the job is then cancelled).
   Result<std::string> submitJob(std::shared_ptr<const graph::JobGraph> jobGraph);
-  /// Wait until the job ends; return its result or the error of its first failed task.
+  /// Wait until the job ends; return its result or the error of its first failed task. The
+  /// job is then forgotten: one caller collects each job's result.
   Result<JobExecutionResult> waitForJob(const std::string& jobId);
   /// Cancel every task of the job.
   void cancelJob(const std::string& jobId);
