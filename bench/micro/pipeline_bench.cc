@@ -62,28 +62,37 @@ void report(benchmark::State& state, int64_t records, double cpuSeconds) {
       benchmark::Counter(static_cast<double>(records) / cpuSeconds, benchmark::Counter::kDefaults);
 }
 
-void BM_Engine_MapFilter(benchmark::State& state) {
+/// Run the job that `declare(env, records, checksum)` declares once per iteration, on an
+/// embedded MiniCluster at parallelism 1 with batches of state.range(1) rows.
+template <class Declare>
+void runEngine(benchmark::State& state, Declare declare) {
   int64_t n = state.range(0);
   int64_t records = 0;
   double cpu = 0;
   for (auto _ : state) {
-    auto sum = std::make_shared<std::atomic<int64_t>>(0);
+    auto checksum = std::make_shared<std::atomic<int64_t>>(0);
     strom::Configuration config;
     config.set("execution.batch.rows", std::to_string(state.range(1)));
     strom::StreamExecutionEnvironment env(config);
     env.setParallelism(1);
-    env.fromSequence(0, n - 1)
-        .map([](int64_t x) { return mapFn(x); })
-        .filter([](int64_t x) { return filterFn(x); })
-        .sinkTo(std::make_shared<ChecksumSink<int64_t>>(sum));
+    declare(env, n, checksum);
     double start = processCpuSeconds();
     auto result = env.execute("bench");
     cpu += processCpuSeconds() - start;
     if (!result.isOk()) state.SkipWithError(result.status().toString().c_str());
-    benchmark::DoNotOptimize(sum->load());
+    benchmark::DoNotOptimize(checksum->load());
     records += n;
   }
   report(state, records, cpu);
+}
+
+void BM_Engine_MapFilter(benchmark::State& state) {
+  runEngine(state, [](strom::StreamExecutionEnvironment& env, int64_t n, auto checksum) {
+    env.fromSequence(0, n - 1)
+        .map([](int64_t x) { return mapFn(x); })
+        .filter([](int64_t x) { return filterFn(x); })
+        .sinkTo(std::make_shared<ChecksumSink<int64_t>>(checksum));
+  });
 }
 
 void BM_Loop_MapFilter(benchmark::State& state) {
@@ -105,31 +114,15 @@ void BM_Loop_MapFilter(benchmark::State& state) {
 }
 
 void BM_Engine_MapFilterKeyByReduce(benchmark::State& state) {
-  int64_t n = state.range(0);
-  int64_t records = 0;
-  double cpu = 0;
-  for (auto _ : state) {
-    auto sum = std::make_shared<std::atomic<int64_t>>(0);
-    strom::Configuration config;
-    config.set("execution.batch.rows", std::to_string(state.range(1)));
-    strom::StreamExecutionEnvironment env(config);
-    env.setParallelism(1);
+  using Pair = std::pair<int64_t, int64_t>;
+  runEngine(state, [](strom::StreamExecutionEnvironment& env, int64_t n, auto checksum) {
     env.fromSequence(0, n - 1)
         .map([](int64_t x) { return std::make_pair(mapFn(x) % kKeys, mapFn(x)); })
-        .filter([](const std::pair<int64_t, int64_t>& p) { return filterFn(p.second); })
-        .keyBy([](const std::pair<int64_t, int64_t>& p) { return p.first; })
-        .reduce([](const std::pair<int64_t, int64_t>& a, const std::pair<int64_t, int64_t>& b) {
-          return std::make_pair(a.first, a.second + b.second);
-        })
-        .sinkTo(std::make_shared<ChecksumSink<std::pair<int64_t, int64_t>>>(sum));
-    double start = processCpuSeconds();
-    auto result = env.execute("bench");
-    cpu += processCpuSeconds() - start;
-    if (!result.isOk()) state.SkipWithError(result.status().toString().c_str());
-    benchmark::DoNotOptimize(sum->load());
-    records += n;
-  }
-  report(state, records, cpu);
+        .filter([](const Pair& p) { return filterFn(p.second); })
+        .keyBy([](const Pair& p) { return p.first; })
+        .reduce([](const Pair& a, const Pair& b) { return Pair(a.first, a.second + b.second); })
+        .sinkTo(std::make_shared<ChecksumSink<Pair>>(checksum));
+  });
 }
 
 void BM_Loop_MapFilterKeyByReduce(benchmark::State& state) {

@@ -36,6 +36,23 @@ class OperatorError : public std::runtime_error {
   std::string operatorName_;
 };
 
+namespace detail {
+/// Call `fn` and return its result; an exception escaping it becomes an OperatorError naming
+/// `operatorName`, unless a call further down the chain already named its own operator.
+template <class Fn>
+decltype(auto) callNamingOperator(const std::string& operatorName, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const OperatorError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw OperatorError(operatorName, e.what());
+  } catch (...) {
+    throw OperatorError(operatorName, "unknown exception");
+  }
+}
+}  // namespace detail
+
 /// The receiving end of a stream of T inside a chain: an operator's input, or a record
 /// writer that serializes to the network.
 class InputBase {
@@ -146,15 +163,7 @@ class Output final : public OutputBase {
   };
 
   static void deliver(Consumer& consumer, RecordBatch<T>& batch) {
-    try {
-      consumer.input->processBatch(batch);
-    } catch (const OperatorError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw OperatorError(consumer.name, e.what());
-    } catch (...) {
-      throw OperatorError(consumer.name, "unknown exception");
-    }
+    detail::callNamingOperator(consumer.name, [&] { consumer.input->processBatch(batch); });
     batch.clear();
   }
 

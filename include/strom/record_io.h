@@ -316,15 +316,7 @@ class RecordReader final : public RecordReaderBase {
 
   void flush() override {
     if (batch_.empty()) return;
-    try {
-      consumer_.processBatch(batch_);
-    } catch (const OperatorError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw OperatorError(consumerName_, e.what());
-    } catch (...) {
-      throw OperatorError(consumerName_, "unknown exception");
-    }
+    detail::callNamingOperator(consumerName_, [&] { consumer_.processBatch(batch_); });
     batch_.clear();
   }
 

@@ -280,13 +280,7 @@ Status Task::buildChain() {
 
   // Open tail first, so that every operator's consumers are ready when it opens.
   for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
-    try {
-      (*it)->op->open(*(*it)->context);
-    } catch (const std::exception& e) {
-      throw OperatorError((*it)->node->name(), e.what());
-    } catch (...) {
-      throw OperatorError((*it)->node->name(), "unknown exception");
-    }
+    detail::callNamingOperator((*it)->node->name(), [&] { (*it)->op->open(*(*it)->context); });
     STROM_RETURN_IF_ERROR(checkStopped());
   }
   opened_ = true;
@@ -299,16 +293,8 @@ Status Task::runSourceLoop() {
     int64_t now = services_.clock->currentTimeMillis();
     int64_t nextTimer = fireProcessingTime(now);
     STROM_RETURN_IF_ERROR(checkStopped());
-    InputStatus status;
-    try {
-      status = source_->emitNext();
-    } catch (const OperatorError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw OperatorError(chain_.front()->node->name(), e.what());
-    } catch (...) {
-      throw OperatorError(chain_.front()->node->name(), "unknown exception");
-    }
+    InputStatus status = detail::callNamingOperator(chain_.front()->node->name(),
+                                                    [&] { return source_->emitNext(); });
     if (status == InputStatus::kEndOfInput) return checkStopped();
     if (status == InputStatus::kNothingAvailable) {
       flushPartitionsIfDue(now, /*idle=*/true);
@@ -389,16 +375,10 @@ Status Task::processInput(int gate, int channel, BufferOrEvent& item, bool& gate
 
 Status Task::endOfInput() {
   for (auto& member : chain_) {
-    try {
+    detail::callNamingOperator(member->node->name(), [&] {
       member->op->endInput();
       member->op->flushOutputs();
-    } catch (const OperatorError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw OperatorError(member->node->name(), e.what());
-    } catch (...) {
-      throw OperatorError(member->node->name(), "unknown exception");
-    }
+    });
     STROM_RETURN_IF_ERROR(checkStopped());
   }
   for (auto& partition : partitions_) {
@@ -414,16 +394,10 @@ int64_t Task::fireProcessingTime(int64_t now) {
     int64_t requested = member->context->requestedTime();
     if (requested <= now) {
       member->context->clearRequest();
-      try {
+      detail::callNamingOperator(member->node->name(), [&] {
         member->op->onProcessingTime(now);
         member->op->flushOutputs();
-      } catch (const OperatorError&) {
-        throw;
-      } catch (const std::exception& e) {
-        throw OperatorError(member->node->name(), e.what());
-      } catch (...) {
-        throw OperatorError(member->node->name(), "unknown exception");
-      }
+      });
       requested = member->context->requestedTime();
     }
     next = std::min(next, requested);
