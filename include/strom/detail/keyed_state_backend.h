@@ -134,6 +134,8 @@ class KeyedStateBackend {
   }
   /// Forget the cached key id (after the key tables changed behind it).
   void invalidateKeyId() { cachedKeyId_ = kUnresolvedKeyId; }
+  /// Cache the current key's id (or kNoKeyId) found by the typed backend.
+  void cacheKeyId(uint32_t keyId) { cachedKeyId_ = keyId; }
 
   /// Return a free key id for a new key.
   uint32_t allocateKeyId() {
@@ -261,6 +263,11 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
       currentKey_.emplace(key);
     }
     setCurrentKeyHash(hash, keyGroup);
+    // Look the key up here, where its type is known, so that state reads and updates of an
+    // existing key cost no virtual call; only the first write of a new key goes through
+    // lookupCurrentKey(create). A read never inserts.
+    const uint32_t* keyId = currentTable().find(*currentKey_, currentKeyHash_);
+    cacheKeyId(keyId != nullptr ? *keyId : kNoKeyId);
   }
 
   /// Make `key` the current key, hashing it (for timers, tests and cold paths).
