@@ -291,6 +291,7 @@ Status Task::runSourceLoop() {
   while (true) {
     STROM_RETURN_IF_ERROR(checkStopped());
     int64_t now = services_.clock->currentTimeMillis();
+    mailbox_.runAll();
     int64_t nextTimer = fireProcessingTime(now);
     STROM_RETURN_IF_ERROR(checkStopped());
     InputStatus status = detail::callNamingOperator(chain_.front()->node->name(),
@@ -319,6 +320,7 @@ Status Task::runInputLoop() {
   while (finishedGates < gates_.size()) {
     STROM_RETURN_IF_ERROR(checkStopped());
     int64_t now = services_.clock->currentTimeMillis();
+    mailbox_.runAll();
     int64_t nextTimer = fireProcessingTime(now);
     STROM_RETURN_IF_ERROR(checkStopped());
     // Take up to one buffer from each gate in turn, so that no input starves another.

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,6 +21,7 @@
 #include "runtime/network/result_partition.h"
 #include "runtime/network/wakeup_signal.h"
 #include "runtime/task/deployment.h"
+#include "runtime/task/mailbox.h"
 
 namespace strom::runtime {
 
@@ -61,6 +63,9 @@ class Task {
   void cancel();
   /// Wait for the task thread to end.
   void join();
+  /// Run `action` on the task thread between batches (see Mailbox). Thread-safe. Actions
+  /// still queued when the task ends are dropped.
+  void post(std::function<void()> action) { mailbox_.post(std::move(action)); }
 
   const ExecutionAttemptId& attemptId() const { return descriptor_.attemptId; }
   ExecutionState state() const { return state_.load(std::memory_order_acquire); }
@@ -103,6 +108,7 @@ class Task {
   int64_t lastFlushMillis_ = 0;
 
   network::WakeupSignal wakeup_;
+  Mailbox mailbox_{wakeup_};
   std::atomic<bool> cancelled_{false};  // release on cancel(), acquire in the task loop
   std::atomic<ExecutionState> state_{ExecutionState::kCreated};
   Status failure_;  // task thread only: the first failure of an operator or connector
