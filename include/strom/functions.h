@@ -29,7 +29,10 @@ class RuntimeContext {
   int getNumberOfParallelSubtasks() const { return operatorContext_.parallelism(); }
   int getMaxNumberOfParallelSubtasks() const { return operatorContext_.maxParallelism(); }
   int getAttemptNumber() const { return operatorContext_.attemptNumber(); }
-  const std::string& getTaskName() const { return operatorContext_.operatorName(); }
+  /// Return the task's name (the chain and the subtask, "Map -> Filter (2/4)"), as Flink does.
+  const std::string& getTaskName() const { return operatorContext_.taskName(); }
+  /// Return the name of the operator this function belongs to.
+  const std::string& getOperatorName() const { return operatorContext_.operatorName(); }
   /// Return the task's processing time in epoch milliseconds.
   int64_t currentProcessingTime() const { return operatorContext_.currentProcessingTime(); }
 

@@ -211,6 +211,9 @@ class OperatorContext {
  public:
   virtual ~OperatorContext() = default;
   virtual const std::string& operatorName() const = 0;
+  /// Return the name of the task running this operator: its chain's operator names joined by
+  /// " -> " and the subtask, as in "Map -> Filter (2/4)".
+  virtual const std::string& taskName() const = 0;
   virtual int subtaskIndex() const = 0;
   virtual int parallelism() const = 0;
   virtual int maxParallelism() const = 0;

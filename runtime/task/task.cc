@@ -54,6 +54,7 @@ class Task::OperatorContextImpl final : public OperatorContext {
   OperatorContextImpl(Task& task, const graph::StreamNode& node)
       : task_(task), node_(node), name_(node.name()) {}
   const std::string& operatorName() const override { return name_; }
+  const std::string& taskName() const override { return task_.name_; }
   int subtaskIndex() const override { return task_.descriptor_.attemptId.subtaskIndex; }
   int parallelism() const override { return node_.parallelism; }
   int maxParallelism() const override { return node_.maxParallelism; }

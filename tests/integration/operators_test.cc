@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -355,6 +356,36 @@ TEST_P(OperatorsTest, keyedProcessFunctionFiresOneTimerPerKeyAndTime) {
   std::sort(unique.begin(), unique.end());
   EXPECT_EQ(std::adjacent_find(unique.begin(), unique.end()), unique.end());
   EXPECT_TRUE(done(records)) << ::testing::PrintToString(records);
+}
+
+/// Reports what a rich function sees of its runtime.
+class DescribeRuntime final : public RichMapFunction<int64_t, std::string> {
+ public:
+  void open() override {
+    auto& ctx = getRuntimeContext();
+    description_ = ctx.getTaskName() + "|" + ctx.getOperatorName() + "|" +
+                   std::to_string(ctx.getIndexOfThisSubtask()) + "/" +
+                   std::to_string(ctx.getNumberOfParallelSubtasks()) + "/" +
+                   std::to_string(ctx.getMaxNumberOfParallelSubtasks());
+  }
+  std::string map(const int64_t&) override { return description_; }
+
+ private:
+  std::string description_;
+};
+
+TEST_P(OperatorsTest, richFunctionsSeeTheirTaskAndSubtask) {
+  auto out = collect(env_.fromSequence(0, 999).map(DescribeRuntime()).name("Describe"));
+  run();
+  std::set<std::string> seen;
+  for (const std::string& r : out->records()) seen.insert(r);
+  std::set<std::string> expected;
+  for (int i = 0; i < parallelism(); ++i) {
+    expected.insert("Sequence Source -> Describe -> Sink (" + std::to_string(i + 1) + "/" +
+                    std::to_string(parallelism()) + ")|Describe|" + std::to_string(i) + "/" +
+                    std::to_string(parallelism()) + "/128");
+  }
+  EXPECT_EQ(seen, expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(ParallelismAndBatchSize, OperatorsTest,
