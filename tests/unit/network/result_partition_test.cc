@@ -17,6 +17,7 @@
 
 #include "runtime/network/input_gate.h"
 #include "runtime/network/wakeup_signal.h"
+#include "testutil/concurrency.h"
 #include "testutil/status_matchers.h"
 
 namespace strom::network {
@@ -25,36 +26,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-/// Spin (yielding) until `condition` holds; false if it does not within 10 s. Used to observe
-/// that another thread reached a blocking call, never to order events by time.
-template <class Condition>
-bool eventually(Condition condition) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-/// A thread that is joined on scope exit; if the test bails out early (a failed ASSERT), it is
-/// first unblocked with `unblock` (closing the pool or partition it may wait on).
-class ScopedThread {
- public:
-  template <class Fn>
-  ScopedThread(std::function<void()> unblock, Fn fn)
-      : unblock_(std::move(unblock)), thread_(std::move(fn)) {}
-  ~ScopedThread() {
-    if (!thread_.joinable()) return;
-    unblock_();
-    thread_.join();
-  }
-  void join() { thread_.join(); }
-
- private:
-  std::function<void()> unblock_;
-  std::thread thread_;
-};
+using ::strom::testing::eventually;
+using ::strom::testing::ScopedThread;
 
 void writeBytes(BufferSink& sink, std::string_view bytes) {
   sink.write(bytes.data(), bytes.size());
