@@ -14,6 +14,7 @@
 #include "runtime/network/buffer.h"
 #include "runtime/network/result_partition.h"
 #include "runtime/network/wakeup_signal.h"
+#include "testutil/concurrency.h"
 #include "testutil/status_matchers.h"
 
 namespace strom::network {
@@ -159,7 +160,7 @@ TEST_F(InputGateTest, wakeupSignalWakesWaiter) {
     waiting.store(true);
     woken = wakeup.waitUntil(Clock::now() + kLongWait);
   });
-  while (!waiting.load()) std::this_thread::yield();
+  ASSERT_TRUE(::strom::testing::eventually([&] { return waiting.load(); }));
   wakeup.signal();
   waiter.join();
   EXPECT_TRUE(woken);
