@@ -13,6 +13,7 @@
 #include <strom/source.h>
 #include <strom/transformation.h>
 #include <strom/type_serializer.h>
+#include <strom/watermark.h>
 
 #include <functional>
 #include <initializer_list>
@@ -113,6 +114,18 @@ class DataStream {
     return addOperator<T>("Filter", makeOperatorFactory([fn](size_t rows) {
                             return std::make_unique<detail::FilterOperator<T, F>>(rows, fn);
                           }));
+  }
+
+  /// Set every record's timestamp with `strategy`'s assigner and emit its watermarks
+  /// (Flink's assignTimestampsAndWatermarks). Chained to its input.
+  template <class Assigner>
+  SingleOutputStreamOperator<T> assignTimestampsAndWatermarks(
+      WatermarkStrategy<T, Assigner> strategy) const {
+    return addOperator<T>(
+        "Timestamps/Watermarks", makeOperatorFactory([strategy](size_t rows) {
+          return std::make_unique<detail::TimestampsAndWatermarksOperator<T, Assigner>>(rows,
+                                                                                        strategy);
+        }));
   }
 
   /// Process every record with a ProcessFunction<T, O> subclass.

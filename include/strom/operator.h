@@ -59,6 +59,10 @@ class InputBase {
  public:
   virtual ~InputBase() = default;
   virtual std::type_index recordType() const = 0;
+  /// Receive the event-time watermark `watermark`: every record before it has been handed
+  /// over. An operator reacts to it (StreamOperator::processWatermark); a network writer
+  /// sends it downstream. A consumer without event time ignores it.
+  virtual void processWatermark(int64_t /*watermark*/) {}
 };
 
 template <class T>
@@ -79,6 +83,8 @@ class OutputBase {
   /// Add a consumer; `consumerName` names it in errors thrown by its user code.
   virtual Status connect(InputBase& consumer, std::string consumerName) = 0;
   virtual bool hasConsumers() const = 0;
+  /// Hand the pending batch on, then the watermark `watermark` to every consumer.
+  virtual void emitWatermark(int64_t watermark) = 0;
 };
 
 /// Collects an operator's output into a batch and hands the batch to its consumers when it
@@ -145,6 +151,14 @@ class Output final : public OutputBase {
     }
     deliver(consumers_.back(), batch_);
     batch_.clear();
+  }
+
+  void emitWatermark(int64_t watermark) override {
+    flush();
+    for (Consumer& consumer : consumers_) {
+      detail::callNamingOperator(consumer.name,
+                                 [&] { consumer.input->processWatermark(watermark); });
+    }
   }
 
   Status connect(InputBase& consumer, std::string consumerName) override {
@@ -231,7 +245,8 @@ class OperatorContext {
 };
 
 /// One operator instance in a chain. Created by its OperatorFactory on the task thread, then
-/// open() → (processBatch | onProcessingTime)* → endInput() → close(), all on that thread.
+/// open() → (processBatch | onProcessingTime | processWatermark)* → processWatermark(INT64_MAX)
+/// → endInput() → close(), all on that thread.
 class StreamOperator {
  public:
   virtual ~StreamOperator() = default;
@@ -252,6 +267,11 @@ class StreamOperator {
   /// Called when the processing time reached a time asked for with
   /// requestProcessingTimeCallback.
   virtual void onProcessingTime(int64_t /*now*/) {}
+  /// Called when the event time of this operator's input advanced to `watermark`: no record
+  /// with a timestamp <= `watermark` is expected any more (late ones may still come). An
+  /// operator with event-time state reacts first, then forwards it; this default forwards it.
+  /// The task sends INT64_MAX once the input ended, before endInput().
+  virtual void processWatermark(int64_t watermark) { emitWatermark(watermark); }
   /// Called once when all input has been processed: emit what is pending.
   virtual void endInput() {}
   virtual void close() {}
@@ -260,6 +280,11 @@ class StreamOperator {
   void flushOutputs() {
     if (OutputBase* out = mainOutput()) out->flush();
     for (OutputBase* side : sideOutputs_) side->flush();
+  }
+  /// Flush every output and hand `watermark` to their consumers.
+  void emitWatermark(int64_t watermark) {
+    if (OutputBase* out = mainOutput()) out->emitWatermark(watermark);
+    for (OutputBase* side : sideOutputs_) side->emitWatermark(watermark);
   }
 
  protected:

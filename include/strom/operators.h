@@ -138,6 +138,9 @@ class OneInputOperator : public StreamOperator, public Input<In>, public SideOut
     runtimeContext_ = std::make_unique<RuntimeContext>(context, keys_.backend());
   }
 
+  /// StreamOperator's and InputBase's hook are one: the watermark reaches the operator.
+  void processWatermark(int64_t watermark) override { StreamOperator::processWatermark(watermark); }
+
   bool addSideOutput(std::string tagId, std::unique_ptr<OutputBase> output) override {
     registerSideOutput(output.get());
     sideOutputs_.emplace_back(std::move(tagId), std::move(output));
@@ -308,13 +311,14 @@ class KeyedAggregateOperator final : public OneInputOperator<T, Out, Keying<K, K
   ValueState<Acc>* state_ = nullptr;  // owned by the keyed backend
 };
 
-/// The timer service of non-keyed process functions: processing time only, no timers
+/// The timer service of non-keyed process functions: the clock and the watermark, no timers
 /// (as in Flink, timers need a keyed stream).
 class NonKeyedTimerService final : public TimerService {
  public:
   explicit NonKeyedTimerService(OperatorContext*& context) : context_(context) {}
   int64_t currentProcessingTime() override { return context_->currentProcessingTime(); }
-  int64_t currentWatermark() override { return INT64_MIN; }
+  int64_t currentWatermark() override { return watermark_; }
+  void setWatermark(int64_t watermark) { watermark_ = watermark; }
   void registerProcessingTimeTimer(int64_t) override { unsupported(); }
   void deleteProcessingTimeTimer(int64_t) override { unsupported(); }
   void registerEventTimeTimer(int64_t) override { unsupported(); }
@@ -325,6 +329,7 @@ class NonKeyedTimerService final : public TimerService {
     throw std::logic_error("timers are only available on keyed streams (after keyBy)");
   }
   OperatorContext*& context_;
+  int64_t watermark_ = INT64_MIN;
 };
 
 template <class I, class O, class F>
@@ -349,6 +354,10 @@ class ProcessOperator final : public OneInputOperator<I, O, NoKeying> {
     }
     this->flushOutputs();
   }
+  void processWatermark(int64_t watermark) override {
+    timers_.setWatermark(watermark);
+    StreamOperator::processWatermark(watermark);
+  }
   void close() override { closeFunction(fn_); }
 
  private:
@@ -359,8 +368,8 @@ class ProcessOperator final : public OneInputOperator<I, O, NoKeying> {
   Collector<O> collector_;
 };
 
-/// Processing-time timers of a keyed operator: at most one timer per key and timestamp,
-/// fired in timestamp order with the key restored.
+/// The timers of one time domain of a keyed operator: at most one timer per key and
+/// timestamp, fired in timestamp order with the key restored.
 template <class K>
 class KeyedTimerQueue {
  public:
@@ -464,12 +473,29 @@ class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySe
     requestNextCallback();
     this->flushOutputs();
   }
+  /// Fire the event-time timers due at `watermark`, in time order, then forward it.
+  void processWatermark(int64_t watermark) override {
+    if (watermark <= watermark_) return;
+    watermark_ = watermark;
+    if (eventTimers_.nextTime() <= watermark) {
+      this->keys_.beginBatch(this->context());
+      while (auto timer = eventTimers_.pollDue(watermark)) {
+        this->keys_.setKey(timer->key);
+        timerContext_.setCurrentKey(&this->keys_.currentKey());
+        timerContext_.setTimestamp(timer->time);
+        timerContext_.setTimeDomain(TimeDomain::kEventTime);
+        collector_.setTimestamp(timer->time);
+        fn_.onTimer(timer->time, timerContext_, collector_);
+      }
+    }
+    StreamOperator::processWatermark(watermark);
+  }
   void close() override { closeFunction(fn_); }
 
  private:
   // TimerService, for the current key.
   int64_t currentProcessingTime() override { return this->context().currentProcessingTime(); }
-  int64_t currentWatermark() override { return INT64_MIN; }
+  int64_t currentWatermark() override { return watermark_; }
   void registerProcessingTimeTimer(int64_t time) override {
     if (timers_.add(this->keys_.currentKey(), time) && time < requestedTime_) {
       requestedTime_ = time;
@@ -479,11 +505,12 @@ class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySe
   void deleteProcessingTimeTimer(int64_t time) override {
     timers_.remove(this->keys_.currentKey(), time);
   }
-  void registerEventTimeTimer(int64_t) override {
-    throw std::logic_error("event-time timers are not supported yet");
+  /// A timer at or before the current watermark fires at the next watermark (as in Flink).
+  void registerEventTimeTimer(int64_t time) override {
+    eventTimers_.add(this->keys_.currentKey(), time);
   }
-  void deleteEventTimeTimer(int64_t) override {
-    throw std::logic_error("event-time timers are not supported yet");
+  void deleteEventTimeTimer(int64_t time) override {
+    eventTimers_.remove(this->keys_.currentKey(), time);
   }
   void requestNextCallback() {
     requestedTime_ = timers_.nextTime();
@@ -491,8 +518,10 @@ class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySe
   }
 
   F fn_;
-  KeyedTimerQueue<K> timers_;
+  KeyedTimerQueue<K> timers_;       // processing time
+  KeyedTimerQueue<K> eventTimers_;  // event time
   int64_t requestedTime_ = INT64_MAX;
+  int64_t watermark_ = INT64_MIN;
   typename F::Context processContext_;
   typename F::OnTimerContext timerContext_;
   Collector<O> collector_;
@@ -551,6 +580,7 @@ class SinkOperator final : public StreamOperator, public Input<T> {
   void processBatch(RecordBatch<T>& batch) override {
     if (!failed_) check(writer_->write(batch));
   }
+  void processWatermark(int64_t watermark) override { StreamOperator::processWatermark(watermark); }
   void endInput() override {
     if (!failed_) check(writer_->finish());
   }

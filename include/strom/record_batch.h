@@ -59,6 +59,12 @@ class RecordBatch {
   std::span<const T> values() const { return values_; }
   /// Return the timestamp of record `i`, or kNoTimestamp.
   int64_t timestamp(size_t i) const { return timestamps_.empty() ? kNoTimestamp : timestamps_[i]; }
+  /// Return the timestamps, one per record, for assigning them in place (records without one
+  /// hold kNoTimestamp).
+  std::span<int64_t> mutableTimestamps() {
+    if (timestamps_.size() != values_.size()) timestamps_.resize(values_.size(), kNoTimestamp);
+    return timestamps_;
+  }
 
   auto begin() { return values_.begin(); }
   auto end() { return values_.end(); }

@@ -86,6 +86,8 @@ class PartitionWriter {
   virtual ~PartitionWriter() = default;
   virtual int numChannels() const = 0;
   virtual BufferSink& channel(int index) = 0;
+  /// Send the watermark `watermark` to every channel, after the records written so far.
+  virtual void emitWatermark(int64_t watermark) = 0;
 };
 
 /// What a writer needs to know about the edge it writes.
@@ -158,7 +160,9 @@ template <class T, class Selector>
 class RecordWriter final : public Input<T> {
  public:
   RecordWriter(PartitionWriter& partition, Selector selector)
-      : selector_(std::move(selector)), numChannels_(partition.numChannels()) {
+      : partition_(partition),
+        selector_(std::move(selector)),
+        numChannels_(partition.numChannels()) {
     channels_.reserve(numChannels_);
     for (int i = 0; i < numChannels_; ++i) channels_.push_back(&partition.channel(i));
   }
@@ -192,7 +196,10 @@ class RecordWriter final : public Input<T> {
     }
   }
 
+  void processWatermark(int64_t watermark) override { partition_.emitWatermark(watermark); }
+
  private:
+  PartitionWriter& partition_;  // owned by the runtime
   Selector selector_;
   int numChannels_;
   std::vector<BufferSink*> channels_;  // owned by the runtime's partition

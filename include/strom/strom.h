@@ -14,6 +14,7 @@
 #include <strom/source.h>
 #include <strom/state.h>
 #include <strom/status.h>
+#include <strom/watermark.h>
 
 #include <cstdio>
 #include <exception>

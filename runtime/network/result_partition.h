@@ -131,6 +131,7 @@ class ResultPartition final : public PartitionWriter {
   // PartitionWriter
   int numChannels() const override { return numSubpartitions(); }
   BufferSink& channel(int index) override;
+  void emitWatermark(int64_t watermark) override { emitEvent(EventType::kWatermark, watermark); }
 
   /// Enqueue every non-empty current buffer.
   void flushAll();

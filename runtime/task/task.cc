@@ -277,6 +277,11 @@ Status Task::buildChain() {
                                            static_cast<int>(channels.size()), options_.batchRows));
       gates_.push_back(std::make_unique<network::InputGate>(std::move(channels), wakeup_));
     }
+    std::vector<int> channelsPerGate;
+    for (const InputGateDescriptor& gate : descriptor_.inputs) {
+      channelsPerGate.push_back(static_cast<int>(gate.channels.size()));
+    }
+    valve_ = std::make_unique<WatermarkValve>(channelsPerGate);
   }
 
   // Open tail first, so that every operator's consumers are ready when it opens.
@@ -369,14 +374,29 @@ Status Task::processInput(int gate, int channel, BufferOrEvent& item, bool& gate
     case EventType::kEndOfPartition:
       STROM_RETURN_IF_ERROR(reader.endOfChannel(channel));
       gateFinished = gates_[static_cast<size_t>(gate)]->isFinished();
+      if (auto watermark = valve_->onEndOfChannel(gate, channel)) forwardWatermark(*watermark);
       return Status::ok();
     case EventType::kWatermark:
-      return Status::ok();  // event time comes with the watermark work
+      if (auto watermark = valve_->onWatermark(gate, channel, item.event().value)) {
+        forwardWatermark(*watermark);
+      }
+      return Status::ok();
   }
   return Status::ok();
 }
 
+void Task::forwardWatermark(int64_t watermark) {
+  if (watermark <= watermark_) return;
+  watermark_ = watermark;
+  for (auto& reader : readers_) reader->flush();
+  ChainMember& head = *chain_.front();
+  detail::callNamingOperator(head.node->name(), [&] { head.op->processWatermark(watermark); });
+}
+
 Status Task::endOfInput() {
+  // The final watermark: every pending event-time timer fires before the input ends.
+  forwardWatermark(INT64_MAX);
+  STROM_RETURN_IF_ERROR(checkStopped());
   for (auto& member : chain_) {
     detail::callNamingOperator(member->node->name(), [&] {
       member->op->endInput();

@@ -22,6 +22,7 @@
 #include "runtime/network/wakeup_signal.h"
 #include "runtime/task/deployment.h"
 #include "runtime/task/mailbox.h"
+#include "runtime/task/watermark_valve.h"
 
 namespace strom::runtime {
 
@@ -87,6 +88,9 @@ class Task {
   /// Fire due processing-time callbacks; return the next requested time (or INT64_MAX).
   int64_t fireProcessingTime(int64_t now);
   void flushPartitionsIfDue(int64_t now, bool idle);
+  /// Hand `watermark` to the head operator if it advances the task's watermark, after the
+  /// records read before it.
+  void forwardWatermark(int64_t watermark);
   void closeOperators();
   Status checkStopped();
   void setState(ExecutionState state);
@@ -105,6 +109,8 @@ class Task {
   std::vector<std::unique_ptr<InputBase>> writers_;         // record writers to partitions
   SourceOperatorBase* source_ = nullptr;                    // head, when a source
   bool opened_ = false;
+  std::unique_ptr<WatermarkValve> valve_;  // combines the input channels' watermarks
+  int64_t watermark_ = INT64_MIN;          // the last one forwarded to the head operator
   int64_t lastFlushMillis_ = 0;
 
   network::WakeupSignal wakeup_;

@@ -23,6 +23,8 @@ class FakePartition final : public PartitionWriter {
   }
   int numChannels() const override { return static_cast<int>(sinks_.size()); }
   BufferSink& channel(int index) override { return *sinks_[static_cast<size_t>(index)]; }
+  void emitWatermark(int64_t watermark) override { watermarks_.push_back(watermark); }
+  const std::vector<int64_t>& watermarks() const { return watermarks_; }
   /// Return channel `index`'s buffers, the last one partial.
   std::vector<std::string> buffers(int index) {
     return sinks_[static_cast<size_t>(index)]->finish();
@@ -67,6 +69,7 @@ class FakePartition final : public PartitionWriter {
     std::vector<std::string> done_;
   };
   std::vector<std::unique_ptr<Sink>> sinks_;
+  std::vector<int64_t> watermarks_;
 };
 
 template <class T>
