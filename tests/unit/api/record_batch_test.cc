@@ -35,6 +35,42 @@ TEST(RecordBatchTest, timestampsAppearOnlyOnceOneIsSet) {
   EXPECT_FALSE(batch.hasTimestamps());
 }
 
+TEST(RecordBatchTest, mutableTimestampsCoverEveryRecord) {
+  RecordBatch<int> batch;
+  batch.push(1);
+  batch.push(2);
+  auto timestamps = batch.mutableTimestamps();
+  ASSERT_EQ(timestamps.size(), 2u);
+  EXPECT_EQ(timestamps[0], kNoTimestamp);
+  timestamps[1] = 20;
+  EXPECT_EQ(batch.timestamp(0), kNoTimestamp);
+  EXPECT_EQ(batch.timestamp(1), 20);
+}
+
+TEST(RecordBatchTest, outputHandsOnPendingRecordsBeforeAWatermark) {
+  struct Recorder final : public Input<int> {
+    void processBatch(RecordBatch<int>& batch) override {
+      for (int v : batch) events.push_back("record " + std::to_string(v));
+    }
+    void processWatermark(int64_t watermark) override {
+      events.push_back("watermark " + std::to_string(watermark));
+    }
+    std::vector<std::string> events;
+  };
+  Output<int> output(16);
+  Recorder a;
+  Recorder b;
+  ASSERT_TRUE(output.connect(a, "a").isOk());
+  ASSERT_TRUE(output.connect(b, "b").isOk());
+  output.push(1);
+  output.push(2);
+  output.emitWatermark(7);
+  output.push(3);
+  output.flush();
+  EXPECT_THAT(a.events, ElementsAre("record 1", "record 2", "watermark 7", "record 3"));
+  EXPECT_EQ(a.events, b.events);
+}
+
 TEST(RecordBatchTest, retainIfKeepsOrderAndTimestamps) {
   RecordBatch<std::string> strings;
   for (int i = 0; i < 10; ++i) strings.push(std::to_string(i), i * 10);

@@ -128,6 +128,16 @@ TEST(RecordIoTest, recordsSpanningBuffersRoundTripWithTimestamps) {
   }
 }
 
+TEST(RecordIoTest, aWriterSendsWatermarksToItsPartition) {
+  FakePartition partition(2, 64);
+  auto writer = TypedRecordOps<int64_t>()
+                    .partitioner(PartitionerKind::kRebalance)
+                    ->createWriter(partition, WriterContext{});
+  writer->processWatermark(5);
+  writer->processWatermark(9);
+  EXPECT_EQ(partition.watermarks(), (std::vector<int64_t>{5, 9}));
+}
+
 TEST(RecordIoTest, truncatedInputIsCorruption) {
   FakePartition partition(1, 1 << 20);
   auto writer = TypedRecordOps<Row>()
