@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -12,6 +15,24 @@
 #include "connectors/nexmark/nexmark_json.h"
 #include "connectors/nexmark/splittable_random.h"
 #include "testutil/status_matchers.h"
+
+// Count heap allocations of this test binary, to show that generating allocates nothing.
+namespace {
+// Relaxed: only read on the thread that allocates, after the allocations it counts.
+std::atomic<int64_t> gAllocations{0};
+}  // namespace
+
+// noinline: GCC 12 would otherwise inline these into the standard allocators and report the
+// malloc/free pair as mismatched with new/delete (-Wmismatched-new-delete).
+[[gnu::noinline]] void* operator new(std::size_t size) {
+  gAllocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) {
+    return p;
+  }
+  throw std::bad_alloc();
+}
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace strom::nexmark {
 namespace {
@@ -142,6 +163,23 @@ TEST(NexmarkGeneratorTest, hotChannelsComeFirstAndChannelOneKeepsIntMin) {
   for (char c : tables->largeString()) {
     ASSERT_TRUE(c >= 'H' && c <= 'z') << static_cast<int>(c);
   }
+}
+
+TEST(NexmarkGeneratorTest, generatesWithoutAllocatingPerEvent) {
+  NexmarkConfig config = goldenConfig(0);  // unbounded
+  const int64_t start = gAllocations.load(std::memory_order_relaxed);
+  ASSERT_OK_AND_ASSIGN(NexmarkGenerator generator, NexmarkGenerator::create(config));
+  int64_t checksum = 0;
+  const int64_t before = gAllocations.load(std::memory_order_relaxed);
+  EXPECT_GT(before, start) << "the allocation counter counts nothing";
+  for (int i = 0; i < 200'000; ++i) {
+    const NexmarkEvent& event = generator.next();
+    checksum += event.timestamp + static_cast<int64_t>(event.person.name.size()) +
+                static_cast<int64_t>(event.auction.description.size());
+  }
+  const int64_t allocations = gAllocations.load(std::memory_order_relaxed) - before;
+  EXPECT_EQ(allocations, 0);
+  EXPECT_GT(checksum, 0);
 }
 
 // Read the decompressed lines of a .jsonl.gz file.
