@@ -94,7 +94,6 @@ class Keying {
         maxParallelism_);
   }
   KeyedStateBackend* backend() { return backend_.get(); }
-  HeapKeyedStateBackend<K>& heapBackend() { return *backend_; }
   template <class T>
   void setKeyOf(const T& value) {
     setKey(selector_(value));
@@ -109,7 +108,6 @@ class Keying {
   void beginBatch(OperatorContext& context) {
     backend_->setCurrentTime(context.currentProcessingTime());
   }
-  const KeySelector& selector() const { return selector_; }
 
  private:
   KeySelector selector_;
