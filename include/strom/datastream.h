@@ -31,6 +31,18 @@ template <class T>
 class DataStreamSink;
 template <class K, class T, class KeySelector = std::function<K(const T&)>>
 class KeyedStream;
+template <class T1, class T2>
+class ConnectedStreams;
+template <class K, class T1, class T2, class S1, class S2>
+class KeyedConnectedStreams;
+template <class T>
+class BroadcastStream;
+template <class T1, class T2>
+class BroadcastConnectedStream;
+template <class K, class T1, class S1, class T2>
+class KeyedBroadcastConnectedStream;
+template <class K, class T1, class S1, class T2, class S2>
+class IntervalJoin;
 
 namespace detail {
 
@@ -170,6 +182,18 @@ class DataStream {
   DataStream<T> rescale() const { return partitioned(PartitionerKind::kRescale); }
   /// Send every record to every subtask of the next operator.
   DataStream<T> broadcast() const { return partitioned(PartitionerKind::kBroadcast); }
+  /// Broadcast this stream for the broadcast-state pattern: connect() it to another stream,
+  /// whose BroadcastProcessFunction may use the broadcast states `descriptors` declares.
+  template <class... Descriptors>
+  BroadcastStream<T> broadcast(const Descriptors&... descriptors) const;
+
+  /// Connect this stream to `other` for an operator with two inputs (CoMap, CoFlatMap,
+  /// CoProcess). Defined in <strom/connected_streams.h>.
+  template <class U>
+  ConnectedStreams<T, U> connect(const DataStream<U>& other) const;
+  /// Connect this stream to a broadcast stream (BroadcastProcessFunction).
+  template <class U>
+  BroadcastConnectedStream<T, U> connect(const BroadcastStream<U>& other) const;
   /// Send records to the subtask with the same index (parallelism must not change).
   DataStream<T> forward() const { return partitioned(PartitionerKind::kForward); }
 
@@ -311,6 +335,20 @@ class KeyedStream : public DataStream<T> {
       : DataStream<T>(other.environment(), other.id()), selector_(other.keySelector()) {}
 
   const KeySelector& keySelector() const { return selector_; }
+
+  using DataStream<T>::connect;
+  /// Connect two streams keyed by the same key type: KeyedCoProcessFunction, keyed CoMap and
+  /// CoFlatMap. Defined in <strom/connected_streams.h>.
+  template <class U, class S2>
+  KeyedConnectedStreams<K, T, U, KeySelector, S2> connect(const KeyedStream<K, U, S2>& other) const;
+  /// Connect to a broadcast stream (KeyedBroadcastProcessFunction).
+  template <class U>
+  KeyedBroadcastConnectedStream<K, T, KeySelector, U> connect(
+      const BroadcastStream<U>& other) const;
+  /// Join with `other` on the key where the other side's timestamp lies in an interval
+  /// around this side's (Flink's interval join): .between(lower, upper).process(fn).
+  template <class U, class S2>
+  IntervalJoin<K, T, KeySelector, U, S2> intervalJoin(const KeyedStream<K, U, S2>& other) const;
 
   /// Combine each record with the current reduced value of its key; emit the new value.
   template <class F>

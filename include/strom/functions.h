@@ -157,47 +157,60 @@ class ProcessContextBase {
   int64_t timestamp_ = kNoTimestamp;
 };
 
+/// The context of the functions of non-keyed streams: timestamp, side outputs, and the timer
+/// service (the clock and the watermark; registering timers needs a keyed stream).
+class ProcessContext : public ProcessContextBase {
+ public:
+  ProcessContext(SideOutputs& sideOutputs, TimerService& timers)
+      : ProcessContextBase(sideOutputs), timers_(timers) {}
+  TimerService& timerService() { return timers_; }
+
+ private:
+  TimerService& timers_;
+};
+
 /// Flink's ProcessFunction: one call per record, with side outputs.
 template <class I, class O>
 class ProcessFunction : public RichFunction {
  public:
-  class Context : public ProcessContextBase {
-   public:
-    Context(SideOutputs& sideOutputs, TimerService& timers)
-        : ProcessContextBase(sideOutputs), timers_(timers) {}
-    TimerService& timerService() { return timers_; }
-
-   private:
-    TimerService& timers_;
-  };
+  using Context = ProcessContext;
   virtual void processElement(const I& value, Context& ctx, Collector<O>& out) = 0;
+};
+
+/// The context of the functions of keyed streams: the current key and the timers of the
+/// current key, besides the record's timestamp and side outputs.
+template <class K>
+class KeyedContext : public ProcessContextBase {
+ public:
+  KeyedContext(SideOutputs& sideOutputs, TimerService& timers)
+      : ProcessContextBase(sideOutputs), timers_(timers) {}
+  TimerService& timerService() { return timers_; }
+  const K& getCurrentKey() const { return *currentKey_; }
+  void setCurrentKey(const K* key) { currentKey_ = key; }
+
+ private:
+  TimerService& timers_;
+  const K* currentKey_ = nullptr;
+};
+
+/// The context of onTimer of a keyed function: also the time domain of the firing timer.
+template <class K>
+class KeyedOnTimerContext : public KeyedContext<K> {
+ public:
+  using KeyedContext<K>::KeyedContext;
+  TimeDomain timeDomain() const { return timeDomain_; }
+  void setTimeDomain(TimeDomain domain) { timeDomain_ = domain; }
+
+ private:
+  TimeDomain timeDomain_ = TimeDomain::kProcessingTime;
 };
 
 /// Flink's KeyedProcessFunction: per-record calls and timers, on a keyed stream.
 template <class K, class I, class O>
 class KeyedProcessFunction : public RichFunction {
  public:
-  class Context : public ProcessContextBase {
-   public:
-    Context(SideOutputs& sideOutputs, TimerService& timers)
-        : ProcessContextBase(sideOutputs), timers_(timers) {}
-    TimerService& timerService() { return timers_; }
-    const K& getCurrentKey() const { return *currentKey_; }
-    void setCurrentKey(const K* key) { currentKey_ = key; }
-
-   private:
-    TimerService& timers_;
-    const K* currentKey_ = nullptr;
-  };
-  class OnTimerContext : public Context {
-   public:
-    using Context::Context;
-    TimeDomain timeDomain() const { return timeDomain_; }
-    void setTimeDomain(TimeDomain domain) { timeDomain_ = domain; }
-
-   private:
-    TimeDomain timeDomain_ = TimeDomain::kProcessingTime;
-  };
+  using Context = KeyedContext<K>;
+  using OnTimerContext = KeyedOnTimerContext<K>;
 
   virtual void processElement(const I& value, Context& ctx, Collector<O>& out) = 0;
   virtual void onTimer(int64_t /*timestamp*/, OnTimerContext& /*ctx*/, Collector<O>& /*out*/) {}

@@ -253,6 +253,8 @@ class StreamOperator {
 
   /// Return the input this operator consumes, or nullptr for a source.
   virtual InputBase* input() { return nullptr; }
+  /// Return the second input of a two-input operator (connect, joins), or nullptr.
+  virtual InputBase* secondInput() { return nullptr; }
   /// Return the main output, or nullptr for a sink.
   virtual OutputBase* mainOutput() { return nullptr; }
   /// Return the side output with `tagId`, creating it, or nullptr if this operator has none.

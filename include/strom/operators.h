@@ -76,6 +76,8 @@ struct NoKeying {
   KeyedStateBackend* backend() { return nullptr; }
   template <class T>
   void setKeyOf(const T&) {}
+  template <class T>
+  void setKeyOf2(const T&) {}
   void beginBatch(OperatorContext&) {}
 };
 
@@ -104,6 +106,8 @@ class Keying {
     backend_->setCurrentKey(key, hash, keyGroupForHash(hash, maxParallelism_));
   }
   const K& currentKey() const { return backend_->currentKey(); }
+  /// Leave no key current (keyed state then throws when accessed).
+  void clearKey() { backend_->clearCurrentKey(); }
   /// Read the clock once per batch, for state TTL.
   void beginBatch(OperatorContext& context) {
     backend_->setCurrentTime(context.currentProcessingTime());
@@ -115,14 +119,29 @@ class Keying {
   int maxParallelism_ = kDefaultMaxParallelism;
 };
 
-/// Base of operators with one input and one main output; owns the runtime context of a rich
-/// user function and the side outputs.
-template <class In, class Out, class Keys>
-class OneInputOperator : public StreamOperator, public Input<In>, public SideOutputs {
+/// Keys of a two-input operator whose inputs are keyed by the same key type: one backend,
+/// the key of an input-1 record from `selector1`, of an input-2 record from `selector2`.
+template <class K, class Selector1, class Selector2>
+class CoKeying : public Keying<K, Selector1> {
  public:
-  OneInputOperator(size_t batchRows, Keys keys) : keys_(std::move(keys)), output_(batchRows) {}
+  CoKeying(Selector1 selector1, Selector2 selector2)
+      : Keying<K, Selector1>(std::move(selector1)), selector2_(std::move(selector2)) {}
+  template <class T>
+  void setKeyOf2(const T& value) {
+    this->setKey(selector2_(value));
+  }
 
-  InputBase* input() override { return this; }
+ private:
+  Selector2 selector2_;
+};
+
+/// Base of operators with a main output: owns the runtime context of a rich user function,
+/// the keys (NoKeying or a Keying) and the side outputs.
+template <class Out, class Keys>
+class OperatorWithOutput : public StreamOperator, public SideOutputs {
+ public:
+  OperatorWithOutput(size_t batchRows, Keys keys) : keys_(std::move(keys)), output_(batchRows) {}
+
   OutputBase* mainOutput() override { return &output_; }
   OutputBase* sideOutput(std::string_view tagId) override {
     for (auto& side : sideOutputs_) {
@@ -135,10 +154,6 @@ class OneInputOperator : public StreamOperator, public Input<In>, public SideOut
     keys_.open(context);
     runtimeContext_ = std::make_unique<RuntimeContext>(context, keys_.backend());
   }
-
-  /// StreamOperator's and InputBase's hook are one: the watermark reaches the operator.
-  void processWatermark(int64_t watermark) override { StreamOperator::processWatermark(watermark); }
-
   bool addSideOutput(std::string tagId, std::unique_ptr<OutputBase> output) override {
     registerSideOutput(output.get());
     sideOutputs_.emplace_back(std::move(tagId), std::move(output));
@@ -154,6 +169,18 @@ class OneInputOperator : public StreamOperator, public Input<In>, public SideOut
  private:
   std::unique_ptr<RuntimeContext> runtimeContext_;
   std::vector<std::pair<std::string, std::unique_ptr<OutputBase>>> sideOutputs_;
+};
+
+/// Base of operators with one input and one main output.
+template <class In, class Out, class Keys>
+class OneInputOperator : public OperatorWithOutput<Out, Keys>, public Input<In> {
+ public:
+  OneInputOperator(size_t batchRows, Keys keys)
+      : OperatorWithOutput<Out, Keys>(batchRows, std::move(keys)) {}
+
+  InputBase* input() override { return this; }
+  /// StreamOperator's and InputBase's hook are one: the watermark reaches the operator.
+  void processWatermark(int64_t watermark) override { StreamOperator::processWatermark(watermark); }
 };
 
 template <class In, class Out, class F, class Keys = NoKeying>
@@ -431,20 +458,86 @@ class KeyedTimerQueue {
   FlatHashMap<TimerId, char> registered_;
 };
 
+/// The timers of a keyed operator for its current key (Flink's InternalTimerService): one
+/// event-time and one processing-time queue, at most one timer per key and time. Firing
+/// restores each timer's key in `keys` (a Keying) and calls the operator back.
+template <class K, class Keys>
+class KeyedTimers final : public TimerService {
+ public:
+  explicit KeyedTimers(Keys& keys) : keys_(keys) {}
+  void open(OperatorContext& context) { context_ = &context; }
+
+  int64_t currentProcessingTime() override { return context_->currentProcessingTime(); }
+  int64_t currentWatermark() override { return watermark_; }
+  void registerProcessingTimeTimer(int64_t time) override {
+    if (processingTimers_.add(keys_.currentKey(), time) && time < requestedTime_) {
+      requestedTime_ = time;
+      context_->requestProcessingTimeCallback(time);
+    }
+  }
+  void deleteProcessingTimeTimer(int64_t time) override {
+    processingTimers_.remove(keys_.currentKey(), time);
+  }
+  /// A timer at or before the current watermark fires at the next watermark (as in Flink).
+  void registerEventTimeTimer(int64_t time) override { eventTimers_.add(keys_.currentKey(), time); }
+  void deleteEventTimeTimer(int64_t time) override {
+    eventTimers_.remove(keys_.currentKey(), time);
+  }
+
+  /// Advance the watermark to `watermark` and fire the event-time timers due, in time order,
+  /// as `fire(time, TimeDomain::kEventTime)` with the timer's key current. Return false if the
+  /// watermark did not advance (then nothing fired and it must not be forwarded).
+  template <class Fire>
+  bool advanceWatermark(int64_t watermark, Fire&& fire) {
+    if (watermark <= watermark_) return false;
+    watermark_ = watermark;
+    if (eventTimers_.nextTime() <= watermark) {
+      keys_.beginBatch(*context_);
+      while (auto timer = eventTimers_.pollDue(watermark)) {
+        keys_.setKey(timer->key);
+        fire(timer->time, TimeDomain::kEventTime);
+      }
+    }
+    return true;
+  }
+
+  /// Fire the processing-time timers due at `now` as `fire(time, TimeDomain::kProcessingTime)`
+  /// and ask for the next callback.
+  template <class Fire>
+  void onProcessingTime(int64_t now, Fire&& fire) {
+    keys_.beginBatch(*context_);
+    while (auto timer = processingTimers_.pollDue(now)) {
+      keys_.setKey(timer->key);
+      fire(timer->time, TimeDomain::kProcessingTime);
+    }
+    requestedTime_ = processingTimers_.nextTime();
+    if (requestedTime_ != INT64_MAX) context_->requestProcessingTimeCallback(requestedTime_);
+  }
+
+ private:
+  Keys& keys_;
+  OperatorContext* context_ = nullptr;
+  KeyedTimerQueue<K> processingTimers_;
+  KeyedTimerQueue<K> eventTimers_;
+  int64_t requestedTime_ = INT64_MAX;
+  int64_t watermark_ = INT64_MIN;
+};
+
 template <class K, class I, class O, class KeySelector, class F>
-class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySelector>>,
-                                   private TimerService {
+class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySelector>> {
   using Base = OneInputOperator<I, O, Keying<K, KeySelector>>;
 
  public:
   KeyedProcessOperator(size_t batchRows, KeySelector selector, F fn)
       : Base(batchRows, Keying<K, KeySelector>(selector)),
         fn_(std::move(fn)),
-        processContext_(*this, *this),
-        timerContext_(*this, *this),
+        timers_(this->keys_),
+        processContext_(*this, timers_),
+        timerContext_(*this, timers_),
         collector_(&this->output_) {}
   void open(OperatorContext& context) override {
     Base::open(context);
+    timers_.open(context);
     openFunction(fn_, this->runtimeContext());
   }
   void processBatch(RecordBatch<I>& batch) override {
@@ -459,67 +552,31 @@ class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySe
     this->flushOutputs();
   }
   void onProcessingTime(int64_t now) override {
-    this->keys_.beginBatch(this->context());
-    while (auto timer = timers_.pollDue(now)) {
-      this->keys_.setKey(timer->key);
-      timerContext_.setCurrentKey(&this->keys_.currentKey());
-      timerContext_.setTimestamp(timer->time);
-      timerContext_.setTimeDomain(TimeDomain::kProcessingTime);
-      collector_.setTimestamp(timer->time);
-      fn_.onTimer(timer->time, timerContext_, collector_);
-    }
-    requestNextCallback();
+    timers_.onProcessingTime(now,
+                             [this](int64_t time, TimeDomain domain) { onTimer(time, domain); });
     this->flushOutputs();
   }
   /// Fire the event-time timers due at `watermark`, in time order, then forward it.
   void processWatermark(int64_t watermark) override {
-    if (watermark <= watermark_) return;
-    watermark_ = watermark;
-    if (eventTimers_.nextTime() <= watermark) {
-      this->keys_.beginBatch(this->context());
-      while (auto timer = eventTimers_.pollDue(watermark)) {
-        this->keys_.setKey(timer->key);
-        timerContext_.setCurrentKey(&this->keys_.currentKey());
-        timerContext_.setTimestamp(timer->time);
-        timerContext_.setTimeDomain(TimeDomain::kEventTime);
-        collector_.setTimestamp(timer->time);
-        fn_.onTimer(timer->time, timerContext_, collector_);
-      }
+    if (!timers_.advanceWatermark(
+            watermark, [this](int64_t time, TimeDomain domain) { onTimer(time, domain); })) {
+      return;
     }
     StreamOperator::processWatermark(watermark);
   }
   void close() override { closeFunction(fn_); }
 
  private:
-  // TimerService, for the current key.
-  int64_t currentProcessingTime() override { return this->context().currentProcessingTime(); }
-  int64_t currentWatermark() override { return watermark_; }
-  void registerProcessingTimeTimer(int64_t time) override {
-    if (timers_.add(this->keys_.currentKey(), time) && time < requestedTime_) {
-      requestedTime_ = time;
-      this->context().requestProcessingTimeCallback(time);
-    }
-  }
-  void deleteProcessingTimeTimer(int64_t time) override {
-    timers_.remove(this->keys_.currentKey(), time);
-  }
-  /// A timer at or before the current watermark fires at the next watermark (as in Flink).
-  void registerEventTimeTimer(int64_t time) override {
-    eventTimers_.add(this->keys_.currentKey(), time);
-  }
-  void deleteEventTimeTimer(int64_t time) override {
-    eventTimers_.remove(this->keys_.currentKey(), time);
-  }
-  void requestNextCallback() {
-    requestedTime_ = timers_.nextTime();
-    if (requestedTime_ != INT64_MAX) this->context().requestProcessingTimeCallback(requestedTime_);
+  void onTimer(int64_t time, TimeDomain domain) {
+    timerContext_.setCurrentKey(&this->keys_.currentKey());
+    timerContext_.setTimestamp(time);
+    timerContext_.setTimeDomain(domain);
+    collector_.setTimestamp(time);
+    fn_.onTimer(time, timerContext_, collector_);
   }
 
   F fn_;
-  KeyedTimerQueue<K> timers_;       // processing time
-  KeyedTimerQueue<K> eventTimers_;  // event time
-  int64_t requestedTime_ = INT64_MAX;
-  int64_t watermark_ = INT64_MIN;
+  KeyedTimers<K, Keying<K, KeySelector>> timers_;
   typename F::Context processContext_;
   typename F::OnTimerContext timerContext_;
   Collector<O> collector_;

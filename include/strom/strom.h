@@ -2,7 +2,9 @@
 
 // The one header a Strom job includes.
 
+#include <strom/co_functions.h>
 #include <strom/config.h>
+#include <strom/connected_streams.h>
 #include <strom/connectors.h>
 #include <strom/datastream.h>
 #include <strom/environment.h>

@@ -18,6 +18,7 @@ namespace strom {
 enum class TransformationKind {
   kSource,      // creates records (a physical node without inputs)
   kOneInput,    // an operator with one logical input (a physical node)
+  kTwoInput,    // an operator with two logical inputs, inputs[0] and inputs[1] (physical)
   kSink,        // consumes records (a physical node without output)
   kUnion,       // virtual: merges its inputs
   kPartition,   // virtual: sets how records reach the next operator
@@ -37,6 +38,7 @@ struct Transformation {
   int parallelismLimit = INT_MAX;  // a non-parallel source or sink: 1
   std::vector<int> inputs;         // ids of the input transformations
   bool keyedInput = false;         // the operator uses key groups of a hash-partitioned input
+  bool keyedSecondInput = false;   // kTwoInput: the same for inputs[1] (keyedInput: inputs[0])
   bool chainingAllowed = true;
 
   std::shared_ptr<const OperatorFactory> operatorFactory;  // physical nodes

@@ -273,7 +273,17 @@ Status Task::buildChain() {
       const graph::JobEdge& jobEdge = job.edges()[static_cast<size_t>(gate.jobEdge)];
       const graph::StreamEdge& streamEdge = graph.edges()[static_cast<size_t>(jobEdge.streamEdge)];
       const RecordTypeOps& type = *streamEdge.recordType;
-      readers_.push_back(type.createReader(*head.op->input(), head.node->name(),
+      InputBase* input = streamEdge.inputIndex == 0 ? head.op->input() : head.op->secondInput();
+      if (input == nullptr) {
+        return Status::internal("operator '" + head.node->name() + "' has no input " +
+                                std::to_string(streamEdge.inputIndex + 1));
+      }
+      if (input->recordType() != type.type()) {
+        return Status::internal("operator '" + head.node->name() + "': input " +
+                                std::to_string(streamEdge.inputIndex + 1) +
+                                " takes another record type than its edge carries");
+      }
+      readers_.push_back(type.createReader(*input, head.node->name(),
                                            static_cast<int>(channels.size()), options_.batchRows));
       gates_.push_back(std::make_unique<network::InputGate>(std::move(channels), wakeup_));
     }

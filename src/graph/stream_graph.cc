@@ -93,9 +93,18 @@ Result<std::shared_ptr<const StreamGraph>> StreamGraph::create(
     if (t.kind == TransformationKind::kSource && !t.inputs.empty()) {
       return Status::internal(describe(t) + ": a source cannot have inputs");
     }
+    if (t.kind == TransformationKind::kTwoInput && t.inputs.size() != 2) {
+      return Status::internal(describe(t) + ": a two-input operator needs exactly two inputs");
+    }
     std::vector<ResolvedInput> inputs;
-    for (int input : t.inputs) resolve(transformations, input, nullptr, "", nullptr, inputs);
-    for (ResolvedInput& in : inputs) {
+    std::vector<int> inputIndexOf;  // by resolved input
+    for (size_t i = 0; i < t.inputs.size(); ++i) {
+      resolve(transformations, t.inputs[i], nullptr, "", nullptr, inputs);
+      int index = t.kind == TransformationKind::kTwoInput ? static_cast<int>(i) : 0;
+      inputIndexOf.resize(inputs.size(), index);
+    }
+    for (size_t r = 0; r < inputs.size(); ++r) {
+      ResolvedInput& in = inputs[r];
       StreamNode& producer = graph->nodes_[static_cast<size_t>(
           graph->nodeIndexById_[static_cast<size_t>(in.physicalId)])];
       if (producer.kind() == TransformationKind::kSink) {
@@ -107,6 +116,7 @@ Result<std::shared_ptr<const StreamGraph>> StreamGraph::create(
       edge.targetNode = consumer.id;
       edge.sideOutputTag = in.sideOutputTag;
       edge.recordType = in.recordType;
+      edge.inputIndex = inputIndexOf[r];
       if (in.partitioner) {
         edge.partitioner = in.partitioner;
       } else {
@@ -122,7 +132,8 @@ Result<std::shared_ptr<const StreamGraph>> StreamGraph::create(
             "' (" + std::to_string(producer.parallelism) + ") -> '" + consumer.name() + "' (" +
             std::to_string(consumer.parallelism) + "); use rebalance() or rescale()");
       }
-      if (t.keyedInput && edge.kind != PartitionerKind::kHash) {
+      bool keyed = edge.inputIndex == 0 ? t.keyedInput : t.keyedSecondInput;
+      if (keyed && edge.kind != PartitionerKind::kHash) {
         return Status::internal(describe(t) + ": a keyed operator needs a hash-partitioned input");
       }
       producer.outEdges.push_back(edge.index);

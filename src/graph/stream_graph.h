@@ -18,7 +18,8 @@ struct StreamEdge {
   int targetNode = 0;
   PartitionerKind kind = PartitionerKind::kForward;
   std::shared_ptr<const PartitionerFactory> partitioner;
-  std::string sideOutputTag;                        // empty: the source's main output
+  std::string sideOutputTag;  // empty: the source's main output
+  int inputIndex = 0;  // which logical input of the target it feeds: 0, or 1 for a second input
   std::shared_ptr<const RecordTypeOps> recordType;  // of the records on this edge
 };
 

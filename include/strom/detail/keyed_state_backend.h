@@ -57,6 +57,12 @@ class KeyedStateBackend {
   int64_t currentTime() const { return nowMillis_; }
 
   bool hasCurrentKey() const { return hasCurrentKey_; }
+  /// Forget the current key: state access throws until a key is set again (for code that runs
+  /// outside any key, such as the broadcast side of a keyed broadcast operator).
+  void clearCurrentKey() {
+    hasCurrentKey_ = false;
+    cachedKeyId_ = kUnresolvedKeyId;
+  }
   /// The key group and hash of the current key; meaningful only if hasCurrentKey().
   int currentKeyGroup() const { return currentKeyGroup_; }
   uint64_t currentKeyHash() const { return currentKeyHash_; }

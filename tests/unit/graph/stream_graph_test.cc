@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <strom/strom.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <memory>
@@ -75,6 +76,14 @@ PartitionerKind edgeKind(const StreamGraph& graph, std::string_view from, std::s
   EXPECT_THAT(edges, SizeIs(1)) << from << " -> " << to;
   return edges.empty() ? PartitionerKind::kForward : edges.front()->kind;
 }
+
+class JoinSum final : public ProcessJoinFunction<int64_t, int64_t, int64_t> {
+ public:
+  void processElement(const int64_t& a, const int64_t& b, Context&,
+                      Collector<int64_t>& out) override {
+    out.collect(a + b);
+  }
+};
 
 class SplitEvenOdd final : public ProcessFunction<int64_t, int64_t> {
  public:
@@ -166,6 +175,49 @@ TEST(StreamGraphTest, keyByGivesHashEdgeIntoKeyedOperator) {
   EXPECT_EQ(edgeKind(*graph, "Numbers", "Sum"), PartitionerKind::kHash);
   EXPECT_TRUE(nodeNamed(*graph, "Sum")->transformation->keyedInput);
   EXPECT_EQ(edgeKind(*graph, "Sum", "Out"), PartitionerKind::kForward);
+}
+
+TEST(StreamGraphTest, connectedInputsKeepTheirInputIndexThroughUnions) {
+  StreamExecutionEnvironment env;
+  auto a = env.fromSequence(0, 9).name("A");
+  auto b = env.fromSequence(0, 9).name("B");
+  auto c = env.fromCollection(std::vector<std::string>{"x"}).name("C");
+  collectInto(a.unionWith(b)
+                  .connect(c)
+                  .map([](int64_t x) { return x; },
+                       [](const std::string& s) { return static_cast<int64_t>(s.size()); })
+                  .name("Both"),
+              "Out");
+  ASSERT_OK_AND_ASSIGN(auto graph, build(env, 2));
+  const StreamNode* both = nodeNamed(*graph, "Both");
+  ASSERT_NE(both, nullptr);
+  EXPECT_EQ(both->kind(), TransformationKind::kTwoInput);
+  EXPECT_THAT(both->inEdges, SizeIs(3));
+  EXPECT_EQ(edgesBetween(*graph, "A", "Both").front()->inputIndex, 0);
+  EXPECT_EQ(edgesBetween(*graph, "B", "Both").front()->inputIndex, 0);
+  EXPECT_EQ(edgesBetween(*graph, "C", "Both").front()->inputIndex, 1);
+  EXPECT_EQ(edgeKind(*graph, "C", "Both"), PartitionerKind::kRebalance);  // C is not parallel
+}
+
+TEST(StreamGraphTest, keyedConnectHashesBothInputsAndBroadcastOnlyTheKeyedOne) {
+  StreamExecutionEnvironment env;
+  auto keyOf = [](int64_t x) { return x % 3; };
+  auto a = env.fromSequence(0, 9).name("A").keyBy(keyOf);
+  auto b = env.fromSequence(0, 9).name("B");
+  collectInto(a.connect(b.keyBy(keyOf))
+                  .map([](int64_t x) { return x; }, [](int64_t x) { return x; })
+                  .name("Keyed"),
+              "Out1");
+  collectInto(a.intervalJoin(b.keyBy(keyOf))
+                  .between(std::chrono::milliseconds(-1), std::chrono::milliseconds(1))
+                  .process(JoinSum())
+                  .name("Join"),
+              "Out2");
+  ASSERT_OK_AND_ASSIGN(auto graph, build(env, 2));
+  EXPECT_EQ(edgeKind(*graph, "A", "Keyed"), PartitionerKind::kHash);
+  EXPECT_EQ(edgeKind(*graph, "B", "Keyed"), PartitionerKind::kHash);
+  EXPECT_EQ(edgeKind(*graph, "B", "Join"), PartitionerKind::kHash);
+  EXPECT_TRUE(nodeNamed(*graph, "Join")->transformation->keyedSecondInput);
 }
 
 TEST(StreamGraphTest, explicitPartitionersAreKeptAtEqualParallelism) {
