@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +23,15 @@ struct JobExecutionResult {
   std::string jobId;
   std::string jobName;
   std::chrono::milliseconds netRuntime{0};
+  /// Every operator counter (see <strom/metrics.h>) summed over the operator's subtasks, by
+  /// "<operator name>.<counter name>", such as "Interval Join.numLateRecordsDropped".
+  std::map<std::string, int64_t> counters;
+
+  /// Return the counter `name` ("<operator name>.<counter name>"), or 0 if none was registered.
+  int64_t counter(const std::string& name) const {
+    auto it = counters.find(name);
+    return it == counters.end() ? 0 : it->second;
+  }
 };
 
 /// The command-line arguments of a job program (after the program name).

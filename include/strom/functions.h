@@ -33,6 +33,8 @@ class RuntimeContext {
   const std::string& getTaskName() const { return operatorContext_.taskName(); }
   /// Return the name of the operator this function belongs to.
   const std::string& getOperatorName() const { return operatorContext_.operatorName(); }
+  /// Return the metrics of this operator instance (Flink's getMetricGroup).
+  MetricGroup& getMetricGroup() { return operatorContext_.metricGroup(); }
   /// Return the task's processing time in epoch milliseconds.
   int64_t currentProcessingTime() const { return operatorContext_.currentProcessingTime(); }
 

@@ -4,6 +4,7 @@
 // offers them. Operators are templates instantiated with the user's functions (see
 // <strom/operators.h>); the runtime wires and drives them only through these interfaces.
 
+#include <strom/metrics.h>
 #include <strom/record_batch.h>
 #include <strom/status.h>
 
@@ -242,6 +243,8 @@ class OperatorContext {
   /// throw). The task stops after the current batch.
   virtual void failTask(Status status) = 0;
   virtual const Configuration& configuration() const = 0;
+  /// Return this operator instance's metrics (counters reported when the job finishes).
+  virtual MetricGroup& metricGroup() = 0;
 };
 
 /// One operator instance in a chain. Created by its OperatorFactory on the task thread, then

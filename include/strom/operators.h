@@ -159,6 +159,8 @@ class OperatorWithOutput : public StreamOperator, public SideOutputs {
     sideOutputs_.emplace_back(std::move(tagId), std::move(output));
     return true;
   }
+  /// Return the keyed state of this instance (null on non-keyed streams): for tests.
+  KeyedStateBackend* keyedStateBackend() { return keys_.backend(); }
 
  protected:
   RuntimeContext* runtimeContext() { return runtimeContext_.get(); }

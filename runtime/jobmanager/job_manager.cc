@@ -186,6 +186,7 @@ void JobManager::updateTaskExecutionState(const TaskExecutionState& update) {
       e.state = update.state;
       if (!isTerminal(update.state)) break;
       ++job.terminal;
+      for (const auto& [name, count] : update.counters) job.counters[name] += count;
       if (update.state == ExecutionState::kFailed) {
         toCancel = startFailing(job, update.error);
       } else if (update.state == ExecutionState::kCanceled && !job.failing) {
@@ -206,11 +207,11 @@ Result<JobExecutionResult> JobManager::waitForJob(const std::string& jobId) {
   Job& job = *it->second;
   jobChanged_.wait(lock, [&] { return job.done; });
   Result<JobExecutionResult> result =
-      job.failing
-          ? Result<JobExecutionResult>(job.failure)
-          : Result<JobExecutionResult>(JobExecutionResult{
-                job.id, job.graph->jobName(),
-                std::chrono::duration_cast<std::chrono::milliseconds>(job.end - job.start)});
+      job.failing ? Result<JobExecutionResult>(job.failure)
+                  : Result<JobExecutionResult>(JobExecutionResult{
+                        job.id, job.graph->jobName(),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(job.end - job.start),
+                        std::move(job.counters)});
   jobs_.erase(it);  // its result has been collected
   return result;
 }

@@ -55,6 +55,7 @@ class JobManager final : public JobManagerGateway {
     bool done = false;
     std::chrono::steady_clock::time_point start;
     std::chrono::steady_clock::time_point end;
+    std::map<std::string, int64_t> counters;  // summed over the finished tasks
   };
   struct Slot {
     TaskManagerGateway* taskManager;

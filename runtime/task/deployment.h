@@ -3,8 +3,10 @@
 #include <strom/config.h>
 #include <strom/status.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graph/job_graph.h"
@@ -77,6 +79,8 @@ struct TaskExecutionState {
   ExecutionAttemptId attemptId;
   ExecutionState state = ExecutionState::kCreated;
   Status error;  // set when state is kFailed
+  /// With a terminal state: the task's counters, "<operator name>.<counter name>" and count.
+  std::vector<std::pair<std::string, int64_t>> counters;
 };
 
 /// How a TaskManager talks to the JobManager. In-process in the MiniCluster; gRPC for daemons.

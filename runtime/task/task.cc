@@ -65,6 +65,7 @@ class Task::OperatorContextImpl final : public OperatorContext {
   }
   void failTask(Status status) override { task_.fail(std::move(status)); }
   const Configuration& configuration() const override { return task_.configuration_; }
+  MetricGroup& metricGroup() override { return metrics_; }
 
   int64_t requestedTime() const { return requestedTime_; }
   void clearRequest() { requestedTime_ = INT64_MAX; }
@@ -74,6 +75,7 @@ class Task::OperatorContextImpl final : public OperatorContext {
   const graph::StreamNode& node_;
   std::string name_;
   int64_t requestedTime_ = INT64_MAX;
+  MetricGroup metrics_;
 };
 
 Result<std::unique_ptr<Task>> Task::create(TaskDeploymentDescriptor descriptor,
@@ -146,7 +148,7 @@ Status Task::checkStopped() {
 void Task::run() {
   setState(ExecutionState::kRunning);
   services_.jobManager->updateTaskExecutionState(
-      {descriptor_.attemptId, ExecutionState::kRunning, {}});
+      {descriptor_.attemptId, ExecutionState::kRunning, {}, {}});
   Status status;
   try {
     status = invoke();
@@ -176,6 +178,13 @@ void Task::run() {
     if (final == ExecutionState::kFailed)
       moduleLogger("task")->warn("task {} failed: {}", name_, status.message());
   }
+  TaskExecutionState report{
+      descriptor_.attemptId, final, final == ExecutionState::kFailed ? status : Status(), {}};
+  for (const auto& member : chain_) {
+    member->context->metricGroup().forEachCounter([&](const std::string& name, int64_t count) {
+      report.counters.emplace_back(member->node->name() + "." + name, count);
+    });
+  }
   // Drop the chain before reporting, so that nothing of this task runs once the JobManager
   // considers it terminal.
   readers_.clear();
@@ -183,8 +192,7 @@ void Task::run() {
   chain_.clear();
   gates_.clear();
   setState(final);
-  services_.jobManager->updateTaskExecutionState(
-      {descriptor_.attemptId, final, final == ExecutionState::kFailed ? status : Status()});
+  services_.jobManager->updateTaskExecutionState(report);
 }
 
 Status Task::invoke() {

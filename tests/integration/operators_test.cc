@@ -388,6 +388,28 @@ TEST_P(OperatorsTest, richFunctionsSeeTheirTaskAndSubtask) {
   EXPECT_EQ(seen, expected);
 }
 
+/// Counts the odd values it sees in a counter of its metric group.
+class CountOdd final : public RichMapFunction<int64_t, int64_t> {
+ public:
+  void open() override { odd_ = &getRuntimeContext().getMetricGroup().counter("odd"); }
+  int64_t map(const int64_t& value) override {
+    if (value % 2 != 0) odd_->inc();
+    return value;
+  }
+
+ private:
+  Counter* odd_ = nullptr;
+};
+
+TEST_P(OperatorsTest, countersAreSummedOverSubtasksInTheJobResult) {
+  collect(env_.fromSequence(0, 999).rebalance().map(CountOdd()).name("Count"));
+  auto result = env_.execute("counters");
+  ASSERT_OK(result);
+  EXPECT_EQ(result->counter("Count.odd"), 500);
+  EXPECT_EQ(result->counters.count("Count.odd"), 1u);
+  EXPECT_EQ(result->counter("Count.unknown"), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(ParallelismAndBatchSize, OperatorsTest,
                          ::testing::Combine(::testing::Values(1, 2, 3, 4),
                                             ::testing::Values(1, 7, 1024)),

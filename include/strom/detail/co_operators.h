@@ -421,7 +421,7 @@ struct IntervalBounds {
 /// keyedA.intervalJoin(keyedB).between(lower, upper).process(f) (Flink's IntervalJoinOperator):
 /// both sides are buffered per key and timestamp until the watermark passes the time after
 /// which no partner can arrive; each record is joined against the other side's buffer. A
-/// record behind the watermark is late and dropped (counted).
+/// record behind the watermark is late and dropped (counter numLateRecordsDropped).
 template <class K, class In1, class In2, class Out, class S1, class S2, class F>
 class IntervalJoinOperator final : public TwoInputOperator<In1, In2, Out, CoKeying<K, S1, S2>> {
   using Keys = CoKeying<K, S1, S2>;
@@ -439,6 +439,7 @@ class IntervalJoinOperator final : public TwoInputOperator<In1, In2, Out, CoKeyi
     KeyedStateBackend& backend = *this->keys_.backend();
     left_ = &backend.getMapState(MapStateDescriptor<int64_t, std::vector<In1>>("left-buffer"));
     right_ = &backend.getMapState(MapStateDescriptor<int64_t, std::vector<In2>>("right-buffer"));
+    lateRecordsDropped_ = &context.metricGroup().counter("numLateRecordsDropped");
     openFunction(fn_, this->runtimeContext());
   }
   void processBatch1(RecordBatch<In1>& batch) override {
@@ -446,7 +447,7 @@ class IntervalJoinOperator final : public TwoInputOperator<In1, In2, Out, CoKeyi
     for (size_t i = 0; i < batch.size(); ++i) {
       const int64_t t = checkedTimestamp(batch.timestamp(i));
       if (t < watermark_) {
-        ++lateRecordsDropped_;
+        lateRecordsDropped_->inc();
         continue;
       }
       this->keys_.setKeyOf(batch[i]);
@@ -464,7 +465,7 @@ class IntervalJoinOperator final : public TwoInputOperator<In1, In2, Out, CoKeyi
     for (size_t i = 0; i < batch.size(); ++i) {
       const int64_t t = checkedTimestamp(batch.timestamp(i));
       if (t < watermark_) {
-        ++lateRecordsDropped_;
+        lateRecordsDropped_->inc();
         continue;
       }
       this->keys_.setKeyOf2(batch[i]);
@@ -493,9 +494,6 @@ class IntervalJoinOperator final : public TwoInputOperator<In1, In2, Out, CoKeyi
     StreamOperator::processWatermark(watermark);
   }
   void close() override { closeFunction(fn_); }
-
-  /// The number of records dropped because they were behind the watermark.
-  int64_t lateRecordsDropped() const { return lateRecordsDropped_; }
 
  private:
   int64_t checkedTimestamp(int64_t timestamp) const {
@@ -526,7 +524,7 @@ class IntervalJoinOperator final : public TwoInputOperator<In1, In2, Out, CoKeyi
   KeyedTimerQueue<K> leftCleanup_;
   KeyedTimerQueue<K> rightCleanup_;
   int64_t watermark_ = INT64_MIN;
-  int64_t lateRecordsDropped_ = 0;
+  Counter* lateRecordsDropped_ = nullptr;  // owned by the operator's metric group
   typename F::Context context_;
   Collector<Out> collector_;
 };
