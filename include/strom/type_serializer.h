@@ -22,6 +22,7 @@
 //   array<T, N>        := T{N}
 //   vector<T>          := varint(count) T{count}
 //   optional<T>        := 0x00 | 0x01 T
+//   variant<T0..Tn>    := byte{index} T_index  (at most 255 alternatives; valueless rejected)
 //   map<K, V>          := varint(count) (K V){count}   in key order; duplicate keys rejected
 //   unordered_map<K,V> := varint(count) (K V){count}   in iteration order, so equal maps may
 //                                                      encode differently; duplicates rejected
@@ -39,12 +40,14 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace strom {
@@ -506,6 +509,42 @@ struct TypeSerializer<std::optional<T>> {
       value.emplace();
     }
     return TypeSerializer<T>::deserialize(in, *value);
+  }
+};
+
+template <Serializable... Ts>
+requires(sizeof...(Ts) > 0 && sizeof...(Ts) < 256) struct TypeSerializer<std::variant<Ts...>> {
+  static constexpr size_t kMinSize = 1;
+  static void serialize(const std::variant<Ts...>& value, DataOutput& out) {
+    if (value.valueless_by_exception()) {
+      throw std::invalid_argument("cannot serialize a valueless std::variant");
+    }
+    out.writeFixed(static_cast<uint8_t>(value.index()));
+    std::visit(
+        [&](const auto& alternative) {
+          TypeSerializer<std::decay_t<decltype(alternative)>>::serialize(alternative, out);
+        },
+        value);
+  }
+  [[nodiscard]] static bool deserialize(DataInput& in, std::variant<Ts...>& value) {
+    uint8_t index = 0;
+    if (!in.readFixed(index) || index >= sizeof...(Ts)) return false;
+    return deserializeAlternative(in, value, index, std::index_sequence_for<Ts...>{});
+  }
+
+ private:
+  template <size_t... I>
+  static bool deserializeAlternative(DataInput& in, std::variant<Ts...>& value, uint8_t index,
+                                     std::index_sequence<I...>) {
+    bool ok = false;
+    ((index == I ? (ok = deserializeAs<I>(in, value), true) : false) || ...);
+    return ok;
+  }
+  template <size_t I>
+  static bool deserializeAs(DataInput& in, std::variant<Ts...>& value) {
+    using Alternative = std::variant_alternative_t<I, std::variant<Ts...>>;
+    if (value.index() != I) value.template emplace<I>();
+    return TypeSerializer<Alternative>::deserialize(in, std::get<I>(value));
   }
 };
 

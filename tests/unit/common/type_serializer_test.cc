@@ -286,6 +286,25 @@ TEST(TypeSerializerTest, roundTripsNestedValues) {
                                                                                {{1, "y"}, {}}});
 }
 
+TEST(TypeSerializerTest, variantsCarryTheirAlternativeIndex) {
+  using V = std::variant<int16_t, std::string, Bid>;
+  EXPECT_EQ(hexOf(V(int16_t{5})), "000500");
+  EXPECT_EQ(hexOf(V(std::string("a"))), "010161");
+  expectRoundTrip(V(int16_t{-3}));
+  expectRoundTrip(V(std::string(300, 'x')));
+  expectRoundTrip(V(Bid{7, "web", 1.5}));
+  expectRoundTrip(std::vector<V>{V(int16_t{1}), V(Bid{}), V(std::string())});
+  // Decoding into a variant that holds another alternative switches it.
+  std::string bytes = encode(V(Bid{9, "x", std::nullopt}));
+  V value(std::string("old"));
+  ASSERT_TRUE(decodeExact(bytes, value));
+  EXPECT_EQ(value, V(Bid{9, "x", std::nullopt}));
+  // An index past the alternatives, or a truncated alternative, is rejected.
+  EXPECT_FALSE(decodeExact(std::string("\x03\x05\x00", 3), value));
+  EXPECT_FALSE(decodeExact(std::string("\x00\x05", 2), value));
+  EXPECT_FALSE(decodeExact(std::string(), value));
+}
+
 TEST(TypeSerializerTest, serializesSeveralValuesBackToBack) {
   std::string bytes = "prefix";
   DataOutput out(bytes);
