@@ -130,13 +130,14 @@ class DataStream {
 
   /// Set every record's timestamp with `strategy`'s assigner and emit its watermarks
   /// (Flink's assignTimestampsAndWatermarks). Chained to its input.
-  template <class Assigner>
+  template <class Assigner, class GeneratorFactory>
   SingleOutputStreamOperator<T> assignTimestampsAndWatermarks(
-      WatermarkStrategy<T, Assigner> strategy) const {
+      WatermarkStrategy<T, Assigner, GeneratorFactory> strategy) const {
     return addOperator<T>(
         "Timestamps/Watermarks", makeOperatorFactory([strategy](size_t rows) {
-          return std::make_unique<detail::TimestampsAndWatermarksOperator<T, Assigner>>(rows,
-                                                                                        strategy);
+          return std::make_unique<
+              detail::TimestampsAndWatermarksOperator<T, Assigner, GeneratorFactory>>(rows,
+                                                                                      strategy);
         }));
   }
 

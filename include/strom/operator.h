@@ -64,6 +64,10 @@ class InputBase {
   /// over. An operator reacts to it (StreamOperator::processWatermark); a network writer
   /// sends it downstream. A consumer without event time ignores it.
   virtual void processWatermark(int64_t /*watermark*/) {}
+  /// Receive a watermark status: `idle` true when the stream went idle (no watermarks are to
+  /// be waited for from it), false when it became active again. An operator reacts to it
+  /// (StreamOperator::processWatermarkStatus); a network writer sends it downstream.
+  virtual void processWatermarkStatus(bool /*idle*/) {}
 };
 
 template <class T>
@@ -86,6 +90,8 @@ class OutputBase {
   virtual bool hasConsumers() const = 0;
   /// Hand the pending batch on, then the watermark `watermark` to every consumer.
   virtual void emitWatermark(int64_t watermark) = 0;
+  /// Hand the pending batch on, then the watermark status `idle` to every consumer.
+  virtual void emitWatermarkStatus(bool idle) = 0;
 };
 
 /// Collects an operator's output into a batch and hands the batch to its consumers when it
@@ -159,6 +165,14 @@ class Output final : public OutputBase {
     for (Consumer& consumer : consumers_) {
       detail::callNamingOperator(consumer.name,
                                  [&] { consumer.input->processWatermark(watermark); });
+    }
+  }
+
+  void emitWatermarkStatus(bool idle) override {
+    flush();
+    for (Consumer& consumer : consumers_) {
+      detail::callNamingOperator(consumer.name,
+                                 [&] { consumer.input->processWatermarkStatus(idle); });
     }
   }
 
@@ -248,8 +262,8 @@ class OperatorContext {
 };
 
 /// One operator instance in a chain. Created by its OperatorFactory on the task thread, then
-/// open() → (processBatch | onProcessingTime | processWatermark)* → processWatermark(INT64_MAX)
-/// → endInput() → close(), all on that thread.
+/// open() → (processBatch | onProcessingTime | processWatermark | processWatermarkStatus)* →
+/// processWatermark(INT64_MAX) → endInput() → close(), all on that thread.
 class StreamOperator {
  public:
   virtual ~StreamOperator() = default;
@@ -277,6 +291,10 @@ class StreamOperator {
   /// operator with event-time state reacts first, then forwards it; this default forwards it.
   /// The task sends INT64_MAX once the input ended, before endInput().
   virtual void processWatermark(int64_t watermark) { emitWatermark(watermark); }
+  /// Called when this operator's input went idle (`idle` true) or became active again (false):
+  /// see InputBase::processWatermarkStatus. The task sends it only on a change. This default
+  /// forwards it.
+  virtual void processWatermarkStatus(bool idle) { emitWatermarkStatus(idle); }
   /// Called once when all input has been processed: emit what is pending.
   virtual void endInput() {}
   virtual void close() {}
@@ -290,6 +308,11 @@ class StreamOperator {
   void emitWatermark(int64_t watermark) {
     if (OutputBase* out = mainOutput()) out->emitWatermark(watermark);
     for (OutputBase* side : sideOutputs_) side->emitWatermark(watermark);
+  }
+  /// Flush every output and hand the watermark status `idle` to their consumers.
+  void emitWatermarkStatus(bool idle) {
+    if (OutputBase* out = mainOutput()) out->emitWatermarkStatus(idle);
+    for (OutputBase* side : sideOutputs_) side->emitWatermarkStatus(idle);
   }
 
  protected:

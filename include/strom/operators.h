@@ -181,8 +181,10 @@ class OneInputOperator : public OperatorWithOutput<Out, Keys>, public Input<In> 
       : OperatorWithOutput<Out, Keys>(batchRows, std::move(keys)) {}
 
   InputBase* input() override { return this; }
-  /// StreamOperator's and InputBase's hook are one: the watermark reaches the operator.
+  /// StreamOperator's and InputBase's hooks are one: watermarks and their statuses reach the
+  /// operator.
   void processWatermark(int64_t watermark) override { StreamOperator::processWatermark(watermark); }
+  void processWatermarkStatus(bool idle) override { StreamOperator::processWatermarkStatus(idle); }
 };
 
 template <class In, class Out, class F, class Keys = NoKeying>
@@ -638,6 +640,7 @@ class SinkOperator final : public StreamOperator, public Input<T> {
     if (!failed_) check(writer_->write(batch));
   }
   void processWatermark(int64_t watermark) override { StreamOperator::processWatermark(watermark); }
+  void processWatermarkStatus(bool idle) override { StreamOperator::processWatermarkStatus(idle); }
   void endInput() override {
     if (!failed_) check(writer_->finish());
   }

@@ -88,6 +88,9 @@ class PartitionWriter {
   virtual BufferSink& channel(int index) = 0;
   /// Send the watermark `watermark` to every channel, after the records written so far.
   virtual void emitWatermark(int64_t watermark) = 0;
+  /// Send the watermark status `idle` (true: idle, false: active) to every channel, after the
+  /// records written so far. This default drops it (writers without event time).
+  virtual void emitWatermarkStatus(bool /*idle*/) {}
 };
 
 /// What a writer needs to know about the edge it writes.
@@ -197,6 +200,7 @@ class RecordWriter final : public Input<T> {
   }
 
   void processWatermark(int64_t watermark) override { partition_.emitWatermark(watermark); }
+  void processWatermarkStatus(bool idle) override { partition_.emitWatermarkStatus(idle); }
 
  private:
   PartitionWriter& partition_;  // owned by the runtime

@@ -1,24 +1,66 @@
 #pragma once
 
 // Event time: where records get their timestamps and streams their watermarks (Flink's
-// WatermarkStrategy and TimestampsAndWatermarksOperator).
+// WatermarkStrategy, WatermarkGenerator, WatermarksWithIdleness and
+// TimestampsAndWatermarksOperator).
 
 #include <strom/config.h>
 #include <strom/operators.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace strom {
 
-/// The configuration key of the interval at which assignTimestampsAndWatermarks() emits
-/// watermarks (a duration, default 200 ms; 0 emits after every batch).
+/// The configuration key of the interval at which assignTimestampsAndWatermarks() calls its
+/// generator's onPeriodicEmit() (a duration, default 200 ms; 0 calls it after every batch).
 inline constexpr const char* kAutoWatermarkIntervalKey = "pipeline.auto-watermark-interval";
+
+/// Where a watermark generator emits (Flink's WatermarkOutput). Implemented by the runtime;
+/// valid only during the generator call it is passed to.
+class WatermarkOutput {
+ public:
+  /// Emit the watermark `watermark`: no record with a timestamp <= `watermark` is expected any
+  /// more. A watermark that does not advance the last one emitted is dropped. Marks the output
+  /// active if it was idle.
+  virtual void emitWatermark(int64_t watermark) = 0;
+  /// Mark the output idle: downstream operators stop waiting for its watermarks until it emits
+  /// a record or a watermark again.
+  virtual void markIdle() = 0;
+  /// Mark the output active again (a record or a watermark does this too).
+  virtual void markActive() = 0;
+
+ protected:
+  ~WatermarkOutput() = default;
+};
+
+/// Watermarks that trail the largest timestamp seen by `maxOutOfOrderness` + 1 ms, emitted
+/// periodically (Flink's BoundedOutOfOrdernessWatermarks). With 0 it is Flink's
+/// AscendingTimestampsWatermarks (forMonotonousTimestamps()).
+struct BoundedOutOfOrdernessWatermarks {
+  explicit BoundedOutOfOrdernessWatermarks(std::chrono::milliseconds maxOutOfOrderness)
+      : outOfOrderness(std::max<int64_t>(0, maxOutOfOrderness.count())) {}
+
+  template <class T>
+  void onEvent(const T&, int64_t timestamp, WatermarkOutput&) {
+    maxTimestamp = std::max(maxTimestamp, timestamp);
+  }
+  void onPeriodicEmit(WatermarkOutput& output) const {
+    constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+    if (maxTimestamp < kMin + outOfOrderness + 1) return;  // nothing seen, or no room below
+    output.emitWatermark(maxTimestamp - outOfOrderness - 1);
+  }
+
+  int64_t outOfOrderness;
+  int64_t maxTimestamp = std::numeric_limits<int64_t>::min();
+};
 
 namespace detail {
 /// The assigner of a strategy without one: records keep the timestamp they carry.
@@ -28,60 +70,123 @@ struct RecordTimestampAssigner {
     return recordTimestamp;
   }
 };
+
+/// The generator factory of forBoundedOutOfOrderness() and forMonotonousTimestamps().
+struct BoundedOutOfOrdernessFactory {
+  std::chrono::milliseconds outOfOrderness{0};
+  BoundedOutOfOrdernessWatermarks operator()() const {
+    return BoundedOutOfOrdernessWatermarks(outOfOrderness);
+  }
+};
 }  // namespace detail
 
-/// How a stream gets event time: a timestamp assigner and a watermark generator that
-/// tolerates records arriving up to `outOfOrderness` late (Flink's WatermarkStrategy with
-/// BoundedOutOfOrdernessWatermarks). The watermark is the largest timestamp seen minus the
-/// out-of-orderness minus 1 ms. `Assigner` is inlined in the operator's loop.
-template <class T, class Assigner = detail::RecordTimestampAssigner>
+/// How a stream gets event time (Flink's WatermarkStrategy): a timestamp assigner, a factory of
+/// the watermark generator (one generator per subtask) and an optional idleness timeout.
+///
+/// A generator is a class with
+///   void onEvent(const T& value, int64_t timestamp, WatermarkOutput& output);
+///   void onPeriodicEmit(WatermarkOutput& output);
+/// (Flink's WatermarkGenerator). A punctuated generator emits in onEvent: the watermark goes
+/// downstream right after that record. A periodic one emits in onPeriodicEmit, called every
+/// `pipeline.auto-watermark-interval`. `Assigner` and the generator are held by value and
+/// inlined in the operator's loop: no virtual call per record.
+template <class T, class Assigner = detail::RecordTimestampAssigner,
+          class GeneratorFactory = detail::BoundedOutOfOrdernessFactory>
 class WatermarkStrategy {
  public:
-  /// Watermarks that trail the largest timestamp seen by `maxOutOfOrderness`.
-  static WatermarkStrategy forBoundedOutOfOrderness(std::chrono::milliseconds maxOutOfOrderness) {
+  using Generator = decltype(std::declval<const GeneratorFactory&>()());
+
+  /// Watermarks that trail the largest timestamp seen by `maxOutOfOrderness` (+ 1 ms).
+  static WatermarkStrategy forBoundedOutOfOrderness(
+      std::chrono::milliseconds maxOutOfOrderness) requires
+      std::is_same_v<GeneratorFactory, detail::BoundedOutOfOrdernessFactory> {
     return WatermarkStrategy(maxOutOfOrderness, Assigner{});
   }
   /// Ascending timestamps: the watermark trails the largest timestamp seen by 1 ms.
-  static WatermarkStrategy forMonotonousTimestamps() {
+  static WatermarkStrategy forMonotonousTimestamps() requires
+      std::is_same_v<GeneratorFactory, detail::BoundedOutOfOrdernessFactory> {
     return WatermarkStrategy(std::chrono::milliseconds(0), Assigner{});
+  }
+  /// Watermarks from a user generator: `factory()` returns one (by value) per subtask. Called
+  /// on the task thread when the operator opens.
+  template <class F>
+  static WatermarkStrategy<T, detail::RecordTimestampAssigner, F> forGenerator(F factory) {
+    return WatermarkStrategy<T, detail::RecordTimestampAssigner, F>(
+        detail::RecordTimestampAssigner{}, std::move(factory), std::chrono::milliseconds(0));
   }
 
   /// Return this strategy with `fn` assigning the timestamps: fn(const T& value, int64_t
   /// recordTimestamp) -> int64_t, where recordTimestamp is the record's current timestamp or
   /// kNoTimestamp. An exception thrown by `fn` fails the job.
   template <class F>
-  WatermarkStrategy<T, F> withTimestampAssigner(F fn) const {
-    return WatermarkStrategy<T, F>(outOfOrderness_, std::move(fn));
+  WatermarkStrategy<T, F, GeneratorFactory> withTimestampAssigner(F fn) const {
+    return WatermarkStrategy<T, F, GeneratorFactory>(std::move(fn), factory_, idleTimeout_);
   }
 
-  std::chrono::milliseconds outOfOrderness() const { return outOfOrderness_; }
-  const Assigner& assigner() const { return assigner_; }
+  /// Return this strategy marking its output idle when no record arrived for `timeout` of
+  /// processing time, checked at each periodic emission (Flink's withIdleness). Downstream
+  /// operators then stop waiting for its watermarks; the next record makes it active again.
+  /// A timeout <= 0 disables idleness.
+  WatermarkStrategy withIdleness(std::chrono::milliseconds timeout) const {
+    return WatermarkStrategy(assigner_, factory_, timeout);
+  }
 
-  WatermarkStrategy(std::chrono::milliseconds outOfOrderness, Assigner assigner)
-      : outOfOrderness_(outOfOrderness < std::chrono::milliseconds(0) ? std::chrono::milliseconds(0)
-                                                                      : outOfOrderness),
-        assigner_(std::move(assigner)) {}
+  /// The out-of-orderness of a built-in strategy.
+  std::chrono::milliseconds outOfOrderness()
+      const requires std::is_same_v<GeneratorFactory, detail::BoundedOutOfOrdernessFactory> {
+    return factory_.outOfOrderness;
+  }
+  const Assigner& assigner() const { return assigner_; }
+  const GeneratorFactory& generatorFactory() const { return factory_; }
+  /// The idleness timeout; 0 when idleness is off.
+  std::chrono::milliseconds idleTimeout() const { return idleTimeout_; }
+  /// Return a new generator.
+  Generator createGenerator() const { return factory_(); }
+
+  WatermarkStrategy(std::chrono::milliseconds outOfOrderness, Assigner assigner) requires
+      std::is_same_v<GeneratorFactory, detail::BoundedOutOfOrdernessFactory>
+      : assigner_(std::move(assigner)),
+        factory_{outOfOrderness < std::chrono::milliseconds(0) ? std::chrono::milliseconds(0)
+                                                               : outOfOrderness} {}
+  WatermarkStrategy(Assigner assigner, GeneratorFactory factory,
+                    std::chrono::milliseconds idleTimeout)
+      : assigner_(std::move(assigner)),
+        factory_(std::move(factory)),
+        idleTimeout_(std::max(idleTimeout, std::chrono::milliseconds(0))) {}
 
  private:
-  std::chrono::milliseconds outOfOrderness_;
   Assigner assigner_;
+  GeneratorFactory factory_;
+  std::chrono::milliseconds idleTimeout_{0};
 };
 
 namespace detail {
 
-/// Sets each record's timestamp with the strategy's assigner and tracks the largest one; emits
-/// the watermark every `pipeline.auto-watermark-interval` of processing time (a callback, no
-/// clock read per record), or after every batch when the interval is 0, and only when it
-/// advances. Watermarks from upstream are dropped, except the final INT64_MAX (as in Flink).
-template <class T, class Assigner>
+/// Sets each record's timestamp with the strategy's assigner and runs its watermark generator:
+/// onEvent per record (inlined), onPeriodicEmit every `pipeline.auto-watermark-interval` of
+/// processing time (a callback, no clock read per record) or after every batch when the
+/// interval is 0. Watermarks only go forward. Watermarks and watermark statuses from upstream
+/// are dropped, except the final INT64_MAX (as in Flink): this operator makes its own.
+///
+/// A watermark emitted in onEvent for record i goes downstream after records 0..i of the batch
+/// and before record i+1; a batch without one is handed on in place.
+///
+/// With an idleness timeout, a periodic emission that finds no record since the timeout marks
+/// the output idle (a watermark-status event) instead of calling onPeriodicEmit; the next
+/// record or watermark marks it active before it goes downstream.
+template <class T, class Assigner, class GeneratorFactory>
 class TimestampsAndWatermarksOperator final : public OneInputOperator<T, T, NoKeying> {
   using Base = OneInputOperator<T, T, NoKeying>;
+  using Strategy = WatermarkStrategy<T, Assigner, GeneratorFactory>;
+  using Generator = typename Strategy::Generator;
 
  public:
-  TimestampsAndWatermarksOperator(size_t batchRows, WatermarkStrategy<T, Assigner> strategy)
+  TimestampsAndWatermarksOperator(size_t batchRows, const Strategy& strategy)
       : Base(batchRows, NoKeying{}),
-        outOfOrderness_(strategy.outOfOrderness().count()),
-        assigner_(strategy.assigner()) {}
+        assigner_(strategy.assigner()),
+        generator_(strategy.createGenerator()),
+        idleTimeout_(strategy.idleTimeout().count()),
+        emitter_(*this) {}
 
   void open(OperatorContext& context) override {
     Base::open(context);
@@ -92,50 +197,115 @@ class TimestampsAndWatermarksOperator final : public OneInputOperator<T, T, NoKe
       return;
     }
     interval_ = std::max<int64_t>(0, interval->count());
-    if (interval_ > 0)
-      context.requestProcessingTimeCallback(context.currentProcessingTime() + interval_);
+    // Without a periodic interval, idleness is still checked, every timeout.
+    checkInterval_ = interval_ > 0 ? interval_ : idleTimeout_;
+    int64_t now = context.currentProcessingTime();
+    lastActivity_ = now;
+    if (checkInterval_ > 0) context.requestProcessingTimeCallback(now + checkInterval_);
   }
 
   void processBatch(RecordBatch<T>& batch) override {
     std::span<int64_t> timestamps = batch.mutableTimestamps();
     std::span<T> values = batch.values();
-    int64_t maxTimestamp = maxTimestamp_;
+    if (values.empty()) return;
+    activity_ = true;
+    timedOut_ = false;
+    if (emitter_.idle) emitter_.markActive();
+    emitter_.batch = &batch;
+    emitter_.handedOn = 0;
     for (size_t i = 0; i < values.size(); ++i) {
       int64_t timestamp = assigner_(static_cast<const T&>(values[i]), timestamps[i]);
       timestamps[i] = timestamp;
-      maxTimestamp = std::max(maxTimestamp, timestamp);
+      emitter_.current = i;
+      generator_.onEvent(static_cast<const T&>(values[i]), timestamp, emitter_);
     }
-    maxTimestamp_ = maxTimestamp;
-    this->output_.emit(batch);
-    if (interval_ == 0) emitIfAdvanced();
+    emitter_.batch = nullptr;
+    if (emitter_.handedOn == 0) {
+      this->output_.emit(batch);  // no watermark inside the batch: hand it on in place
+    } else {
+      handOn(batch, emitter_.handedOn, values.size());
+    }
+    if (interval_ == 0) generator_.onPeriodicEmit(emitter_);
   }
 
   void onProcessingTime(int64_t now) override {
-    emitIfAdvanced();
-    this->context().requestProcessingTimeCallback(now + interval_);
+    if (idleTimeout_ > 0) {
+      if (activity_) {
+        activity_ = false;
+        lastActivity_ = now;  // the last record came at most now
+      } else if (now - lastActivity_ >= idleTimeout_) {
+        timedOut_ = true;
+        emitter_.markIdle();
+      }
+    }
+    // Idle by timeout: the generator is not asked (Flink's WatermarksWithIdleness).
+    if (interval_ > 0 && !timedOut_) generator_.onPeriodicEmit(emitter_);
+    this->context().requestProcessingTimeCallback(now + checkInterval_);
   }
 
   void processWatermark(int64_t watermark) override {
-    if (watermark != std::numeric_limits<int64_t>::max() || emitted_ == watermark) return;
-    emitted_ = watermark;
-    StreamOperator::processWatermark(watermark);
+    if (watermark == std::numeric_limits<int64_t>::max()) emitter_.emitWatermark(watermark);
   }
+  void processWatermarkStatus(bool /*idle*/) override {}
 
  private:
-  void emitIfAdvanced() {
-    constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
-    if (maxTimestamp_ < kMin + outOfOrderness_ + 1) return;  // nothing seen, or no room below
-    int64_t watermark = maxTimestamp_ - outOfOrderness_ - 1;
-    if (watermark <= emitted_) return;
-    emitted_ = watermark;
-    this->emitWatermark(watermark);
+  /// The WatermarkOutput handed to the generator. Inside processBatch, an emission first hands
+  /// on the records up to and including the current one.
+  class Emitter final : public WatermarkOutput {
+   public:
+    explicit Emitter(TimestampsAndWatermarksOperator& op) : op_(op) {}
+
+    void emitWatermark(int64_t watermark) override {
+      if (watermark <= emitted) return;
+      emitted = watermark;
+      markActive();
+      handOnUpToCurrent();
+      op_.emitWatermark(watermark);
+    }
+    void markIdle() override {
+      if (idle) return;
+      idle = true;
+      handOnUpToCurrent();
+      op_.emitWatermarkStatus(true);
+    }
+    void markActive() override {
+      if (!idle) return;
+      idle = false;
+      handOnUpToCurrent();
+      op_.emitWatermarkStatus(false);
+    }
+
+    RecordBatch<T>* batch = nullptr;  // the batch being processed, or nullptr
+    size_t current = 0;               // its record being processed
+    size_t handedOn = 0;              // its records [0, handedOn) went downstream
+    int64_t emitted = std::numeric_limits<int64_t>::min();
+    bool idle = false;
+
+   private:
+    void handOnUpToCurrent() {
+      if (batch == nullptr) return;
+      op_.handOn(*batch, handedOn, current + 1);
+      handedOn = current + 1;
+    }
+    TimestampsAndWatermarksOperator& op_;
+  };
+
+  /// Push records [begin, end) of `batch` (moved out) into the output.
+  void handOn(RecordBatch<T>& batch, size_t begin, size_t end) {
+    std::span<T> values = batch.values();
+    std::span<int64_t> timestamps = batch.mutableTimestamps();
+    for (size_t i = begin; i < end; ++i) this->output_.push(std::move(values[i]), timestamps[i]);
   }
 
-  int64_t outOfOrderness_;
   Assigner assigner_;
+  Generator generator_;
+  int64_t idleTimeout_;
+  Emitter emitter_;
   int64_t interval_ = 200;
-  int64_t maxTimestamp_ = std::numeric_limits<int64_t>::min();
-  int64_t emitted_ = std::numeric_limits<int64_t>::min();
+  int64_t checkInterval_ = 200;
+  int64_t lastActivity_ = 0;
+  bool activity_ = false;  // a record arrived since the last idleness check
+  bool timedOut_ = false;  // idle because no record came for the idleness timeout
 };
 
 }  // namespace detail

@@ -28,11 +28,13 @@
 namespace strom::network {
 
 enum class EventType {
-  kEndOfPartition,  // the last item of a subpartition
-  kWatermark,       // value: the event-time watermark
+  kEndOfPartition,   // the last item of a subpartition
+  kWatermark,        // value: the event-time watermark
+  kWatermarkStatus,  // value: 1 when the producer's stream went idle, 0 when it became active
 };
 
-/// An in-band event; `value` is the watermark for kWatermark and 0 otherwise.
+/// An in-band event; `value` is the watermark for kWatermark, the status for kWatermarkStatus
+/// and 0 otherwise.
 struct Event {
   EventType type = EventType::kEndOfPartition;
   int64_t value = 0;
@@ -71,7 +73,9 @@ class DataAvailabilityListener {
 /// and the consumer's channel share it, so queued buffers stay valid if the producer goes away.
 ///
 /// Adjacent watermarks are coalesced: a watermark added right behind a queued watermark replaces
-/// it, so a consumer that does not read cannot make the queue grow without limit.
+/// it, so a consumer that does not read cannot make the queue grow without limit. Only a
+/// watermark directly behind a watermark is replaced: a watermark-status event between them
+/// keeps both, so statuses are never dropped nor reordered relative to watermarks.
 class ResultSubpartition {
  public:
   explicit ResultSubpartition(int index) : index_(index) {}
@@ -132,6 +136,9 @@ class ResultPartition final : public PartitionWriter {
   int numChannels() const override { return numSubpartitions(); }
   BufferSink& channel(int index) override;
   void emitWatermark(int64_t watermark) override { emitEvent(EventType::kWatermark, watermark); }
+  void emitWatermarkStatus(bool idle) override {
+    emitEvent(EventType::kWatermarkStatus, idle ? 1 : 0);
+  }
 
   /// Enqueue every non-empty current buffer.
   void flushAll();

@@ -389,18 +389,39 @@ Status Task::processInput(int gate, int channel, BufferOrEvent& item, bool& gate
     return reader.processBuffer(channel, std::span<const std::byte>(buffer.data(), buffer.size()));
   }
   switch (item.event().type) {
-    case EventType::kEndOfPartition:
+    case EventType::kEndOfPartition: {
       STROM_RETURN_IF_ERROR(reader.endOfChannel(channel));
       gateFinished = gates_[static_cast<size_t>(gate)]->isFinished();
-      if (auto watermark = valve_->onEndOfChannel(gate, channel)) forwardWatermark(*watermark);
+      bool wasIdle = valve_->idle();
+      forwardValveOutput(wasIdle, valve_->onEndOfChannel(gate, channel));
       return Status::ok();
+    }
     case EventType::kWatermark:
       if (auto watermark = valve_->onWatermark(gate, channel, item.event().value)) {
         forwardWatermark(*watermark);
       }
       return Status::ok();
+    case EventType::kWatermarkStatus: {
+      bool wasIdle = valve_->idle();
+      forwardValveOutput(wasIdle,
+                         valve_->onWatermarkStatus(gate, channel, item.event().value != 0));
+      return Status::ok();
+    }
   }
   return Status::ok();
+}
+
+void Task::forwardValveOutput(bool wasIdle, std::optional<int64_t> watermark) {
+  bool idle = valve_->idle();
+  if (wasIdle && !idle) forwardWatermarkStatus(false);
+  if (watermark) forwardWatermark(*watermark);
+  if (!wasIdle && idle) forwardWatermarkStatus(true);
+}
+
+void Task::forwardWatermarkStatus(bool idle) {
+  for (auto& reader : readers_) reader->flush();
+  ChainMember& head = *chain_.front();
+  detail::callNamingOperator(head.node->name(), [&] { head.op->processWatermarkStatus(idle); });
 }
 
 void Task::forwardWatermark(int64_t watermark) {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -91,6 +92,11 @@ class Task {
   /// Hand `watermark` to the head operator if it advances the task's watermark, after the
   /// records read before it.
   void forwardWatermark(int64_t watermark);
+  /// Hand the pending batches to the head operator, then the watermark status `idle`.
+  void forwardWatermarkStatus(bool idle);
+  /// Forward what a valve call changed: a change to active, then `watermark`, then a change to
+  /// idle (`wasIdle` is the valve's status before the call).
+  void forwardValveOutput(bool wasIdle, std::optional<int64_t> watermark);
   void closeOperators();
   Status checkStopped();
   void setState(ExecutionState state);

@@ -45,6 +45,7 @@ class TwoInputOperator : public OperatorWithOutput<Out, Keys> {
       }
     }
     void processWatermark(int64_t watermark) override { op_.processWatermark(watermark); }
+    void processWatermarkStatus(bool idle) override { op_.processWatermarkStatus(idle); }
 
    private:
     TwoInputOperator& op_;

@@ -237,6 +237,23 @@ TEST_F(ResultPartitionTest, adjacentWatermarksAreCoalesced) {
   EXPECT_EQ(subpartition.poll()->event(), (Event{EventType::kWatermark, 1002}));
 }
 
+TEST_F(ResultPartitionTest, watermarkStatusesAreNeitherCoalescedNorReordered) {
+  ASSERT_OK_AND_ASSIGN(auto partition, ResultPartition::create(partitionId(), 1, *global_));
+  partition->emitWatermark(1);
+  partition->emitWatermarkStatus(true);
+  partition->emitWatermarkStatus(false);
+  partition->emitWatermark(2);
+  partition->emitWatermark(3);
+  partition->emitWatermarkStatus(true);
+  auto& subpartition = *partition->subpartition(0);
+  ASSERT_EQ(subpartition.queueSize(), 5u);
+  EXPECT_EQ(subpartition.poll()->event(), (Event{EventType::kWatermark, 1}));
+  EXPECT_EQ(subpartition.poll()->event(), (Event{EventType::kWatermarkStatus, 1}));
+  EXPECT_EQ(subpartition.poll()->event(), (Event{EventType::kWatermarkStatus, 0}));
+  EXPECT_EQ(subpartition.poll()->event(), (Event{EventType::kWatermark, 3}));
+  EXPECT_EQ(subpartition.poll()->event(), (Event{EventType::kWatermarkStatus, 1}));
+}
+
 TEST_F(ResultPartitionTest, backPressureBlocksProducerUntilConsumerReads) {
   // One channel, minBuffers = maxBuffers = 2.
   std::shared_ptr<ResultPartition> partition;
