@@ -450,6 +450,22 @@ DataStreamSource<T> StreamExecutionEnvironment::fromSource(std::shared_ptr<const
   return DataStreamSource<T>(state_, state_->add(std::move(t)).id);
 }
 
+template <class T, class Strategy>
+DataStreamSource<T> StreamExecutionEnvironment::fromSource(std::shared_ptr<const Source<T>> source,
+                                                           Strategy strategy, std::string name) {
+  Transformation t;
+  t.kind = TransformationKind::kSource;
+  t.name = std::move(name);
+  t.parallelismLimit = source->maxParallelism();
+  t.outputType = detail::recordOps<T>();
+  t.operatorFactory = makeOperatorFactory([source, strategy](size_t rows) {
+    return std::make_unique<detail::SourceWithWatermarksOperator<
+        T, typename Strategy::AssignerType, typename Strategy::GeneratorFactoryType>>(rows, source,
+                                                                                      strategy);
+  });
+  return DataStreamSource<T>(state_, state_->add(std::move(t)).id);
+}
+
 template <class Generate>
 auto StreamExecutionEnvironment::fromGenerator(int64_t count, Generate generate) {
   using T = std::decay_t<std::invoke_result_t<Generate&, int64_t>>;

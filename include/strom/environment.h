@@ -104,6 +104,12 @@ class StreamExecutionEnvironment {
   /// Add a source. Defined in <strom/datastream.h>.
   template <class T>
   DataStreamSource<T> fromSource(std::shared_ptr<const Source<T>> source, std::string name);
+  /// Add a source whose records get timestamps and watermarks from `strategy` (a
+  /// WatermarkStrategy<T, ...>), with one watermark generator per split of each reader
+  /// (Flink's fromSource with a WatermarkStrategy). Defined in <strom/datastream.h>.
+  template <class T, class Strategy>
+  DataStreamSource<T> fromSource(std::shared_ptr<const Source<T>> source, Strategy strategy,
+                                 std::string name);
   /// A non-parallel source of the given values, in order.
   template <class T>
   DataStreamSource<T> fromCollection(std::vector<T> values);

@@ -145,6 +145,8 @@ class Output final : public OutputBase {
   std::type_index recordType() const override { return typeid(T); }
   bool hasConsumers() const override { return !consumers_.empty(); }
   size_t maxRows() const { return maxRows_; }
+  /// The records pushed but not handed on yet.
+  size_t pendingRows() const { return batch_.size(); }
 
   void flush() override {
     if (batch_.empty()) return;

@@ -592,7 +592,7 @@ template <class T>
 class SourceOperator final : public SourceOperatorBase {
  public:
   SourceOperator(size_t batchRows, std::shared_ptr<const Source<T>> source)
-      : source_(std::move(source)), output_(batchRows) {}
+      : source_(std::move(source)), output_(batchRows), readerOutput_(output_, nullptr) {}
   OutputBase* mainOutput() override { return &output_; }
   void open(OperatorContext& context) override {
     SourceOperatorBase::open(context);
@@ -602,7 +602,7 @@ class SourceOperator final : public SourceOperatorBase {
   }
   InputStatus emitNext() override {
     if (failed_) return InputStatus::kEndOfInput;
-    Result<InputStatus> result = reader_->pollNext(output_);
+    Result<InputStatus> result = reader_->pollNext(readerOutput_);
     output_.flush();
     if (!result.isOk()) {
       fail(result.status());
@@ -622,6 +622,7 @@ class SourceOperator final : public SourceOperatorBase {
   std::shared_ptr<const Source<T>> source_;
   std::unique_ptr<SourceReader<T>> reader_;
   Output<T> output_;
+  ReaderOutput<T> readerOutput_;
   bool failed_ = false;
 };
 

@@ -6,16 +6,20 @@
 
 #include <strom/config.h>
 #include <strom/operators.h>
+#include <strom/source.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace strom {
 
@@ -95,6 +99,8 @@ template <class T, class Assigner = detail::RecordTimestampAssigner,
 class WatermarkStrategy {
  public:
   using Generator = decltype(std::declval<const GeneratorFactory&>()());
+  using AssignerType = Assigner;
+  using GeneratorFactoryType = GeneratorFactory;
 
   /// Watermarks that trail the largest timestamp seen by `maxOutOfOrderness` (+ 1 ms).
   static WatermarkStrategy forBoundedOutOfOrderness(
@@ -306,6 +312,200 @@ class TimestampsAndWatermarksOperator final : public OneInputOperator<T, T, NoKe
   int64_t lastActivity_ = 0;
   bool activity_ = false;  // a record arrived since the last idleness check
   bool timedOut_ = false;  // idle because no record came for the idleness timeout
+};
+
+/// A source with a watermark strategy (fromSource(source, strategy, name); Flink's
+/// ProgressiveTimestampsAndWatermarks): the strategy's assigner sets each record's timestamp,
+/// each split of the reader has its own watermark generator (records without a split share
+/// one), and the source's watermark is the minimum over its splits that are not idle. A new
+/// split holds the watermark back until it emits one; a released split no longer counts.
+/// Watermarks go downstream after the batch they were generated in; periodic generators are
+/// asked every `pipeline.auto-watermark-interval`.
+template <class T, class Assigner, class GeneratorFactory>
+class SourceWithWatermarksOperator final : public SourceOperatorBase,
+                                           private Input<T>,
+                                           private SplitListener {
+  using Strategy = WatermarkStrategy<T, Assigner, GeneratorFactory>;
+  using Generator = typename Strategy::Generator;
+
+ public:
+  SourceWithWatermarksOperator(size_t batchRows, std::shared_ptr<const Source<T>> source,
+                               Strategy strategy)
+      : source_(std::move(source)),
+        strategy_(std::move(strategy)),
+        assigner_(strategy_.assigner()),
+        idleTimeout_(strategy_.idleTimeout().count()),
+        staging_(batchRows),
+        output_(batchRows),
+        readerOutput_(staging_, this) {}
+
+  OutputBase* mainOutput() override { return &output_; }
+
+  void open(OperatorContext& context) override {
+    SourceOperatorBase::open(context);
+    Status wired = staging_.connect(static_cast<Input<T>&>(*this), context.operatorName());
+    if (!wired.isOk()) return fail(wired);
+    auto interval = context.configuration().getDuration(kAutoWatermarkIntervalKey,
+                                                        std::chrono::milliseconds(200));
+    if (!interval.isOk()) return fail(interval.status());
+    interval_ = std::max<int64_t>(0, interval->count());
+    checkInterval_ = interval_ > 0 ? interval_ : idleTimeout_;
+    if (checkInterval_ > 0) {
+      context.requestProcessingTimeCallback(context.currentProcessingTime() + checkInterval_);
+    }
+    reader_ = source_->createReader(context.subtaskIndex(), context.parallelism());
+    Status status = reader_->open(context);
+    if (!status.isOk()) fail(status);
+  }
+
+  InputStatus emitNext() override {
+    if (failed_) return InputStatus::kEndOfInput;
+    Result<InputStatus> result = reader_->pollNext(readerOutput_);
+    staging_.flush();
+    if (!result.isOk()) {
+      fail(result.status());
+      return InputStatus::kEndOfInput;
+    }
+    return *result;
+  }
+
+  void onProcessingTime(int64_t now) override {
+    for (std::optional<Split>& split : splits_) {
+      if (!split) continue;
+      if (idleTimeout_ > 0) {
+        if (split->activity) {
+          split->activity = false;
+          split->lastActivity = now;
+        } else if (now - split->lastActivity >= idleTimeout_) {
+          split->timedOut = true;
+          split->output.markIdle();
+        }
+      }
+      if (interval_ > 0 && !split->timedOut) split->generator.onPeriodicEmit(split->output);
+    }
+    emitCombined();
+    context().requestProcessingTimeCallback(now + checkInterval_);
+  }
+
+  void close() override {
+    if (reader_) reader_->close();
+  }
+
+ private:
+  /// What one split's generator emits into: its own watermark and idleness.
+  struct SplitOutput final : WatermarkOutput {
+    void emitWatermark(int64_t w) override {
+      if (w > watermark) watermark = w;
+      idle = false;
+    }
+    void markIdle() override { idle = true; }
+    void markActive() override { idle = false; }
+    int64_t watermark = std::numeric_limits<int64_t>::min();
+    bool idle = false;
+  };
+  struct Split {
+    explicit Split(Generator g, int64_t now) : generator(std::move(g)), lastActivity(now) {}
+    Generator generator;
+    SplitOutput output;
+    bool activity = false;
+    bool timedOut = false;
+    int64_t lastActivity;
+  };
+
+  // SplitListener: slot -1 (records without a split) is index 0.
+  void onSplitAdded(int slot) override { ensureSplit(slot); }
+  void onSplitReleased(int slot) override {
+    splits_[static_cast<size_t>(slot + 1)].reset();
+    emitCombined();
+  }
+  Split& ensureSplit(int slot) {
+    const size_t index = static_cast<size_t>(slot + 1);
+    if (index >= splits_.size()) splits_.resize(index + 1);
+    if (!splits_[index]) {
+      splits_[index].emplace(strategy_.createGenerator(), context().currentProcessingTime());
+    }
+    return *splits_[index];
+  }
+
+  // Input<T>: a full or flushed batch of the reader. Timestamps and generators per split run,
+  // then the batch goes downstream in place, followed by the combined watermark.
+  void processBatch(RecordBatch<T>& batch) override {
+    const std::vector<std::pair<size_t, int>>& runs = readerOutput_.runs();
+    std::span<T> values = batch.values();
+    std::span<int64_t> timestamps = batch.mutableTimestamps();
+    for (size_t r = 0; r < runs.size(); ++r) {
+      const size_t begin = std::min(runs[r].first, values.size());
+      const size_t end =
+          r + 1 < runs.size() ? std::min(runs[r + 1].first, values.size()) : values.size();
+      if (begin == end) continue;
+      Split& split = ensureSplit(runs[r].second);
+      split.activity = true;
+      if (split.timedOut) {
+        split.timedOut = false;
+        split.output.markActive();
+      }
+      for (size_t i = begin; i < end; ++i) {
+        const int64_t timestamp = assigner_(static_cast<const T&>(values[i]), timestamps[i]);
+        timestamps[i] = timestamp;
+        split.generator.onEvent(static_cast<const T&>(values[i]), timestamp, split.output);
+      }
+      if (interval_ == 0) split.generator.onPeriodicEmit(split.output);
+    }
+    readerOutput_.resetRuns();
+    output_.emit(batch);
+    emitCombined();
+  }
+
+  /// Emit the minimum watermark over the splits that are not idle, if it advanced; mark the
+  /// source idle when every split is.
+  void emitCombined() {
+    int64_t minimum = std::numeric_limits<int64_t>::max();
+    bool anyActive = false;
+    bool anySplit = false;
+    for (const std::optional<Split>& split : splits_) {
+      if (!split) continue;
+      anySplit = true;
+      if (split->output.idle) continue;
+      anyActive = true;
+      minimum = std::min(minimum, split->output.watermark);
+    }
+    if (!anySplit) return;
+    if (!anyActive) {
+      if (!idle_) {
+        idle_ = true;
+        output_.emitWatermarkStatus(true);
+      }
+      return;
+    }
+    if (idle_) {
+      idle_ = false;
+      output_.emitWatermarkStatus(false);
+    }
+    if (minimum > emitted_ && minimum != std::numeric_limits<int64_t>::min()) {
+      emitted_ = minimum;
+      output_.emitWatermark(minimum);
+    }
+  }
+
+  void fail(const Status& status) {
+    failed_ = true;
+    context().failTask(status.withContext("source '" + context().operatorName() + "'"));
+  }
+
+  std::shared_ptr<const Source<T>> source_;
+  Strategy strategy_;
+  Assigner assigner_;
+  int64_t idleTimeout_;
+  Output<T> staging_;  // what the reader writes into; delivers to processBatch
+  Output<T> output_;   // downstream
+  ReaderOutput<T> readerOutput_;
+  std::unique_ptr<SourceReader<T>> reader_;
+  std::vector<std::optional<Split>> splits_;  // by slot + 1
+  int64_t interval_ = 200;
+  int64_t checkInterval_ = 200;
+  int64_t emitted_ = std::numeric_limits<int64_t>::min();
+  bool idle_ = false;
+  bool failed_ = false;
 };
 
 }  // namespace detail
