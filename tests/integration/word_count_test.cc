@@ -2,13 +2,7 @@
 // against a single-threaded oracle computed here, at several parallelisms and batch sizes, plus
 // its handling of bad arguments and unreadable or unwritable files.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,9 +21,13 @@
 #include <string_view>
 #include <vector>
 
-extern char** environ;
+#include "testutil/subprocess.h"
 
 namespace {
+
+using strom::testutil::readWholeFile;
+using strom::testutil::RunResult;
+using strom::testutil::writeWholeFile;
 
 constexpr const char* kWordCountBinary = STROM_WORD_COUNT_BIN;
 constexpr const char* kSourceDir = STROM_SOURCE_DIR;
@@ -37,25 +35,6 @@ constexpr const char* kSourceDir = STROM_SOURCE_DIR;
 // Upper bound on one run of the binary (each takes well under a second in Release); a run that
 // takes longer is killed and reported as hung.
 constexpr std::chrono::milliseconds kRunDeadline{20'000};
-
-struct RunResult {
-  int exitCode = -1;  // the child's exit status, or -1 if it did not exit normally
-  int signal = 0;     // the signal that ended the child, if any
-  bool timedOut = false;
-  std::string out;  // everything the child wrote to stdout
-  std::string err;  // everything the child wrote to stderr
-};
-
-std::string readWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-bool writeWholeFile(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  return static_cast<bool>(out);
-}
 
 std::string toLower(std::string text) {
   for (char& c : text) {
@@ -131,30 +110,6 @@ std::string describeDifference(const std::vector<std::string>& expected,
   return message.str();
 }
 
-/// Wait for `pid` to exit, killing it if it outlives `deadline`. Uses a pidfd so the wait is an
-/// event wait with a bound, not a sleep-and-poll loop.
-void waitForChild(pid_t pid, std::chrono::milliseconds deadline, RunResult& result) {
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd >= 0) {
-    pollfd entry{pidfd, POLLIN, 0};
-    int ready;
-    do {
-      ready = ::poll(&entry, 1, static_cast<int>(deadline.count()));
-    } while (ready < 0 && errno == EINTR);
-    ::close(pidfd);
-    if (ready == 0) {
-      result.timedOut = true;
-      ::kill(pid, SIGKILL);
-    }
-  }
-  // Without pidfd support the wait is unbounded; ctest's TIMEOUT then stops a hung run.
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) result.exitCode = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-}
-
 class WordCountTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -175,33 +130,8 @@ class WordCountTest : public ::testing::Test {
   /// Run the word_count binary with `args`, stdin from /dev/null and stdout and stderr captured
   /// in files of the test directory. The arguments go to the child as they are, with no shell.
   RunResult run(const std::vector<std::string>& args) {
-    RunResult result;
-    std::string outPath = path("child.stdout");
-    std::string errPath = path("child.stderr");
-    std::vector<std::string> argvStrings;
-    argvStrings.push_back(kWordCountBinary);
-    argvStrings.insert(argvStrings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& arg : argvStrings) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, outPath.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, errPath.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    pid_t pid = 0;
-    int spawnError = ::posix_spawn(&pid, kWordCountBinary, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (spawnError != 0) {
-      ADD_FAILURE() << "posix_spawn " << kWordCountBinary << ": " << std::strerror(spawnError);
-      return result;
-    }
-    waitForChild(pid, kRunDeadline, result);
-    result.out = readWholeFile(outPath);
-    result.err = readWholeFile(errPath);
+    RunResult result = strom::testutil::runProcess(kWordCountBinary, args, dir_, kRunDeadline);
+    if (!result.spawnError.empty()) ADD_FAILURE() << result.spawnError;
     return result;
   }
 
