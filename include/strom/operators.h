@@ -6,6 +6,7 @@
 
 #include <strom/detail/flat_hash_map.h>
 #include <strom/detail/keyed_state_backend.h>
+#include <strom/detail/timer_queue.h>
 #include <strom/functions.h>
 #include <strom/key.h>
 #include <strom/operator.h>
@@ -395,71 +396,6 @@ class ProcessOperator final : public OneInputOperator<I, O, NoKeying> {
   NonKeyedTimerService timers_;
   typename F::Context processContext_;
   Collector<O> collector_;
-};
-
-/// The timers of one time domain of a keyed operator: at most one timer per key and
-/// timestamp, fired in timestamp order with the key restored.
-template <class K>
-class KeyedTimerQueue {
- public:
-  struct Timer {
-    int64_t time;
-    K key;
-  };
-
-  /// Return true if the timer was new.
-  bool add(const K& key, int64_t time) {
-    TimerId id{key, time};
-    auto [slot, inserted] = registered_.tryEmplace(id, hashOf(id), char{1});
-    (void)slot;
-    if (!inserted) return false;
-    heap_.push_back(Timer{time, key});
-    std::push_heap(heap_.begin(), heap_.end(), later);
-    return true;
-  }
-  void remove(const K& key, int64_t time) {
-    TimerId id{key, time};
-    registered_.erase(id, hashOf(id));  // the heap entry is skipped when popped
-  }
-  /// Return the earliest registered time, or INT64_MAX.
-  int64_t nextTime() {
-    dropCancelled();
-    return heap_.empty() ? INT64_MAX : heap_.front().time;
-  }
-  /// Pop the earliest timer if its time is <= `now`.
-  std::optional<Timer> pollDue(int64_t now) {
-    dropCancelled();
-    if (heap_.empty() || heap_.front().time > now) return std::nullopt;
-    std::pop_heap(heap_.begin(), heap_.end(), later);
-    Timer timer = std::move(heap_.back());
-    heap_.pop_back();
-    TimerId id{timer.key, timer.time};
-    registered_.erase(id, hashOf(id));
-    return timer;
-  }
-  size_t size() const { return registered_.size(); }
-
- private:
-  struct TimerId {
-    K key;
-    int64_t time;
-    bool operator==(const TimerId&) const = default;
-  };
-  static uint64_t hashOf(const TimerId& id) {
-    return hashCombine(keyHash(id.key), static_cast<uint64_t>(id.time));
-  }
-  static bool later(const Timer& a, const Timer& b) { return a.time > b.time; }
-  void dropCancelled() {
-    while (!heap_.empty()) {
-      TimerId id{heap_.front().key, heap_.front().time};
-      if (registered_.find(id, hashOf(id)) != nullptr) return;
-      std::pop_heap(heap_.begin(), heap_.end(), later);
-      heap_.pop_back();
-    }
-  }
-
-  std::vector<Timer> heap_;
-  FlatHashMap<TimerId, char> registered_;
 };
 
 /// The timers of a keyed operator for its current key (Flink's InternalTimerService): one

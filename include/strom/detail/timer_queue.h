@@ -1,0 +1,149 @@
+#pragma once
+
+// The timers of keyed operators (Flink's InternalTimerService heap), kept per key group.
+
+#include <strom/detail/flat_hash_map.h>
+#include <strom/key.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace strom {
+
+/// The namespace of timers that belong to the key alone (keyed process functions).
+struct VoidNamespace {
+  bool operator==(const VoidNamespace&) const = default;
+};
+
+template <>
+struct KeyTraits<VoidNamespace> {
+  static uint64_t hash(const VoidNamespace&) { return 0; }
+};
+
+namespace detail {
+
+/// The timers of one time domain of a keyed operator: (key, namespace, time) triples, at most
+/// one per triple, fired in timestamp order. A window operator uses the window as namespace.
+///
+/// The registered set is stored per key group, in a vector indexed by key group minus the
+/// start of the operator's range, so that a snapshot can write (and a restore redistribute)
+/// the timers key group by key group. A queue constructed without a range (the default) keeps
+/// every timer in one group, for operators that do not need that.
+///
+/// Cancelled timers stay in the heap and are skipped when they reach its top. Thread contract:
+/// owned and used by its task's thread only.
+template <class K, class N = VoidNamespace>
+class KeyedTimerQueue {
+ public:
+  struct Timer {
+    int64_t time;
+    K key;
+    N ns;
+  };
+
+  KeyedTimerQueue() : registered_(1) {}
+  /// A queue for the key groups `range` of `maxParallelism`.
+  KeyedTimerQueue(KeyGroupRange range, int maxParallelism)
+      : range_(range),
+        maxParallelism_(maxParallelism),
+        registered_(static_cast<size_t>(std::max(1, range.size()))) {}
+
+  /// Add the timer (key, time) of the void namespace; return true if it was new.
+  bool add(const K& key, int64_t time) { return add(key, N{}, time); }
+  /// Add the timer (key, ns, time); return true if it was new.
+  bool add(const K& key, const N& ns, int64_t time) {
+    const uint64_t kh = keyHash(key);
+    return add(key, kh, ns, time);
+  }
+  /// As add(key, ns, time), with the key's hash (keyHash) precomputed.
+  bool add(const K& key, uint64_t keyHashValue, const N& ns, int64_t time) {
+    TimerId id{key, ns, time};
+    auto [slot, inserted] = groupOf(keyHashValue).tryEmplace(id, hashOf(keyHashValue, id), char{1});
+    (void)slot;
+    if (!inserted) return false;
+    heap_.push_back(HeapEntry{time, keyHashValue, Timer{time, key, ns}});
+    std::push_heap(heap_.begin(), heap_.end(), later);
+    ++size_;
+    return true;
+  }
+  void remove(const K& key, int64_t time) { remove(key, N{}, time); }
+  void remove(const K& key, const N& ns, int64_t time) {
+    const uint64_t kh = keyHash(key);
+    TimerId id{key, ns, time};
+    // The heap entry is skipped when it reaches the top.
+    if (groupOf(kh).erase(id, hashOf(kh, id))) --size_;
+  }
+  /// Return whether the timer (key, ns, time) is registered.
+  bool contains(const K& key, const N& ns, int64_t time) const {
+    const uint64_t kh = keyHash(key);
+    TimerId id{key, ns, time};
+    return registered_[groupIndex(kh)].contains(id, hashOf(kh, id));
+  }
+  /// Return the earliest registered time, or INT64_MAX.
+  int64_t nextTime() {
+    dropCancelled();
+    return heap_.empty() ? INT64_MAX : heap_.front().time;
+  }
+  /// Pop the earliest timer if its time is <= `now`.
+  std::optional<Timer> pollDue(int64_t now) {
+    dropCancelled();
+    if (heap_.empty() || heap_.front().time > now) return std::nullopt;
+    std::pop_heap(heap_.begin(), heap_.end(), later);
+    HeapEntry entry = std::move(heap_.back());
+    heap_.pop_back();
+    TimerId id{entry.timer.key, entry.timer.ns, entry.timer.time};
+    groupOf(entry.keyHash).erase(id, hashOf(entry.keyHash, id));
+    --size_;
+    return std::move(entry.timer);
+  }
+  /// Return the number of registered timers.
+  size_t size() const { return size_; }
+  /// Return the number of registered timers of `keyGroup` (in the queue's range).
+  size_t sizeOfKeyGroup(int keyGroup) const {
+    return registered_[static_cast<size_t>(keyGroup - range_.startKeyGroup)].size();
+  }
+
+ private:
+  struct TimerId {
+    K key;
+    N ns;
+    int64_t time;
+    bool operator==(const TimerId&) const = default;
+  };
+  struct HeapEntry {
+    int64_t time;
+    uint64_t keyHash;
+    Timer timer;
+  };
+  static uint64_t hashOf(uint64_t kh, const TimerId& id) {
+    return hashCombine(hashCombine(kh, KeyTraits<N>::hash(id.ns)), static_cast<uint64_t>(id.time));
+  }
+  static bool later(const HeapEntry& a, const HeapEntry& b) { return a.time > b.time; }
+  size_t groupIndex(uint64_t kh) const {
+    if (range_.size() == 0) return 0;
+    return static_cast<size_t>(keyGroupForHash(kh, maxParallelism_) - range_.startKeyGroup);
+  }
+  FlatHashMap<TimerId, char>& groupOf(uint64_t kh) { return registered_[groupIndex(kh)]; }
+  void dropCancelled() {
+    while (!heap_.empty()) {
+      const HeapEntry& top = heap_.front();
+      TimerId id{top.timer.key, top.timer.ns, top.timer.time};
+      if (registered_[groupIndex(top.keyHash)].contains(id, hashOf(top.keyHash, id))) return;
+      std::pop_heap(heap_.begin(), heap_.end(), later);
+      heap_.pop_back();
+    }
+  }
+
+  KeyGroupRange range_;  // empty: one group for all keys
+  int maxParallelism_ = kDefaultMaxParallelism;
+  std::vector<HeapEntry> heap_;
+  std::vector<FlatHashMap<TimerId, char>> registered_;  // by key group - range start
+  size_t size_ = 0;
+};
+
+}  // namespace detail
+}  // namespace strom
