@@ -519,6 +519,27 @@ class MapState final : public detail::StateBase {
     return &entry->value;
   }
 
+  /// Return the value of `key` in the current key's map for an update in place, or nullptr:
+  /// the read-modify-write without a copy. An expired entry counts as absent (and is
+  /// removed); with TTL the entry's last-access time is stamped as by put().
+  UV* getPtrForUpdate(const UK& key) {
+    const uint32_t id = keyId(false);
+    if (id >= maps_.size() || maps_[id].empty()) return nullptr;
+    Map& map = maps_[id];
+    const uint64_t hash = detail::mapKeyHash(key);
+    Entry* entry = map.find(key, hash);
+    if (entry == nullptr) return nullptr;
+    if (ttlPolicy().enabled()) [[unlikely]] {
+      if (isExpired(entry->lastAccess)) {
+        map.erase(key, hash);
+        if (map.empty()) emptied(id);
+        return nullptr;
+      }
+      entry->lastAccess = now();
+    }
+    return &entry->value;
+  }
+
   /// Set the value of `key` in the current key's map.
   void put(UK key, UV value) {
     const uint32_t id = keyId(true);
