@@ -177,6 +177,11 @@ class DataStream {
     return DataStream<T>(env_, env_->add(std::move(t)).id);
   }
 
+  /// Group the whole stream into windows of `assigner` (Flink's windowAll): one window
+  /// operator at parallelism 1. Defined in <strom/windows.h>.
+  template <class Assigner>
+  auto windowAll(Assigner assigner) const;
+
   /// Distribute records round robin over all subtasks of the next operator.
   DataStream<T> rebalance() const { return partitioned(PartitionerKind::kRebalance); }
   /// Distribute records round robin over a local subset of the next operator's subtasks.
@@ -350,6 +355,11 @@ class KeyedStream : public DataStream<T> {
   /// around this side's (Flink's interval join): .between(lower, upper).process(fn).
   template <class U, class S2>
   IntervalJoin<K, T, KeySelector, U, S2> intervalJoin(const KeyedStream<K, U, S2>& other) const;
+
+  /// Group each key's records into windows of `assigner` (TumblingEventTimeWindows, ...).
+  /// Defined in <strom/windows.h>.
+  template <class Assigner>
+  auto window(Assigner assigner) const;
 
   /// Combine each record with the current reduced value of its key; emit the new value.
   template <class F>
