@@ -462,12 +462,23 @@ TEST_P(WindowTest, allowedLatenessRefiresAndLateDataGoesToTheSideOutput) {
                       .reduce(SumValues{});
   auto out = collect(windowed.process(WithTimestamp{}));
   auto late = collect(windowed.getSideOutput(lateTag));
-  ASSERT_OK(env.execute("lateness"));
+  // Without a side output, late records are dropped and counted.
+  auto dropping = keyed(timed(env, events))
+                      .window(TumblingEventTimeWindows::of(milliseconds(400)))
+                      .allowedLateness(milliseconds(300))
+                      .reduce(SumValues{});
+  dropping.name("Dropping Window");
+  collect(dropping);
+  auto result = env.execute("lateness");
+  ASSERT_OK(result);
   std::vector<Event> expectedFired;
   std::vector<Event> expectedLate;
   lateOracle(events, static_cast<size_t>(batchRows()), 400, 300, &expectedFired, &expectedLate);
   ASSERT_FALSE(expectedLate.empty());
   EXPECT_EQ(sorted(late->records()), sorted(expectedLate));
+  EXPECT_EQ(result->counter("Dropping Window.numLateRecordsDropped"),
+            static_cast<int64_t>(expectedLate.size()));
+  EXPECT_EQ(result->counter("Window Reduce.numLateRecordsDropped"), 0);
   EXPECT_EQ(sorted(out->records()), sorted(expectedFired));
 }
 

@@ -5,6 +5,7 @@
 // one call each, main and side output collected with their timestamps.
 
 #include <strom/config.h>
+#include <strom/metrics.h>
 #include <strom/operator.h>
 #include <strom/record_batch.h>
 
@@ -36,6 +37,7 @@ class FakeOperatorContext final : public OperatorContext {
   }
   void failTask(Status status) override { failure_ = std::move(status); }
   const Configuration& configuration() const override { return configuration_; }
+  MetricGroup& metricGroup() override { return metrics_; }
 
   void setNow(int64_t now) { now_ = now; }
   /// Return the earliest requested callback time and forget it, or INT64_MAX.
@@ -52,6 +54,7 @@ class FakeOperatorContext final : public OperatorContext {
   int64_t requested_ = std::numeric_limits<int64_t>::max();
   Status failure_;
   Configuration configuration_;
+  MetricGroup metrics_;
 };
 
 /// Collects what an output hands on: records with their timestamps, and watermarks.

@@ -157,6 +157,7 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
       if (out != nullptr && out->recordType() == typeid(T))
         lateOutput_ = static_cast<Output<T>*>(out);
     }
+    lateRecordsDropped_ = &context.metricGroup().counter("numLateRecordsDropped");
     if constexpr (kAggregates) openFunction(agg_.fn, this->runtimeContext());
     if constexpr (kProcess) openFunction(proc_.fn, this->runtimeContext());
   }
@@ -226,8 +227,8 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
   }
 
   /// Return the number of late records dropped (late for every window, and no late-data side
-  /// output declared or consumed).
-  int64_t numLateRecordsDropped() const { return numLateRecordsDropped_; }
+  /// output declared or consumed); also the operator counter "numLateRecordsDropped".
+  int64_t numLateRecordsDropped() const { return lateRecordsDropped_->getCount(); }
   /// Return the number of registered event-time and processing-time timers.
   size_t numEventTimeTimers() const { return eventTimers_.size(); }
   size_t numProcessingTimeTimers() const { return processingTimers_.size(); }
@@ -288,7 +289,7 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
     if (lateOutput_ != nullptr) {
       lateOutput_->push(value, timestamp);
     } else {
-      ++numLateRecordsDropped_;
+      lateRecordsDropped_->inc();
     }
   }
   void registerCleanupTimer(const W& window) {
@@ -618,8 +619,8 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
   int64_t watermark_ = std::numeric_limits<int64_t>::min();
   int64_t now_ = 0;
   int64_t requestedTime_ = std::numeric_limits<int64_t>::max();
-  Output<T>* lateOutput_ = nullptr;  // owned by the base
-  int64_t numLateRecordsDropped_ = 0;
+  Output<T>* lateOutput_ = nullptr;        // owned by the base
+  Counter* lateRecordsDropped_ = nullptr;  // the metric group's "numLateRecordsDropped"
   Context triggerContext_;
   WindowContext<W> windowContext_;
   Collector<Out> collector_;
