@@ -324,6 +324,14 @@ class ValueState final : public detail::SingleValueState<T> {
   }
   /// Return the current key's value, or nullptr: the read without a copy.
   const T* valuePtr() { return this->readValue(); }
+  /// Return the current key's value for an update in place, or nullptr (absent or expired):
+  /// the read-modify-write without a copy. With TTL the value is stamped as by update().
+  T* valuePtrForUpdate() {
+    uint32_t id = 0;
+    T* value = this->valueForUpdate(id);
+    if (value != nullptr) this->touch(id);
+    return value;
+  }
   /// Set the current key's value.
   void update(T value) { this->store(std::move(value)); }
   /// Remove the current key's value.

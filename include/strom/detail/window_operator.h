@@ -9,8 +9,8 @@
 //   the window's elements with their timestamps (WindowElements<T>);
 // - "window-merging-set": MapState<W, W>, for merging assigners (sessions): each window of the
 //   key mapped to the window whose contents hold its state (Flink's MergingWindowSet);
-// - "window-panes": MapState<int64_t, ACC>, on the pane path: one partial aggregate per pane
-//   start;
+// - "window-panes": ValueState<PaneQueue<ACC>>, on the pane path: the key's partial aggregates
+//   per pane, in start order, with two-stack aggregates over them;
 // - trigger state, such as CountTrigger's "count-trigger" MapState<W, int64_t>.
 // Timers are (key, window, time) in KeyedTimerQueue<K, W>, one queue per time domain, kept per
 // key group.
@@ -19,7 +19,7 @@
 // combinations), the default trigger, no evictor and no allowed lateness keep one partial
 // aggregate per pane of gcd(size, slide) instead of adding each record to size / slide
 // windows. A record costs one pane update and one timer-set lookup, whatever size and slide;
-// a firing merges the size / pane panes of its window.
+// a firing costs O(1) amortized merges (two stacks, see PaneQueue), whatever size / pane.
 //
 // Per record on the default path: one key lookup (Keying), one map lookup per assigned window,
 // the trigger inlined (no virtual call), no allocation beyond amortized map growth.
@@ -102,6 +102,110 @@ struct ProcessAdapter {
   P fn;
 };
 
+/// The panes of one key on the pane path, in start order, with the two-stack aggregation
+/// that makes a sliding window's result cost O(1) amortized merges however many panes it
+/// spans: the front [head, mid) keeps suffix aggregates, the back [mid, tail) one running
+/// aggregate; panes from tail on are not aggregated yet. A window [s, e) is then
+/// suffix[first pane >= s] merged with the back, once the tail reached e. An update of an
+/// already aggregated pane (a record behind the watermark, still in a later window) drops the
+/// aggregates, which the next firing rebuilds.
+template <class Acc>
+struct PaneQueue {
+  std::vector<int64_t> starts;
+  std::vector<Acc> accs;
+  std::vector<std::optional<Acc>> suffix;  // valid in [head, mid)
+  std::optional<Acc> back;                 // the merge of [mid, tail)
+  size_t head = 0;
+  size_t mid = 0;
+  size_t tail = 0;
+
+  bool empty() const { return head == starts.size(); }
+  void invalidate() {
+    mid = head;
+    tail = head;
+    back.reset();
+  }
+  /// Return the accumulator of the pane starting at `start`, or nullptr; `insertAt` gets the
+  /// position where it would go.
+  Acc* find(int64_t start, size_t& insertAt) {
+    size_t pos = starts.size();
+    while (pos > head && starts[pos - 1] > start) --pos;
+    insertAt = pos;
+    if (pos > head && starts[pos - 1] == start) {
+      if (pos - 1 < tail) invalidate();
+      return &accs[pos - 1];
+    }
+    return nullptr;
+  }
+  void insert(size_t pos, int64_t start, Acc acc) {
+    if (pos < tail) invalidate();
+    starts.insert(starts.begin() + static_cast<std::ptrdiff_t>(pos), start);
+    accs.insert(accs.begin() + static_cast<std::ptrdiff_t>(pos), std::move(acc));
+    suffix.resize(starts.size());
+  }
+  /// Drop the panes that start before `start`.
+  template <class Agg>
+  void popBefore(int64_t start, Agg& agg) {
+    while (head < starts.size() && starts[head] < start) {
+      if (head == mid) flip(agg);
+      suffix[head].reset();
+      ++head;
+    }
+    if (head == starts.size()) {
+      *this = PaneQueue();
+    } else if (head > 64 && head * 2 > starts.size()) {
+      compact();
+    }
+  }
+  /// Return the merge of the panes in [head, end of the window `end`), or nullopt.
+  template <class Agg>
+  std::optional<Acc> aggregateUntil(int64_t end, Agg& agg) {
+    if (tail < mid) tail = mid;
+    while (tail < starts.size() && starts[tail] < end) {
+      if (back) {
+        agg.merge(*back, Acc(accs[tail]));
+      } else {
+        back.emplace(accs[tail]);
+      }
+      ++tail;
+    }
+    std::optional<Acc> result;
+    if (head < mid) result.emplace(*suffix[head]);
+    if (back) {
+      if (result) {
+        agg.merge(*result, Acc(*back));
+      } else {
+        result.emplace(*back);
+      }
+    }
+    return result;
+  }
+
+ private:
+  // Move the back into the front: suffix aggregates over [head, tail).
+  template <class Agg>
+  void flip(Agg& agg) {
+    std::optional<Acc> running;
+    for (size_t i = tail; i-- > head;) {
+      Acc acc = accs[i];
+      if (running) agg.merge(acc, Acc(*running));
+      running = acc;
+      suffix[i] = std::move(acc);
+    }
+    mid = tail;
+    back.reset();
+  }
+  void compact() {
+    const auto shift = static_cast<std::ptrdiff_t>(head);
+    starts.erase(starts.begin(), starts.begin() + shift);
+    accs.erase(accs.begin(), accs.begin() + shift);
+    suffix.erase(suffix.begin(), suffix.begin() + shift);
+    mid -= head;
+    tail -= head;
+    head = 0;
+  }
+};
+
 template <class K, class T, class Out, class Selector, class Assigner, class Trig, class Evict,
           class Agg, class Proc>
 class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>> {
@@ -147,7 +251,7 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
     if constexpr (kPaneCapable) {
       usePanes_ = config_.allowedLateness == 0;
       paneSize_ = std::gcd(assigner_.size, assigner_.slide);
-      panes_ = &backend.getMapState(MapStateDescriptor<int64_t, Acc>("window-panes"));
+      panes_ = &backend.getState(ValueStateDescriptor<PaneQueue<Acc>>("window-panes"));
     }
     if constexpr (requires { trigger_.template open<W>(backend); }) {
       trigger_.template open<W>(backend);
@@ -540,10 +644,17 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
       const int64_t lastStart = windowStartWithOffset(timestamp, assigner_.offset, slide);
       if (lastStart + size - 1 <= watermark_) return false;
       const int64_t paneStart = windowStartWithOffset(timestamp, assigner_.offset, paneSize_);
-      if (Acc* acc = panes_->getPtrForUpdate(paneStart)) {
-        agg_.add(*acc, value);
+      if (PaneQueue<Acc>* queue = panes_->valuePtrForUpdate()) {
+        size_t insertAt = 0;
+        if (Acc* acc = queue->find(paneStart, insertAt)) {
+          agg_.add(*acc, value);
+        } else {
+          queue->insert(insertAt, paneStart, agg_.first(value));
+        }
       } else {
-        panes_->put(paneStart, agg_.first(value));
+        PaneQueue<Acc> fresh;
+        fresh.insert(0, paneStart, agg_.first(value));
+        panes_->update(std::move(fresh));
       }
       // The first window of the element that is not late fires first; later ones are
       // chained from each firing.
@@ -571,30 +682,21 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
     if constexpr (kPaneCapable) {
       const int64_t size = assigner_.size;
       const int64_t slide = assigner_.slide;
-      std::optional<Acc> acc;
-      for (int64_t pane = window.start; pane < window.end; pane += paneSize_) {
-        const Acc* partial = panes_->getPtr(pane);
-        if (partial == nullptr) continue;
-        if (!acc) {
-          acc.emplace(*partial);
-        } else {
-          agg_.merge(*acc, Acc(*partial));
-        }
+      PaneQueue<Acc>* queue = panes_->valuePtrForUpdate();
+      if (queue == nullptr) return;
+      queue->popBefore(window.start, agg_);
+      if (std::optional<Acc> acc = queue->aggregateUntil(window.end, agg_)) {
+        emitValue(window, agg_.result(*acc));
+        queue = panes_->valuePtrForUpdate();  // the window function may have written state
+        if (queue == nullptr) return;
       }
-      if (acc) emitValue(window, agg_.result(*acc));
       // Drop the panes no later window needs; chain the timer of the next window with data.
-      const int64_t keepFrom = window.end + slide - size;
-      paneStarts_.clear();
-      int64_t minKept = std::numeric_limits<int64_t>::max();
-      for (const auto& entry : panes_->entries()) {
-        if (entry.first < keepFrom) {
-          paneStarts_.push_back(entry.first);
-        } else {
-          minKept = std::min(minKept, entry.first);
-        }
+      queue->popBefore(window.end + slide - size, agg_);
+      if (queue->empty()) {
+        panes_->clear();
+        return;
       }
-      for (int64_t pane : paneStarts_) panes_->remove(pane);
-      if (minKept == std::numeric_limits<int64_t>::max()) return;
+      const int64_t minKept = queue->starts[queue->head];
       const int64_t lastStart = windowStartWithOffset(minKept, assigner_.offset, slide);
       int64_t firstStart = lastStart - (lastStart - (minKept - size) - 1) / slide * slide;
       registerPaneTimer(std::max(firstStart + size, window.end + slide));
@@ -609,9 +711,9 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
   WindowConfig config_;
   Agg agg_;
   Proc proc_;
-  MapState<W, Contents>* contents_ = nullptr;  // owned by the keyed backend
-  MapState<W, W>* mergingSet_ = nullptr;       // merging assigners only
-  MapState<int64_t, Acc>* panes_ = nullptr;    // pane path only
+  MapState<W, Contents>* contents_ = nullptr;    // owned by the keyed backend
+  MapState<W, W>* mergingSet_ = nullptr;         // merging assigners only
+  ValueState<PaneQueue<Acc>>* panes_ = nullptr;  // pane path only
   bool usePanes_ = false;
   int64_t paneSize_ = 1;
   KeyedTimerQueue<K, W> eventTimers_;
@@ -624,10 +726,9 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
   Context triggerContext_;
   WindowContext<W> windowContext_;
   Collector<Out> collector_;
-  std::vector<W> windows_;           // scratch: merging
-  std::vector<W> merged_;            // scratch: merging
-  std::vector<W> stateWindows_;      // scratch: merging
-  std::vector<int64_t> paneStarts_;  // scratch: pane cleanup
+  std::vector<W> windows_;       // scratch: merging
+  std::vector<W> merged_;        // scratch: merging
+  std::vector<W> stateWindows_;  // scratch: merging
 };
 
 /// Create the window operator for a WindowedStream's configuration.
