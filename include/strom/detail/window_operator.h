@@ -427,20 +427,24 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
 
   // ---- Contents ----
 
-  void addToContents(const W& stateWindow, const T& value, int64_t timestamp) {
+  /// Add the element to the contents of `stateWindow`; return whether they existed before.
+  bool addToContents(const W& stateWindow, const T& value, int64_t timestamp) {
     if (Contents* contents = contents_->getPtrForUpdate(stateWindow)) {
       if constexpr (kKeepsElements) {
         contents->add(value, timestamp);
       } else {
         agg_.add(*contents, value);
       }
-    } else if constexpr (kKeepsElements) {
+      return true;
+    }
+    if constexpr (kKeepsElements) {
       WindowElements<T> elements;
       elements.add(value, timestamp);
       contents_->put(stateWindow, std::move(elements));
     } else {
       contents_->put(stateWindow, agg_.first(value));
     }
+    return false;
   }
   void mergeContents(Contents& into, Contents&& from) {
     if constexpr (kKeepsElements) {
@@ -464,7 +468,16 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
     } else {
       if (isWindowLate(window)) return false;
     }
-    addToContents(stateWindow, value, timestamp);
+    const bool existed = addToContents(stateWindow, value, timestamp);
+    if constexpr (std::is_same_v<Trig, EventTimeTrigger> && !kMerging) {
+      // The default trigger's timer and the cleanup timer were registered with the window's
+      // first element, and only go (clear, or firing at cleanup time) with its contents: skip
+      // the two timer-set lookups per record.
+      if (existed) {
+        if (window.maxTimestamp() <= watermark_) emitWindow(window, stateWindow);
+        return true;
+      }
+    }
     triggerContext_.setWindow(&window);
     TriggerResult result = trigger_.onElement(value, timestamp, window, triggerContext_);
     if (isFire(result)) emitWindow(window, stateWindow);
@@ -647,7 +660,10 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
       if (PaneQueue<Acc>* queue = panes_->valuePtrForUpdate()) {
         size_t insertAt = 0;
         if (Acc* acc = queue->find(paneStart, insertAt)) {
+          // The pane's first element registered the timer of its first window that is not
+          // late, and each firing chains the next window with data: no timer per record.
           agg_.add(*acc, value);
+          return true;
         } else {
           queue->insert(insertAt, paneStart, agg_.first(value));
         }
