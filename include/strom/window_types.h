@@ -292,6 +292,92 @@ class CountTrigger {
   void* counts_ = nullptr;  // MapState<W, int64_t>, owned by the keyed backend
 };
 
+/// Fire every `interval` of event time while the window is open, and at its end (Flink's
+/// ContinuousEventTimeTrigger). The next fire time is per-window state in the keyed backend
+/// ("continuous-event-time-trigger").
+class ContinuousEventTimeTrigger {
+ public:
+  static ContinuousEventTimeTrigger of(std::chrono::milliseconds interval) {
+    return ContinuousEventTimeTrigger(
+        detail::checkedMillis(interval, "ContinuousEventTimeTrigger: the interval"));
+  }
+  int64_t interval() const { return interval_; }
+
+  template <class W>
+  void open(KeyedStateBackend& backend) {
+    fireTimes_ =
+        &backend.getMapState(MapStateDescriptor<W, int64_t>("continuous-event-time-trigger"));
+  }
+  template <class T, class W, class Ctx>
+  TriggerResult onElement(const T&, int64_t timestamp, const W& window, Ctx& ctx) {
+    if (window.maxTimestamp() <= ctx.currentWatermark()) return TriggerResult::kFire;
+    ctx.registerEventTimeTimer(window.maxTimestamp());
+    auto& fireTimes = map<W>();
+    if (fireTimes.getPtr(window) == nullptr) {
+      int64_t remainder = timestamp % interval_;
+      if (remainder < 0) remainder += interval_;
+      registerNext(timestamp - remainder + interval_, window, ctx);
+    }
+    return TriggerResult::kContinue;
+  }
+  template <class W, class Ctx>
+  TriggerResult onEventTime(int64_t time, const W& window, Ctx& ctx) {
+    if (time == window.maxTimestamp()) return TriggerResult::kFire;
+    auto& fireTimes = map<W>();
+    const int64_t* next = fireTimes.getPtr(window);
+    if (next != nullptr && *next == time) {
+      fireTimes.remove(window);
+      registerNext(time + interval_, window, ctx);
+      return TriggerResult::kFire;
+    }
+    return TriggerResult::kContinue;
+  }
+  template <class W, class Ctx>
+  TriggerResult onProcessingTime(int64_t, const W&, Ctx&) {
+    return TriggerResult::kContinue;
+  }
+  bool canMerge() const { return true; }
+  template <class W, class Ctx>
+  void onMerge(const W& window, Ctx& ctx) {
+    auto& fireTimes = map<W>();
+    std::optional<int64_t> earliest;
+    auto take = [&](const W& w) {
+      if (const int64_t* t = fireTimes.getPtr(w)) {
+        earliest = earliest ? std::min(*earliest, *t) : *t;
+      }
+    };
+    for (const W& merged : ctx.mergedWindows()) take(merged);
+    take(window);
+    if (earliest) {
+      fireTimes.put(window, *earliest);
+      ctx.registerEventTimeTimer(*earliest);
+    }
+  }
+  template <class W, class Ctx>
+  void clear(const W& window, Ctx& ctx) {
+    auto& fireTimes = map<W>();
+    if (const int64_t* next = fireTimes.getPtr(window)) {
+      ctx.deleteEventTimeTimer(*next);
+      fireTimes.remove(window);
+    }
+  }
+
+ private:
+  explicit ContinuousEventTimeTrigger(int64_t interval) : interval_(interval) {}
+  template <class W, class Ctx>
+  void registerNext(int64_t time, const W& window, Ctx& ctx) {
+    const int64_t next = std::min(time, window.maxTimestamp());
+    map<W>().put(window, next);
+    ctx.registerEventTimeTimer(next);
+  }
+  template <class W>
+  MapState<W, int64_t>& map() {
+    return *static_cast<MapState<W, int64_t>*>(fireTimes_);
+  }
+  int64_t interval_;
+  void* fireTimes_ = nullptr;  // MapState<W, int64_t>, owned by the keyed backend
+};
+
 /// Turn every FIRE of `Nested` into FIRE_AND_PURGE (Flink's PurgingTrigger).
 template <class Nested>
 class PurgingTrigger {

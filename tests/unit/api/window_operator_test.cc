@@ -270,6 +270,27 @@ TEST(WindowOperatorTest, countTriggerWithPurgingOnGlobalWindows) {
   EXPECT_THAT(h.takeOutput(), ElementsAre(Pair(Event{7, 3}, kMax), Pair(Event{7, 7}, kMax)));
 }
 
+TEST(WindowOperatorTest, continuousEventTimeTriggerFiresEveryIntervalAndAtTheEnd) {
+  auto h = makeHarness<Event, TumblingEventTimeWindows, ContinuousEventTimeTrigger>(
+      TumblingEventTimeWindows::of(milliseconds(100)),
+      detail::ReduceAggregation<Event, SumValues>{}, detail::NoProcess{}, {},
+      ContinuousEventTimeTrigger::of(milliseconds(30)));
+  h.open();
+  h.processElement({1, 1}, 5);  // next fire at 30
+  h.processElement({1, 2}, 20);
+  h.processWatermark(29);
+  EXPECT_TRUE(h.takeOutput().empty());
+  h.processWatermark(30);
+  EXPECT_THAT(h.takeOutput(), ElementsAre(Pair(Event{1, 3}, 99)));
+  h.processElement({1, 4}, 50);
+  h.processWatermark(70);  // fires at 60
+  EXPECT_THAT(h.takeOutput(), ElementsAre(Pair(Event{1, 7}, 99)));
+  h.processWatermark(99);  // fires at 90 and at the window's end
+  EXPECT_THAT(h.takeOutput(), ElementsAre(Pair(Event{1, 7}, 99), Pair(Event{1, 7}, 99)));
+  h.endInput();
+  EXPECT_TRUE(h.takeOutput().empty());
+}
+
 TEST(WindowOperatorTest, evictorsKeepTheLastElements) {
   auto h = makeHarness<Summary, TumblingEventTimeWindows, EventTimeTrigger, CountEvictor>(
       TumblingEventTimeWindows::of(milliseconds(10)), detail::NoAggregation{},
