@@ -200,6 +200,15 @@ class DataStream {
   /// Connect this stream to a broadcast stream (BroadcastProcessFunction).
   template <class U>
   BroadcastConnectedStream<T, U> connect(const BroadcastStream<U>& other) const;
+
+  /// Join with `other` in windows: .where(key).equalTo(otherKey).window(assigner).apply(fn)
+  /// (Flink's JoinedStreams). Defined in <strom/window_join.h>.
+  template <class U>
+  auto join(const DataStream<U>& other) const;
+  /// CoGroup with `other` in windows (Flink's CoGroupedStreams). Defined in
+  /// <strom/window_join.h>.
+  template <class U>
+  auto coGroup(const DataStream<U>& other) const;
   /// Send records to the subtask with the same index (parallelism must not change).
   DataStream<T> forward() const { return partitioned(PartitionerKind::kForward); }
 

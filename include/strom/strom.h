@@ -17,6 +17,7 @@
 #include <strom/state.h>
 #include <strom/status.h>
 #include <strom/watermark.h>
+#include <strom/window_join.h>
 #include <strom/windows.h>
 
 #include <cstdio>
