@@ -15,17 +15,17 @@
 #include <strom/strom.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "example_args.h"
 
 namespace {
 
@@ -160,22 +160,11 @@ strom::Status build(strom::StreamExecutionEnvironment& env, const strom::JobArgs
       ->check(CLI::NonNegativeNumber);
   app.add_option("-p,--parallelism", parallelism, "parallelism of the sessionizing");
   app.add_option("-D", options, "configuration override key=value (repeatable)");
-  std::vector<std::string> argv = args.args();
-  std::reverse(argv.begin(), argv.end());  // CLI11 takes them in reverse order
-  try {
-    app.parse(argv);
-  } catch (const CLI::CallForHelp&) {
-    std::printf("%s", app.help().c_str());
-    return strom::Status::cancelled("help printed");
-  } catch (const CLI::ParseError& e) {
-    return strom::Status::invalidArgument(std::string(e.what()) + "\nusage: " + args.programName() +
-                                          " --input FILE --output FILE [--rejected FILE] "
-                                          "[--gap-ms N] [--out-of-orderness-ms N] "
-                                          "[--allowed-lateness-ms N] [-p N] [-D key=value]...");
-  }
-  for (const std::string& option : options) {
-    STROM_RETURN_IF_ERROR(env.getConfiguration().setFromString(option));
-  }
+  STROM_RETURN_IF_ERROR(examples::parseArgs(app, args,
+                                            "--input FILE --output FILE [--rejected FILE] "
+                                            "[--gap-ms N] [--out-of-orderness-ms N] "
+                                            "[--allowed-lateness-ms N] [-p N] [-D key=value]..."));
+  STROM_RETURN_IF_ERROR(examples::applyOptions(env, options));
   if (rejected.empty()) rejected = output + ".rejected";
   env.setParallelism(parallelism);
 

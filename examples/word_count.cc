@@ -7,12 +7,12 @@
 #include <strom/strom.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "example_args.h"
 
 namespace {
 
@@ -45,20 +45,9 @@ strom::Status build(strom::StreamExecutionEnvironment& env, const strom::JobArgs
   app.add_option("--output", output, "file to write the counts to")->required();
   app.add_option("-p,--parallelism", parallelism, "parallelism of the splitting and counting");
   app.add_option("-D", options, "configuration override key=value (repeatable)");
-  std::vector<std::string> argv = args.args();
-  std::reverse(argv.begin(), argv.end());  // CLI11 takes them in reverse order
-  try {
-    app.parse(argv);
-  } catch (const CLI::CallForHelp&) {
-    std::printf("%s", app.help().c_str());
-    return strom::Status::cancelled("help printed");
-  } catch (const CLI::ParseError& e) {
-    return strom::Status::invalidArgument(std::string(e.what()) + "\nusage: " + args.programName() +
-                                          " --input FILE --output FILE [-p N] [-D key=value]...");
-  }
-  for (const std::string& option : options) {
-    STROM_RETURN_IF_ERROR(env.getConfiguration().setFromString(option));
-  }
+  STROM_RETURN_IF_ERROR(
+      examples::parseArgs(app, args, "--input FILE --output FILE [-p N] [-D key=value]..."));
+  STROM_RETURN_IF_ERROR(examples::applyOptions(env, options));
   env.setParallelism(parallelism);
 
   env.readTextFile(input)

@@ -463,6 +463,18 @@ class KeyedTimers final : public TimerService {
   int64_t watermark_ = INT64_MIN;
 };
 
+/// Call `fn.onTimer` for a timer of `key` (the key current in the operator's backend): the
+/// firing step that every keyed operator with user timers shares.
+template <class F, class TimerContext, class K, class Out>
+void fireUserTimer(F& fn, TimerContext& context, Collector<Out>& collector, const K& key,
+                   int64_t time, TimeDomain domain) {
+  context.setCurrentKey(&key);
+  context.setTimestamp(time);
+  context.setTimeDomain(domain);
+  collector.setTimestamp(time);
+  fn.onTimer(time, context, collector);
+}
+
 template <class K, class I, class O, class KeySelector, class F>
 class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySelector>> {
   using Base = OneInputOperator<I, O, Keying<K, KeySelector>>;
@@ -508,11 +520,7 @@ class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySe
 
  private:
   void onTimer(int64_t time, TimeDomain domain) {
-    timerContext_.setCurrentKey(&this->keys_.currentKey());
-    timerContext_.setTimestamp(time);
-    timerContext_.setTimeDomain(domain);
-    collector_.setTimestamp(time);
-    fn_.onTimer(time, timerContext_, collector_);
+    fireUserTimer(fn_, timerContext_, collector_, this->keys_.currentKey(), time, domain);
   }
 
   F fn_;

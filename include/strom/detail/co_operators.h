@@ -253,11 +253,7 @@ class KeyedCoProcessOperator final : public TwoInputOperator<In1, In2, Out, CoKe
     collector_.setTimestamp(timestamp);
   }
   void onTimer(int64_t time, TimeDomain domain) {
-    timerContext_.setCurrentKey(&this->keys_.currentKey());
-    timerContext_.setTimestamp(time);
-    timerContext_.setTimeDomain(domain);
-    collector_.setTimestamp(time);
-    fn_.onTimer(time, timerContext_, collector_);
+    fireUserTimer(fn_, timerContext_, collector_, this->keys_.currentKey(), time, domain);
   }
 
   F fn_;
@@ -395,11 +391,7 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<In1, In2, Ou
   };
 
   void onTimer(int64_t time, TimeDomain domain) {
-    timerContext_.setCurrentKey(&this->keys_.currentKey());
-    timerContext_.setTimestamp(time);
-    timerContext_.setTimeDomain(domain);
-    collector_.setTimestamp(time);
-    fn_.onTimer(time, timerContext_, collector_);
+    fireUserTimer(fn_, timerContext_, collector_, this->keys_.currentKey(), time, domain);
   }
 
   F fn_;
