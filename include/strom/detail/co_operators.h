@@ -499,10 +499,11 @@ class IntervalJoinOperator final : public TwoInputOperator<In1, In2, Out, CoKeyi
   }
   template <class X>
   static void append(MapState<int64_t, std::vector<X>>& buffer, int64_t time, X value) {
-    std::vector<X> bucket;
-    if (const std::vector<X>* existing = buffer.getPtr(time)) bucket = *existing;
-    bucket.push_back(std::move(value));
-    buffer.put(time, std::move(bucket));
+    if (std::vector<X>* bucket = buffer.getPtrForUpdate(time)) {
+      bucket->push_back(std::move(value));
+    } else {
+      buffer.put(time, std::vector<X>{std::move(value)});
+    }
   }
   void emit(const In1& left, const In2& right, int64_t leftTime, int64_t rightTime) {
     context_.setPair(leftTime, rightTime);
