@@ -286,10 +286,10 @@ class CountTrigger {
   explicit CountTrigger(int64_t count) : maxCount_(count) {}
   template <class W>
   MapState<W, int64_t>& map() {
-    return *static_cast<MapState<W, int64_t>*>(counts_);
+    return static_cast<MapState<W, int64_t>&>(*counts_);
   }
   int64_t maxCount_;
-  void* counts_ = nullptr;  // MapState<W, int64_t>, owned by the keyed backend
+  detail::StateBase* counts_ = nullptr;  // a MapState<W, int64_t>, owned by the backend
 };
 
 /// Fire every `interval` of event time while the window is open, and at its end (Flink's
@@ -372,10 +372,10 @@ class ContinuousEventTimeTrigger {
   }
   template <class W>
   MapState<W, int64_t>& map() {
-    return *static_cast<MapState<W, int64_t>*>(fireTimes_);
+    return static_cast<MapState<W, int64_t>&>(*fireTimes_);
   }
   int64_t interval_;
-  void* fireTimes_ = nullptr;  // MapState<W, int64_t>, owned by the keyed backend
+  detail::StateBase* fireTimes_ = nullptr;  // a MapState<W, int64_t>, owned by the backend
 };
 
 /// Turn every FIRE of `Nested` into FIRE_AND_PURGE (Flink's PurgingTrigger).
@@ -735,6 +735,17 @@ class ProcessWindowFunction : public RichFunction {
   using Context = WindowContext<W>;
   virtual void process(const KEY& key, Context& ctx, std::span<const IN> elements,
                        Collector<OUT>& out) = 0;
+};
+
+/// Flink's (older) WindowFunction: called once per window firing with the key, the window and
+/// its elements (or the single pre-aggregated value), without a context.
+template <class IN, class OUT, class KEY, class W = TimeWindow>
+class WindowFunction : public RichFunction {
+ public:
+  using InputType = IN;
+  using OutputType = OUT;
+  virtual void apply(const KEY& key, const W& window, std::span<const IN> elements,
+                     Collector<OUT>& out) = 0;
 };
 
 /// Flink's ProcessAllWindowFunction (windowAll): as ProcessWindowFunction, without a key.

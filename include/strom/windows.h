@@ -108,6 +108,12 @@ class WindowedStream {
     return build<Out>("Window Aggregate", detail::AggregateAggregation<T, F>{fn},
                       detail::ProcessAdapter<P>{process});
   }
+  /// Call `fn` (a WindowFunction) with the key, the window and all its elements.
+  template <class F>
+  auto apply(F fn) const {
+    using Out = typename F::OutputType;
+    return build<Out>("Window Apply", detail::NoAggregation{}, detail::ProcessAdapter<F>{fn});
+  }
   /// Call `process` (a ProcessWindowFunction, or ProcessAllWindowFunction for windowAll) with
   /// all elements of each window.
   template <class P>
@@ -131,7 +137,7 @@ class WindowedStream {
     });
     Transformation t;
     t.kind = TransformationKind::kOneInput;
-    t.name = kAll ? "All" + name : std::move(name);
+    t.name = kAll ? "All " + name : std::move(name);
     t.inputs = {input_.id()};
     t.keyedInput = true;
     t.operatorFactory = std::move(factory);

@@ -115,6 +115,17 @@ class SummarizeAll final : public ProcessAllWindowFunction<Event, Result> {
                  sum, ctx.timestamp()});
   }
 };
+/// A WindowFunction (apply): the same summary, without a context.
+class SummarizeApply final : public WindowFunction<Event, Result, int64_t> {
+ public:
+  void apply(const int64_t& key, const TimeWindow& window, std::span<const Event> elements,
+             Collector<Result>& out) override {
+    int64_t sum = 0;
+    for (const Event& e : elements) sum += valueOf(e);
+    out.collect({key, window.start, window.end, static_cast<int64_t>(elements.size()), sum,
+                 window.maxTimestamp()});
+  }
+};
 /// Attaches the record's timestamp: (key, value, timestamp).
 class WithTimestamp final : public ProcessFunction<Event, Event> {
  public:
@@ -214,6 +225,20 @@ TEST_P(WindowTest, tumblingWithOffsetAggregateAndProcess) {
       collect(keyed(timed(env, events)).window(assigner).aggregate(CountSum{}, SummarizeAcc{}));
   ASSERT_OK(env.execute("tumbling aggregate process"));
   EXPECT_EQ(sorted(out->records()), summaries(assign(events, assigner)));
+}
+
+TEST_P(WindowTest, applyWithAWindowFunctionAloneAndAfterReduce) {
+  std::vector<Event> events = outOfOrderEvents(3000, 7, 13);
+  auto assigner = TumblingEventTimeWindows::of(milliseconds(600));
+  auto env = makeEnv();
+  auto applied = collect(keyed(timed(env, events)).window(assigner).apply(SummarizeApply{}));
+  auto reduced =
+      collect(keyed(timed(env, events)).window(assigner).reduce(SumValues{}, SummarizeApply{}));
+  ASSERT_OK(env.execute("apply"));
+  std::vector<Result> expected = summaries(assign(events, assigner));
+  EXPECT_EQ(sorted(applied->records()), expected);
+  for (Result& r : expected) std::get<3>(r) = 1;  // the one reduced value
+  EXPECT_EQ(sorted(reduced->records()), expected);
 }
 
 TEST_P(WindowTest, slidingAggregateUsesPanesAndMatchesEveryWindow) {

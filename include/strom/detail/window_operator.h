@@ -638,8 +638,13 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
       collector_.setTimestamp(window.maxTimestamp());
       auto& fn = proc_.fn;
       if constexpr (requires {
-                      fn.process(this->keys_.currentKey(), windowContext_, elements, collector_);
+                      fn.apply(this->keys_.currentKey(), window, elements, collector_);
                     }) {
+        fn.apply(this->keys_.currentKey(), window, elements, collector_);
+      } else if constexpr (requires {
+                             fn.process(this->keys_.currentKey(), windowContext_, elements,
+                                        collector_);
+                           }) {
         fn.process(this->keys_.currentKey(), windowContext_, elements, collector_);
       } else {
         fn.process(windowContext_, elements, collector_);
