@@ -405,7 +405,17 @@ template <class K, class Keys>
 class KeyedTimers final : public TimerService {
  public:
   explicit KeyedTimers(Keys& keys) : keys_(keys) {}
-  void open(OperatorContext& context) { context_ = &context; }
+  /// Bind to the operator instance: the timers are registered per key group of its range.
+  void open(OperatorContext& context) {
+    context_ = &context;
+    const KeyGroupRange range = KeyGroupRange::forOperator(
+        context.maxParallelism(), context.parallelism(), context.subtaskIndex());
+    processingTimers_ = KeyedTimerQueue<K>(range, context.maxParallelism());
+    eventTimers_ = KeyedTimerQueue<K>(range, context.maxParallelism());
+  }
+  /// The timers of each domain (for snapshots and tests).
+  const KeyedTimerQueue<K>& eventTimers() const { return eventTimers_; }
+  const KeyedTimerQueue<K>& processingTimers() const { return processingTimers_; }
 
   int64_t currentProcessingTime() override { return context_->currentProcessingTime(); }
   int64_t currentWatermark() override { return watermark_; }

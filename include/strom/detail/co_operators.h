@@ -433,6 +433,10 @@ class IntervalJoinOperator final : public TwoInputOperator<In1, In2, Out, CoKeyi
     left_ = &backend.getMapState(MapStateDescriptor<int64_t, std::vector<In1>>("left-buffer"));
     right_ = &backend.getMapState(MapStateDescriptor<int64_t, std::vector<In2>>("right-buffer"));
     lateRecordsDropped_ = &context.metricGroup().counter("numLateRecordsDropped");
+    const KeyGroupRange range = KeyGroupRange::forOperator(
+        context.maxParallelism(), context.parallelism(), context.subtaskIndex());
+    leftCleanup_ = KeyedTimerQueue<K>(range, context.maxParallelism());
+    rightCleanup_ = KeyedTimerQueue<K>(range, context.maxParallelism());
     openFunction(fn_, this->runtimeContext());
   }
   void processBatch1(RecordBatch<In1>& batch) override {
