@@ -165,17 +165,44 @@ Result<Buffer> LocalBufferPool::requestBuffer() {
 }
 
 void LocalBufferPool::recycle(std::byte* segment) {
-  std::lock_guard lock(mu_);
-  --inUse_;
-  if (numWaiters_ == 0 && numSegmentsHeld_ > minBuffers_) {
-    // A floating segment nobody here waits for: let other partitions of the TaskManager use it.
-    --numSegmentsHeld_;
-    global_.recycleSegment(segment);
-    return;
+  {
+    std::lock_guard lock(mu_);
+    --inUse_;
+    if (numWaiters_ == 0 && numSegmentsHeld_ > minBuffers_) {
+      // A floating segment nobody here waits for: let other partitions of the TaskManager use
+      // it.
+      --numSegmentsHeld_;
+      global_.recycleSegment(segment);
+    } else {
+      free_.push_back(segment);
+      // One returned segment satisfies one requester; close() wakes all of them.
+      if (numWaiters_ > 0) bufferReturned_.notify_one();
+    }
   }
-  free_.push_back(segment);
-  // One returned segment satisfies one requester; close() wakes all of them.
-  if (numWaiters_ > 0) bufferReturned_.notify_one();
+  if (recycleListener_) recycleListener_();
+}
+
+Buffer LocalBufferPool::tryRequestBuffer() {
+  std::lock_guard lock(mu_);
+  if (closed_) return Buffer();
+  std::byte* segment = nullptr;
+  if (!free_.empty()) {
+    segment = free_.back();
+    free_.pop_back();
+  } else if (numSegmentsHeld_ < maxBuffers_) {
+    segment = global_.tryRequestSegment();
+    if (segment == nullptr) return Buffer();
+    ++numSegmentsHeld_;
+  } else {
+    return Buffer();
+  }
+  ++inUse_;
+  maxEverInUse_ = std::max(maxEverInUse_, inUse_);
+  return Buffer(shared_from_this(), segment, segmentSize_);
+}
+
+void LocalBufferPool::setRecycleListener(std::function<void()> listener) {
+  recycleListener_ = std::move(listener);
 }
 
 void LocalBufferPool::close() {

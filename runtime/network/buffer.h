@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -135,6 +136,13 @@ class LocalBufferPool : public std::enable_shared_from_this<LocalBufferPool> {
   /// Return an empty buffer (size() == 0) of segmentSize() bytes, blocking while none may be
   /// handed out. Cancelled once close() was called (also for requesters already blocked).
   Result<Buffer> requestBuffer();
+  /// Return an empty buffer if one may be handed out without blocking; otherwise (also once
+  /// closed) an invalid Buffer. Never blocks.
+  Buffer tryRequestBuffer();
+  /// Call `listener` (on the releasing thread, without this pool's lock held) each time a
+  /// buffer comes back. Set it before the first buffer is handed out; it must not destroy the
+  /// pool. Used by remote input channels to turn a recycled buffer into credit.
+  void setRecycleListener(std::function<void()> listener);
   /// Fail current and future requestBuffer() calls with Cancelled and wake every waiter.
   /// Buffers already handed out stay valid. Idempotent.
   void close();
@@ -181,6 +189,8 @@ class LocalBufferPool : public std::enable_shared_from_this<LocalBufferPool> {
   size_t maxEverInUse_ = 0;                 // guarded by mu_
   size_t numWaiters_ = 0;                   // guarded by mu_
   bool closed_ = false;                     // guarded by mu_
+  // Set before buffers are handed out, then only read (the hand-over of a Buffer orders it).
+  std::function<void()> recycleListener_;
 };
 
 }  // namespace strom::network

@@ -31,6 +31,10 @@ class InputChannel {
   /// Tell `listener` `channelIndex` whenever the channel goes from empty to non-empty, and at
   /// once if data is already there; nullptr unregisters (no calls after this returns).
   virtual void setListener(DataAvailabilityListener* listener, int channelIndex) = 0;
+  /// OK, or why the channel failed (a remote peer's error or a protocol violation). A failed
+  /// channel delivers what it received before the failure, then nothing more; the failure
+  /// notifies the listener so that the consumer wakes up and checks. Any thread.
+  virtual Status status() const { return Status::ok(); }
 };
 
 /// A channel to a producer in the same TaskManager: reads its ResultSubpartition directly and

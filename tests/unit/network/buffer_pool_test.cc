@@ -194,5 +194,22 @@ TEST_F(BufferPoolTest, blockedRequesterTakesFloatingSegmentAfterGlobalPoolRefill
   EXPECT_EQ(pool->buffersInUse(), 3u);
 }
 
+TEST_F(BufferPoolTest, tryRequestNeverBlocksAndRecycleListenerSeesEveryReturn) {
+  ASSERT_OK_AND_ASSIGN(auto pool, LocalBufferPool::create(*global_, 2, 2, "try"));
+  int recycled = 0;
+  pool->setRecycleListener([&recycled] { ++recycled; });
+  Buffer first = pool->tryRequestBuffer();
+  Buffer second = pool->tryRequestBuffer();
+  ASSERT_TRUE(first.isValid());
+  ASSERT_TRUE(second.isValid());
+  EXPECT_FALSE(pool->tryRequestBuffer().isValid());  // exhausted: no block
+  first.release();
+  EXPECT_EQ(recycled, 1);
+  EXPECT_TRUE(pool->tryRequestBuffer().isValid());  // destroyed at once: a second return
+  EXPECT_EQ(recycled, 2);
+  pool->close();
+  EXPECT_FALSE(pool->tryRequestBuffer().isValid());
+}
+
 }  // namespace
 }  // namespace strom::network

@@ -32,7 +32,8 @@ bool sameFrame(const Frame& a, const Frame& b) {
     const auto& y = std::get<BufferMessage>(b);
     return x->channel == y.channel && x->sequence == y.sequence && x->backlog == y.backlog &&
            x->isEvent == y.isEvent && x->payload.size() == y.payload.size() &&
-           std::memcmp(x->payload.data(), y.payload.data(), x->payload.size()) == 0;
+           (x->payload.empty() ||
+            std::memcmp(x->payload.data(), y.payload.data(), x->payload.size()) == 0);
   }
   return std::visit(
       [&b](const auto& x) {

@@ -1,0 +1,318 @@
+#include "runtime/network/remote_input_channel.h"
+
+#include <cstring>
+#include <utility>
+
+namespace strom::network {
+
+// --- FloatingBufferPool ----------------------------------------------------------------------
+
+Result<std::shared_ptr<FloatingBufferPool>> FloatingBufferPool::create(NetworkBufferPool& global,
+                                                                       size_t numBuffers,
+                                                                       std::string name) {
+  STROM_ASSIGN_OR_RETURN(auto pool,
+                         LocalBufferPool::create(global, numBuffers, numBuffers, std::move(name)));
+  auto floating = std::make_shared<FloatingBufferPool>(PrivateTag{}, pool);
+  std::weak_ptr<FloatingBufferPool> weak = floating;
+  pool->setRecycleListener([weak] {
+    if (auto self = weak.lock()) self->onRecycle();
+  });
+  return floating;
+}
+
+FloatingBufferPool::FloatingBufferPool(PrivateTag, std::shared_ptr<LocalBufferPool> pool)
+    : pool_(std::move(pool)) {}
+
+std::vector<Buffer> FloatingBufferPool::request(size_t count,
+                                                const std::weak_ptr<RemoteChannelState>& waiter) {
+  std::vector<Buffer> buffers;
+  // Taking and queueing under one lock: a buffer that comes back after a failed take finds the
+  // waiter queued (onRecycle takes mu_ after the buffer is back in pool_).
+  std::lock_guard lock(mu_);
+  while (buffers.size() < count) {
+    Buffer buffer = pool_->tryRequestBuffer();
+    if (!buffer.isValid()) {
+      waiters_.push_back(waiter);
+      break;
+    }
+    buffers.push_back(std::move(buffer));
+  }
+  return buffers;
+}
+
+void FloatingBufferPool::onRecycle() {
+  // Offer the returned buffer to the queued channels in order until one takes it. Bounded by
+  // the number of waiters at the start: a channel that re-queues itself is not asked twice.
+  size_t rounds;
+  {
+    std::lock_guard lock(mu_);
+    rounds = waiters_.size();
+  }
+  for (size_t i = 0; i < rounds; ++i) {
+    std::shared_ptr<RemoteChannelState> channel;
+    {
+      std::lock_guard lock(mu_);
+      if (waiters_.empty()) return;
+      channel = waiters_.front().lock();
+      waiters_.pop_front();
+    }
+    if (channel && channel->onFloatingAvailable()) return;
+  }
+}
+
+// --- RemoteChannelState ----------------------------------------------------------------------
+
+RemoteChannelState::RemoteChannelState(uint32_t id, ResultPartitionId partition, int subpartition,
+                                       std::string peer, std::shared_ptr<LocalBufferPool> exclusive,
+                                       std::shared_ptr<FloatingBufferPool> floating)
+    : id_(id),
+      partition_(std::move(partition)),
+      subpartition_(subpartition),
+      peer_(std::move(peer)),
+      exclusive_(std::move(exclusive)),
+      floating_(std::move(floating)) {}
+
+Status RemoteChannelState::setUp() {
+  std::weak_ptr<RemoteChannelState> weak = weak_from_this();
+  exclusive_->setRecycleListener([weak] {
+    if (auto self = weak.lock()) self->onExclusiveRecycled();
+  });
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < exclusive_->maxBuffers(); ++i) {
+    Buffer buffer = exclusive_->tryRequestBuffer();
+    if (!buffer.isValid()) {
+      return Status::resourceExhausted("remote channel " + partition_.toString() + "#" +
+                                       std::to_string(subpartition_) +
+                                       ": no free exclusive buffer");
+    }
+    free_.push_back(std::move(buffer));
+  }
+  return Status::ok();
+}
+
+void RemoteChannelState::setAnnouncer(std::weak_ptr<CreditAnnouncer> connection) {
+  std::lock_guard lock(mu_);
+  announcer_ = std::move(connection);
+}
+
+PartitionRequest RemoteChannelState::makeRequest() {
+  std::lock_guard lock(mu_);
+  requested_ = true;
+  unannouncedCredit_ = 0;
+  announcePending_ = false;
+  senderCredit_ = static_cast<uint32_t>(free_.size());
+  return PartitionRequest{id_, static_cast<uint32_t>(subpartition_),
+                          static_cast<uint32_t>(free_.size()), partition_};
+}
+
+Status RemoteChannelState::onBuffer(const BufferMessage& message, uint32_t& creditToAnnounce) {
+  creditToAnnounce = 0;
+  std::lock_guard lock(mu_);
+  if (released_ || !failure_.isOk()) return Status::ok();  // late frames of a dead channel
+  auto violation = [&](const std::string& what) {
+    return Status::corruption("remote channel " + std::to_string(id_) + " (" +
+                              partition_.toString() + "#" + std::to_string(subpartition_) +
+                              ") from " + peer_ + ": " + what);
+  };
+  if (message.sequence != nextSequence_) {
+    return violation("sequence number " + std::to_string(message.sequence) + ", expected " +
+                     std::to_string(nextSequence_));
+  }
+  if (senderCredit_ == 0) {
+    return violation("buffer " + std::to_string(message.sequence) +
+                     " sent beyond the announced credit");
+  }
+  // Every credit given is a free buffer held: the sender's credit never exceeds free_.size().
+  if (free_.empty())
+    return Status::internal("remote channel " + std::to_string(id_) +
+                            ": credit without a free buffer");
+  --senderCredit_;
+  Buffer buffer = std::move(free_.back());
+  free_.pop_back();
+  ++nextSequence_;
+  bool wasEmpty = received_.empty();
+  if (message.isEvent) {
+    uint8_t type = 0;
+    int64_t value = 0;
+    Status decoded = decodeEventPayload(message.payload, type, value);
+    if (!decoded.isOk() || type > static_cast<uint8_t>(EventType::kWatermarkStatus)) {
+      free_.push_back(std::move(buffer));
+      return violation("malformed event");
+    }
+    received_.push_back(
+        Received{BufferOrEvent(Event{static_cast<EventType>(type), value}), std::move(buffer)});
+  } else {
+    if (message.payload.size() > buffer.capacity()) {
+      free_.push_back(std::move(buffer));
+      return violation("payload of " + std::to_string(message.payload.size()) +
+                       " bytes exceeds the buffer size");
+    }
+    // The one copy: from the connection's read buffer into the receiver's own buffer.
+    if (!message.payload.empty()) {
+      std::memcpy(buffer.data(), message.payload.data(), message.payload.size());
+    }
+    buffer.setSize(message.payload.size());
+    received_.push_back(Received{BufferOrEvent(std::move(buffer)), Buffer()});
+  }
+  backlog_ = message.backlog;
+  creditToAnnounce = requestFloatingLocked();
+  senderCredit_ += creditToAnnounce;  // announced by the caller right away
+  if (wasEmpty && listener_ != nullptr) listener_->notifyDataAvailable(listenerChannelIndex_);
+  return Status::ok();
+}
+
+uint32_t RemoteChannelState::requestFloatingLocked() {
+  if (floating_ == nullptr || waitingForFloating_ || released_ || backlog_ <= free_.size()) {
+    return 0;
+  }
+  std::vector<Buffer> buffers = floating_->request(backlog_ - free_.size(), weak_from_this());
+  if (buffers.size() < backlog_ - free_.size()) waitingForFloating_ = true;
+  auto credit = static_cast<uint32_t>(buffers.size());
+  for (Buffer& buffer : buffers) free_.push_back(std::move(buffer));
+  return credit;
+}
+
+uint32_t RemoteChannelState::takeUnannouncedCredit() {
+  std::lock_guard lock(mu_);
+  announcePending_ = false;
+  if (released_ || !failure_.isOk()) return 0;
+  uint32_t credit = std::exchange(unannouncedCredit_, 0);
+  senderCredit_ += credit;
+  return credit;
+}
+
+void RemoteChannelState::addCreditLocked(uint32_t credit) {
+  if (credit == 0) return;
+  unannouncedCredit_ += credit;
+  // Before the request is sent, the request itself carries every free buffer as credit.
+  if (!requested_ || announcePending_) return;
+  if (auto connection = announcer_.lock()) {
+    announcePending_ = true;
+    connection->announceCredit(shared_from_this());
+  }
+}
+
+void RemoteChannelState::fail(Status status) {
+  std::vector<Buffer> freed;
+  {
+    std::lock_guard lock(mu_);
+    if (!failure_.isOk() || released_) return;
+    failure_ = std::move(status);
+    freed.swap(free_);
+    if (listener_ != nullptr) listener_->notifyDataAvailable(listenerChannelIndex_);
+  }
+  // freed is destroyed here, without mu_: recycling calls back into this class.
+}
+
+bool RemoteChannelState::isReleased() const {
+  std::lock_guard lock(mu_);
+  return released_;
+}
+
+std::optional<BufferOrEvent> RemoteChannelState::poll() {
+  std::optional<Received> next;
+  {
+    std::lock_guard lock(mu_);
+    if (received_.empty()) return std::nullopt;
+    next.emplace(std::move(received_.front()));
+    received_.pop_front();
+  }
+  std::optional<BufferOrEvent> item(std::move(next->item));
+  next.reset();  // frees an event's credit holder, without mu_
+  return item;
+}
+
+bool RemoteChannelState::hasData() const {
+  std::lock_guard lock(mu_);
+  return !received_.empty();
+}
+
+void RemoteChannelState::setListener(DataAvailabilityListener* listener, int channelIndex) {
+  std::lock_guard lock(mu_);
+  listener_ = listener;
+  listenerChannelIndex_ = channelIndex;
+  if (listener_ != nullptr && (!received_.empty() || !failure_.isOk())) {
+    listener_->notifyDataAvailable(channelIndex);
+  }
+}
+
+Status RemoteChannelState::status() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
+void RemoteChannelState::release() {
+  std::vector<Buffer> freed;
+  std::deque<Received> dropped;
+  {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    listener_ = nullptr;
+    freed.swap(free_);
+    dropped.swap(received_);
+  }
+  // Destroyed here, without mu_.
+}
+
+void RemoteChannelState::onExclusiveRecycled() {
+  Buffer buffer;
+  std::lock_guard lock(mu_);
+  if (released_ || !failure_.isOk()) return;
+  buffer = exclusive_->tryRequestBuffer();
+  if (!buffer.isValid()) return;
+  free_.push_back(std::move(buffer));
+  addCreditLocked(1);
+}
+
+bool RemoteChannelState::onFloatingAvailable() {
+  std::lock_guard lock(mu_);
+  waitingForFloating_ = false;
+  uint32_t credit = requestFloatingLocked();
+  addCreditLocked(credit);
+  return credit > 0;
+}
+
+size_t RemoteChannelState::testingNumFreeBuffers() const {
+  std::lock_guard lock(mu_);
+  return free_.size();
+}
+
+// --- RemoteInputChannel ----------------------------------------------------------------------
+
+Result<std::unique_ptr<RemoteInputChannel>> RemoteInputChannel::create(
+    ConnectionManager& connections, const std::string& producerAddress,
+    const ResultPartitionId& partition, int subpartition, NetworkBufferPool& global,
+    int exclusiveBuffers, std::shared_ptr<FloatingBufferPool> floating) {
+  if (exclusiveBuffers < 1) {
+    return Status::invalidArgument("remote channel " + partition.toString() +
+                                   ": buffers-per-channel must be >= 1, got " +
+                                   std::to_string(exclusiveBuffers));
+  }
+  std::string name = "remote channel " + partition.toString() + "#" + std::to_string(subpartition) +
+                     " from " + producerAddress;
+  STROM_ASSIGN_OR_RETURN(auto exclusive,
+                         LocalBufferPool::create(global, exclusiveBuffers, exclusiveBuffers, name));
+  auto state =
+      std::make_shared<RemoteChannelState>(connections.nextChannelId(), partition, subpartition,
+                                           producerAddress, exclusive, std::move(floating));
+  STROM_RETURN_IF_ERROR(state->setUp());
+  connections.registerChannel(producerAddress, state);
+  return std::make_unique<RemoteInputChannel>(PrivateTag{}, connections, std::move(exclusive),
+                                              std::move(state), producerAddress);
+}
+
+RemoteInputChannel::RemoteInputChannel(PrivateTag, ConnectionManager& connections,
+                                       std::shared_ptr<LocalBufferPool> exclusive,
+                                       std::shared_ptr<RemoteChannelState> state,
+                                       std::string producerAddress)
+    : connections_(connections),
+      exclusive_(std::move(exclusive)),
+      state_(std::move(state)),
+      producerAddress_(std::move(producerAddress)) {}
+
+RemoteInputChannel::~RemoteInputChannel() {
+  state_->release();
+  connections_.unregisterChannel(producerAddress_, state_->id());
+}
+
+}  // namespace strom::network
