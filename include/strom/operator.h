@@ -147,6 +147,9 @@ class Output final : public OutputBase {
   size_t maxRows() const { return maxRows_; }
   /// The records pushed but not handed on yet.
   size_t pendingRows() const { return batch_.size(); }
+  /// The arena of the batch being filled: copy the bytes of a record's std::string_view fields
+  /// here before pushing it (see RecordBatch::arena()).
+  detail::ByteArena& arena() { return batch_.arena(); }
 
   void flush() override {
     if (batch_.empty()) return;

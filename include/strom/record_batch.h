@@ -1,5 +1,7 @@
 #pragma once
 
+#include <strom/detail/byte_arena.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -43,6 +45,11 @@ struct DefaultInitAllocator : std::allocator<T> {
 ///
 /// A batch is owned by the Output that fills it and is reused: clear() keeps its capacity.
 /// A consumer's processBatch may move records out of the batch it is given.
+///
+/// Records with std::string_view fields keep their bytes in the batch's arena() (sources copy
+/// into it, record readers deserialize into it), valid until the batch is cleared: while the
+/// batch is processed downstream. An operator that keeps such a record beyond its batch (in
+/// state, in a window) must keep an owned copy.
 template <class T>
 class RecordBatch {
  public:
@@ -139,9 +146,14 @@ class RecordBatch {
   void clear() {
     values_.clear();
     timestamps_.clear();
+    arena_.reset();
   }
+
+  /// The bytes that std::string_view fields of this batch's records point into.
+  detail::ByteArena& arena() { return arena_; }
   /// Replace the contents with a copy of `other` (used when one output feeds several
-  /// chained consumers, each of which may move records out).
+  /// chained consumers, each of which may move records out). Views in the copy still point
+  /// into `other`'s arena, so `other` must not be cleared while the copy is in use.
   void copyFrom(const RecordBatch& other) {
     values_ = other.values_;
     timestamps_ = other.timestamps_;
@@ -159,6 +171,7 @@ class RecordBatch {
 
   std::vector<T, detail::DefaultInitAllocator<T>> values_;
   std::vector<int64_t> timestamps_;  // empty, or one per value
+  detail::ByteArena arena_;
 };
 
 }  // namespace strom

@@ -374,7 +374,8 @@ class RecordReader final : public RecordReaderBase {
       std::memcpy(&timestamp, body + 1, 8);
       offset = 9;
     }
-    DataInput in(std::string_view(reinterpret_cast<const char*>(body) + offset, length - offset));
+    DataInput in(std::string_view(reinterpret_cast<const char*>(body) + offset, length - offset),
+                 &batch_.arena());
     T& value = batch_.emplaceDefault(timestamp);
     if (!deserializeValue(in, value) || in.remaining() != 0) {
       batch_.popBack();

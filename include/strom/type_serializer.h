@@ -17,6 +17,7 @@
 //   bool               := 0x00 | 0x01
 //   enum E             := encoding of std::underlying_type_t<E>
 //   string             := varint(len) byte{len}
+//   string_view        := varint(len) byte{len}  (read into the DataInput's arena)
 //   pair<A, B>         := A B
 //   tuple<T1..Tn>      := T1 .. Tn             (tuple<> is zero bytes)
 //   array<T, N>        := T{N}
@@ -30,6 +31,7 @@
 //
 // The encoding carries no type tags or version: reader and writer must agree on T.
 
+#include <strom/detail/byte_arena.h>
 #include <strom/fields.h>
 
 #include <array>
@@ -116,8 +118,13 @@ class DataOutput {
 /// bytes must outlive the DataInput. Not thread-safe.
 class DataInput {
  public:
-  explicit DataInput(std::string_view bytes)
-      : position_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+  /// Read `bytes`. Values with std::string_view fields are deserialized into `arena` (their
+  /// views point there); without an arena they do not decode.
+  explicit DataInput(std::string_view bytes, detail::ByteArena* arena = nullptr)
+      : position_(bytes.data()), end_(bytes.data() + bytes.size()), arena_(arena) {}
+
+  /// The arena string_view fields are copied into, or nullptr.
+  detail::ByteArena* arena() const { return arena_; }
 
   /// Copy the next `size` bytes to `out`.
   [[nodiscard]] bool read(void* out, size_t size) {
@@ -212,6 +219,7 @@ class DataInput {
  private:
   const char* position_;
   const char* end_;
+  detail::ByteArena* arena_;
   bool failed_ = false;
 };
 
@@ -383,6 +391,27 @@ struct TypeSerializer<std::string> {
       return in.fail();
     }
     value.assign(bytes.data(), bytes.size());  // reuses the existing capacity
+    return true;
+  }
+};
+
+/// A view of bytes owned elsewhere: written like std::string; read into the input's arena
+/// (the batch the record is read into), so the view lives as long as that batch.
+template <>
+struct TypeSerializer<std::string_view> {
+  static constexpr size_t kMinSize = 1;
+  static void serialize(std::string_view value, DataOutput& out) {
+    out.writeVarint(value.size());
+    out.write(value.data(), value.size());
+  }
+  [[nodiscard]] static bool deserialize(DataInput& in, std::string_view& value) {
+    uint64_t size = 0;
+    std::string_view bytes;
+    if (in.arena() == nullptr || !in.readVarint(size) || size > in.remaining() ||
+        !in.readView(static_cast<size_t>(size), bytes)) {
+      return in.fail();
+    }
+    value = in.arena()->copy(bytes);
     return true;
   }
 };

@@ -7,6 +7,8 @@
 
 #include <random>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -125,6 +127,53 @@ TEST(RecordIoTest, recordsSpanningBuffersRoundTripWithTimestamps) {
     for (size_t i = 0; i < rows.size(); ++i) {
       EXPECT_EQ(out.timestamps[i], i % 3 == 0 ? kNoTimestamp : static_cast<int64_t>(i) * 1000);
     }
+  }
+}
+
+/// A record whose strings are views, as a source that owns its bytes emits them.
+struct ViewRow {
+  std::string_view name;
+  int64_t id = 0;
+  std::string_view extra;
+  STROM_FIELDS(name, id, extra)
+};
+
+/// Copies each batch's views into owned strings while the batch is alive, and checks that the
+/// views point into the batch's own arena.
+class CollectViews final : public Input<ViewRow> {
+ public:
+  void processBatch(RecordBatch<ViewRow>& batch) override {
+    EXPECT_GT(batch.arena().bytesUsed(), 0u);
+    for (const ViewRow& row : batch) {
+      records.push_back({std::string(row.name), row.id, std::string(row.extra)});
+    }
+  }
+  std::vector<std::tuple<std::string, int64_t, std::string>> records;
+};
+
+TEST(RecordIoTest, stringViewFieldsAreReadIntoTheBatchArena) {
+  std::vector<std::tuple<std::string, int64_t, std::string>> expected;
+  for (int64_t i = 0; i < 300; ++i) {
+    expected.push_back(
+        {"name" + std::to_string(i), i, std::string(static_cast<size_t>(i % 97), 'x')});
+  }
+  for (size_t bufferSize : {5u, 64u, 32768u}) {
+    FakePartition partition(1, bufferSize);
+    auto writer = TypedRecordOps<ViewRow>()
+                      .partitioner(PartitionerKind::kForward)
+                      ->createWriter(partition, WriterContext{});
+    RecordBatch<ViewRow> batch;
+    for (const auto& [name, id, extra] : expected) {
+      // The source copies its bytes into the batch it fills.
+      batch.push(ViewRow{batch.arena().copy(name), id, batch.arena().copy(extra)});
+    }
+    static_cast<Input<ViewRow>&>(*writer).processBatch(batch);
+    batch.clear();
+    EXPECT_EQ(batch.arena().bytesUsed(), 0u);
+    CollectViews out;
+    auto reader = TypedRecordOps<ViewRow>().createReader(out, "collect", 1, 16);
+    ASSERT_OK(readAll(*reader, partition.buffers(0)));
+    EXPECT_EQ(out.records, expected) << "buffer size " << bufferSize;
   }
 }
 

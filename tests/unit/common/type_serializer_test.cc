@@ -305,6 +305,39 @@ TEST(TypeSerializerTest, variantsCarryTheirAlternativeIndex) {
   EXPECT_FALSE(decodeExact(std::string(), value));
 }
 
+TEST(TypeSerializerTest, stringViewsAreReadIntoTheInputsArena) {
+  std::string bytes = encode(std::pair<std::string_view, int32_t>("hello", 7));
+  EXPECT_EQ(bytes, encode(std::pair<std::string, int32_t>("hello", 7)));  // same as a string
+  detail::ByteArena arena;
+  DataInput in(bytes, &arena);
+  std::pair<std::string_view, int32_t> value;
+  ASSERT_TRUE(deserializeValue(in, value));
+  EXPECT_EQ(value.first, "hello");
+  EXPECT_EQ(value.second, 7);
+  EXPECT_EQ(arena.bytesUsed(), 5u);
+  EXPECT_NE(value.first.data(), bytes.data() + 1);  // a copy, not a view of the input
+  // Without an arena a view has nowhere to live: the input does not decode.
+  DataInput noArena(bytes);
+  EXPECT_FALSE(deserializeValue(noArena, value));
+  EXPECT_TRUE(noArena.failed());
+}
+
+TEST(ByteArenaTest, copiesStayPutUntilResetAndChunksAreReused) {
+  detail::ByteArena arena;
+  std::vector<std::pair<std::string_view, std::string>> copies;
+  for (int i = 0; i < 2000; ++i) {
+    std::string text(static_cast<size_t>(i % 50) + 1, static_cast<char>('a' + i % 26));
+    copies.push_back({arena.copy(text), text});
+  }
+  copies.push_back({arena.copy(std::string(100'000, 'z')), std::string(100'000, 'z')});
+  for (const auto& [view, text] : copies) EXPECT_EQ(view, text);
+  const char* first = copies.front().first.data();
+  arena.reset();
+  EXPECT_EQ(arena.bytesUsed(), 0u);
+  EXPECT_EQ(arena.copy("again").data(), first);  // the first chunk is reused
+  EXPECT_TRUE(arena.copy("").empty());
+}
+
 TEST(TypeSerializerTest, serializesSeveralValuesBackToBack) {
   std::string bytes = "prefix";
   DataOutput out(bytes);
@@ -535,7 +568,8 @@ TEST(TypeSerializerTest, serializableConceptMatchesSupportedTypes) {
   static_assert(Serializable<std::map<std::string, std::vector<Celsius>>>);
   static_assert(!Serializable<long double>);
   static_assert(!Serializable<int*>);
-  static_assert(!Serializable<std::string_view>);
+  // Views are records' fields whose bytes live in the batch's arena (read into DataInput's).
+  static_assert(Serializable<std::string_view>);
   static_assert(!Serializable<NotSerializable>);
   static_assert(!Serializable<WithPointerField>);
   static_assert(!Serializable<std::vector<NotSerializable>>);
