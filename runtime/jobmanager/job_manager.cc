@@ -54,16 +54,19 @@ std::vector<TaskDeploymentDescriptor> JobManager::buildDeployments(const Job& jo
         gate.jobEdge = edgeId;
         for (int i = 0; i < producer.parallelism; ++i) {
           network::ResultPartitionId id{job.id, edgeId, i, 0};
+          // Slot sharing: producer subtask i runs in the job's i-th slot.
+          std::string address = slots_[static_cast<size_t>(job.slotsTaken[static_cast<size_t>(i)])]
+                                    .taskManager->dataAddress();
           if (!edge.pointwise()) {
-            gate.channels.push_back(InputChannelDescriptor{id, s});
+            gate.channels.push_back(InputChannelDescriptor{id, s, std::move(address)});
             continue;
           }
           std::vector<int> consumers =
               pointwiseConsumers(i, producer.parallelism, vertex.parallelism);
           auto it = std::find(consumers.begin(), consumers.end(), s);
           if (it != consumers.end()) {
-            gate.channels.push_back(
-                InputChannelDescriptor{id, static_cast<int>(it - consumers.begin())});
+            gate.channels.push_back(InputChannelDescriptor{
+                id, static_cast<int>(it - consumers.begin()), std::move(address)});
           }
         }
         d.inputs.push_back(std::move(gate));

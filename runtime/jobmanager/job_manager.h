@@ -63,6 +63,7 @@ class JobManager final : public JobManagerGateway {
     bool free = true;
   };
 
+  /// REQUIRES: mu_ held (reads the slots' TaskManagers for the producers' data addresses).
   std::vector<TaskDeploymentDescriptor> buildDeployments(const Job& job) const;
   /// Mark the job done and free its slots once every execution is terminal.
   /// REQUIRES: mu_ held.

@@ -11,13 +11,6 @@ Result<std::unique_ptr<MiniCluster>> MiniCluster::start(Options options) {
         "config key 'taskmanager.count': " + std::to_string(options.numberOfTaskManagers) +
         " must be at least 1");
   }
-  if (options.numberOfTaskManagers > 1) {
-    // Tasks on different TaskManagers would need remote (TCP) channels, which do not exist yet.
-    return Status::invalidArgument(
-        "config key 'taskmanager.count': " + std::to_string(options.numberOfTaskManagers) +
-        " TaskManagers need remote channels, which are not built yet; "
-        "use 1");
-  }
   const Clock* clock = options.clock ? options.clock : &SystemClock::instance();
   std::unique_ptr<MiniCluster> cluster(new MiniCluster());
   cluster->jobManager_ = std::make_unique<JobManager>();

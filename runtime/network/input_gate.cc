@@ -72,4 +72,13 @@ std::optional<std::pair<int, BufferOrEvent>> InputGate::pollNext() {
   }
 }
 
+Status InputGate::status() const {
+  for (size_t i = 0; i < channels_.size(); ++i) {
+    if (finished_[i]) continue;  // it delivered everything: a later failure does not matter
+    Status status = channels_[i]->status();
+    if (!status.isOk()) return status;
+  }
+  return Status::ok();
+}
+
 }  // namespace strom::network

@@ -85,6 +85,9 @@ class InputGate final : public DataAvailabilityListener {
   bool isFinished() const { return numFinished_ == numChannels(); }
   bool isChannelFinished(int index) const { return finished_[index]; }
   int numFinishedChannels() const { return numFinished_; }
+  /// Return the first status (InputChannel::status()) of a failed channel that has not
+  /// delivered EndOfPartition, or OK. O(channels); task thread.
+  Status status() const;
 
   // DataAvailabilityListener
   void notifyDataAvailable(int channelIndex) override;

@@ -45,6 +45,9 @@ struct ExecutionAttemptId {
 struct InputChannelDescriptor {
   network::ResultPartitionId partition;
   int subpartition = 0;
+  /// The data address ("host:port") of the producer's TaskManager; empty when it has no data
+  /// server. A task reads the channel locally when this equals its own TaskManager's address.
+  std::string producerDataAddress;
 };
 
 struct InputGateDescriptor {
@@ -97,6 +100,9 @@ class TaskManagerGateway {
   virtual ~TaskManagerGateway() = default;
   virtual const std::string& taskManagerId() const = 0;
   virtual int numberOfSlots() const = 0;
+  /// Return the "host:port" of the TaskManager's data server, or "" if it has none (then
+  /// every channel it hosts is local).
+  virtual std::string dataAddress() const { return ""; }
   virtual Status submitTask(TaskDeploymentDescriptor descriptor) = 0;
   virtual void cancelTask(const ExecutionAttemptId& attemptId) = 0;
   /// Drop what the TaskManager still holds for `jobId` (finished tasks, partitions).

@@ -8,6 +8,7 @@
 #include "common/logging.h"
 #include "graph/job_graph.h"
 #include "graph/stream_graph.h"
+#include "runtime/network/remote_input_channel.h"
 
 namespace strom::runtime {
 
@@ -273,10 +274,29 @@ Status Task::buildChain() {
     for (size_t g = 0; g < descriptor_.inputs.size(); ++g) {
       const InputGateDescriptor& gate = descriptor_.inputs[g];
       std::vector<std::unique_ptr<network::InputChannel>> channels;
+      std::shared_ptr<network::FloatingBufferPool> floating;  // made for the first remote one
       for (const InputChannelDescriptor& channel : gate.channels) {
-        STROM_ASSIGN_OR_RETURN(auto subpartition, services_.partitionManager->requestSubpartition(
-                                                      channel.partition, channel.subpartition));
-        channels.push_back(std::make_unique<network::LocalInputChannel>(std::move(subpartition)));
+        bool local = channel.producerDataAddress.empty() ||
+                     channel.producerDataAddress == services_.dataAddress ||
+                     services_.connections == nullptr;
+        if (local) {
+          STROM_ASSIGN_OR_RETURN(auto subpartition, services_.partitionManager->requestSubpartition(
+                                                        channel.partition, channel.subpartition));
+          channels.push_back(std::make_unique<network::LocalInputChannel>(std::move(subpartition)));
+          continue;
+        }
+        if (floating == nullptr && options_.floatingBuffers > 0) {
+          STROM_ASSIGN_OR_RETURN(
+              floating, network::FloatingBufferPool::create(
+                            *services_.bufferPool, static_cast<size_t>(options_.floatingBuffers),
+                            descriptor_.taskName() + " input " + std::to_string(g + 1)));
+        }
+        STROM_ASSIGN_OR_RETURN(
+            auto remote,
+            network::RemoteInputChannel::create(
+                *services_.connections, channel.producerDataAddress, channel.partition,
+                channel.subpartition, *services_.bufferPool, options_.buffersPerChannel, floating));
+        channels.push_back(std::move(remote));
       }
       const graph::JobEdge& jobEdge = job.edges()[static_cast<size_t>(gate.jobEdge)];
       const graph::StreamEdge& streamEdge = graph.edges()[static_cast<size_t>(jobEdge.streamEdge)];
@@ -367,7 +387,9 @@ Status Task::runInputLoop() {
       flushPartitionsIfDue(now, /*idle=*/false);
       continue;
     }
-    // Nothing to read: hand partial batches on and flush partial buffers, then wait.
+    // Nothing to read: a failed (remote) channel fails the task; checked only when idle.
+    for (const auto& gate : gates_) STROM_RETURN_IF_ERROR(gate->status());
+    // Hand partial batches on and flush partial buffers, then wait.
     for (auto& reader : readers_) reader->flush();
     flushPartitionsIfDue(now, /*idle=*/true);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);

@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "runtime/network/buffer.h"
+#include "runtime/network/connection_manager.h"
 #include "runtime/network/input_gate.h"
 #include "runtime/network/result_partition.h"
 #include "runtime/network/wakeup_signal.h"
@@ -31,6 +32,11 @@ namespace strom::runtime {
 struct TaskServices {
   network::NetworkBufferPool* bufferPool = nullptr;
   network::ResultPartitionManager* partitionManager = nullptr;
+  /// The TaskManager's TCP endpoint for remote channels; null if it has none (all local). It
+  /// outlives the task.
+  network::ConnectionManager* connections = nullptr;
+  /// This TaskManager's data address: channels whose producer has another one are remote.
+  std::string dataAddress;
   const Clock* clock = nullptr;
   JobManagerGateway* jobManager = nullptr;
   Configuration configuration;  // the TaskManager's, under the job's

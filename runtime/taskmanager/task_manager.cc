@@ -40,6 +40,12 @@ Result<std::unique_ptr<TaskManager>> TaskManager::create(Options options, const 
   STROM_ASSIGN_OR_RETURN(
       tm->bufferPool_,
       network::NetworkBufferPool::create(tm->options_.numberOfBuffers, tm->options_.segmentSize));
+  STROM_ASSIGN_OR_RETURN(
+      auto connectionOptions,
+      network::ConnectionManagerOptions::fromConfiguration(tm->options_.configuration));
+  connectionOptions.segmentSize = tm->options_.segmentSize;
+  STROM_ASSIGN_OR_RETURN(tm->connections_, network::ConnectionManager::create(tm->partitionManager_,
+                                                                              connectionOptions));
   return tm;
 }
 
@@ -52,6 +58,8 @@ Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
   TaskServices services;
   services.bufferPool = bufferPool_.get();
   services.partitionManager = &partitionManager_;
+  services.connections = connections_.get();
+  services.dataAddress = connections_->address();
   services.clock = clock_;
   services.jobManager = jobManager_;
   services.configuration = options_.configuration;

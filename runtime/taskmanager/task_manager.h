@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "runtime/network/buffer.h"
+#include "runtime/network/connection_manager.h"
 #include "runtime/network/result_partition.h"
 #include "runtime/task/deployment.h"
 #include "runtime/task/task.h"
@@ -39,6 +40,7 @@ class TaskManager final : public TaskManagerGateway {
 
   const std::string& taskManagerId() const override { return options_.id; }
   int numberOfSlots() const override { return options_.numberOfSlots; }
+  std::string dataAddress() const override { return connections_->address(); }
   Status submitTask(TaskDeploymentDescriptor descriptor) override;
   void cancelTask(const ExecutionAttemptId& attemptId) override;
   void releaseJob(const std::string& jobId) override;
@@ -55,6 +57,9 @@ class TaskManager final : public TaskManagerGateway {
   JobManagerGateway* jobManager_;
   std::unique_ptr<network::NetworkBufferPool> bufferPool_;
   network::ResultPartitionManager partitionManager_;
+  // After the partitions and the buffer pool (it serves the former and is destroyed first),
+  // before the tasks (their remote channels are destroyed before it).
+  std::unique_ptr<network::ConnectionManager> connections_;
 
   std::mutex mu_;
   std::map<std::string, std::vector<std::unique_ptr<Task>>> tasksByJob_;  // GUARDED_BY(mu_)

@@ -103,15 +103,18 @@ auto eventTimestamp() {
   return [](const Event& e, int64_t) { return e.second; };
 }
 
-class EventTimeTest : public ::testing::TestWithParam<std::tuple<int, int>> {
+class EventTimeTest : public ::testing::TestWithParam<std::tuple<int, int, int>> {
  protected:
   int parallelism() const { return std::get<0>(GetParam()); }
   int batchRows() const { return std::get<1>(GetParam()); }
+  /// Several TaskManagers: tasks on different ones talk over loopback TCP.
+  int numTaskManagers() const { return std::get<2>(GetParam()); }
 
   /// An environment whose watermark generators emit every `interval` ("0 ms": every batch).
   StreamExecutionEnvironment makeEnv(const std::string& interval) {
     Configuration config;
     config.set("execution.batch.rows", std::to_string(batchRows()));
+    config.set("taskmanager.count", std::to_string(numTaskManagers()));
     config.set(kAutoWatermarkIntervalKey, interval);
     auto env = StreamExecutionEnvironment::getExecutionEnvironment(config);
     env.setParallelism(parallelism());
@@ -300,10 +303,17 @@ TEST_P(EventTimeTest, aThrowingTimestampAssignerFailsTheJobWithItsMessage) {
 
 INSTANTIATE_TEST_SUITE_P(ParallelismAndBatchSize, EventTimeTest,
                          ::testing::Combine(::testing::Values(1, 2, 3, 4),
-                                            ::testing::Values(1, 1024)),
+                                            ::testing::Values(1, 1024), ::testing::Values(1)),
                          [](const auto& info) {
                            return "p" + std::to_string(std::get<0>(info.param)) + "_rows" +
                                   std::to_string(std::get<1>(info.param));
+                         });
+INSTANTIATE_TEST_SUITE_P(ThreeTaskManagers, EventTimeTest,
+                         ::testing::Combine(::testing::Values(2, 4), ::testing::Values(1, 1024),
+                                            ::testing::Values(3)),
+                         [](const auto& info) {
+                           return "p" + std::to_string(std::get<0>(info.param)) + "_rows" +
+                                  std::to_string(std::get<1>(info.param)) + "_tm3";
                          });
 
 }  // namespace

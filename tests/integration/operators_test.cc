@@ -26,16 +26,19 @@ using ::testing::UnorderedElementsAreArray;
 
 constexpr int64_t kCount = 5000;
 
-class OperatorsTest : public ::testing::TestWithParam<std::tuple<int, int>> {
+class OperatorsTest : public ::testing::TestWithParam<std::tuple<int, int, int>> {
  protected:
   OperatorsTest() {
     Configuration config;
     config.set("execution.batch.rows", std::to_string(batchRows()));
+    config.set("taskmanager.count", std::to_string(numTaskManagers()));
     env_ = StreamExecutionEnvironment::getExecutionEnvironment(config);
     env_.setParallelism(parallelism());
   }
   int parallelism() const { return std::get<0>(GetParam()); }
   int batchRows() const { return std::get<1>(GetParam()); }
+  /// Several TaskManagers: tasks on different ones talk over loopback TCP.
+  int numTaskManagers() const { return std::get<2>(GetParam()); }
 
   template <class T>
   std::shared_ptr<CollectedRecords<T>> collect(const DataStream<T>& stream) {
@@ -462,10 +465,17 @@ TEST_P(OperatorsTest, countersAreSummedOverSubtasksInTheJobResult) {
 
 INSTANTIATE_TEST_SUITE_P(ParallelismAndBatchSize, OperatorsTest,
                          ::testing::Combine(::testing::Values(1, 2, 3, 4),
-                                            ::testing::Values(1, 7, 1024)),
+                                            ::testing::Values(1, 7, 1024), ::testing::Values(1)),
                          [](const auto& info) {
                            return "p" + std::to_string(std::get<0>(info.param)) + "_rows" +
                                   std::to_string(std::get<1>(info.param));
+                         });
+INSTANTIATE_TEST_SUITE_P(ThreeTaskManagers, OperatorsTest,
+                         ::testing::Combine(::testing::Values(2, 4), ::testing::Values(7, 1024),
+                                            ::testing::Values(3)),
+                         [](const auto& info) {
+                           return "p" + std::to_string(std::get<0>(info.param)) + "_rows" +
+                                  std::to_string(std::get<1>(info.param)) + "_tm3";
                          });
 
 }  // namespace

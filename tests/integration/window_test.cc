@@ -166,14 +166,17 @@ std::vector<T> sorted(std::vector<T> v) {
   return v;
 }
 
-class WindowTest : public ::testing::TestWithParam<std::tuple<int, int>> {
+class WindowTest : public ::testing::TestWithParam<std::tuple<int, int, int>> {
  protected:
   int parallelism() const { return std::get<0>(GetParam()); }
   int batchRows() const { return std::get<1>(GetParam()); }
+  /// Several TaskManagers: tasks on different ones talk over loopback TCP.
+  int numTaskManagers() const { return std::get<2>(GetParam()); }
 
   StreamExecutionEnvironment makeEnv() {
     Configuration config;
     config.set("execution.batch.rows", std::to_string(batchRows()));
+    config.set("taskmanager.count", std::to_string(numTaskManagers()));
     config.set(kAutoWatermarkIntervalKey, "0 ms");
     auto env = StreamExecutionEnvironment::getExecutionEnvironment(config);
     env.setParallelism(parallelism());
@@ -508,11 +511,18 @@ TEST_P(WindowTest, allowedLatenessRefiresAndLateDataGoesToTheSideOutput) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ParallelismAndBatchSize, WindowTest,
-                         ::testing::Combine(::testing::Values(1, 2, 3, 4),
-                                            ::testing::Values(1, 97)),
+                         ::testing::Combine(::testing::Values(1, 2, 3, 4), ::testing::Values(1, 97),
+                                            ::testing::Values(1)),
                          [](const auto& info) {
                            return "p" + std::to_string(std::get<0>(info.param)) + "_rows" +
                                   std::to_string(std::get<1>(info.param));
+                         });
+INSTANTIATE_TEST_SUITE_P(ThreeTaskManagers, WindowTest,
+                         ::testing::Combine(::testing::Values(2, 4), ::testing::Values(1, 97),
+                                            ::testing::Values(3)),
+                         [](const auto& info) {
+                           return "p" + std::to_string(std::get<0>(info.param)) + "_rows" +
+                                  std::to_string(std::get<1>(info.param)) + "_tm3";
                          });
 
 }  // namespace

@@ -259,6 +259,22 @@ TEST_F(WordCountTest, countsGeneratedTextExactlyAtEveryParallelismAndBatchSize) 
   expectCountsMatchOracleForAllSettings(input);
 }
 
+TEST_F(WordCountTest, countsExactlyOnThreeTaskManagersOverLoopbackTcp) {
+  // Tasks on different TaskManagers exchange data through remote channels.
+  std::string input = path("generated.txt");
+  ASSERT_TRUE(writeWholeFile(input, generateText()));
+  std::vector<std::string> expected = expectedCounts(readWholeFile(input));
+  for (int parallelism = 2; parallelism <= 4; ++parallelism) {
+    for (const char* batch : {"execution.batch.rows=1024", "execution.batch.rows=1"}) {
+      SCOPED_TRACE("-p " + std::to_string(parallelism) + " -D " + batch);
+      expectCountsMatchOracle(
+          input, {"-p", std::to_string(parallelism), "-D", "taskmanager.count=3", "-D", batch},
+          expected);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 TEST_F(WordCountTest, oracleSplitsOnNonAlphanumericBytesAndLowerCases) {
   // The oracle itself, on a text whose answer is known.
   std::vector<std::string> expected = {"a1,1", "a1,2", "b,1", "caf,1", "s,1", "x,1"};
