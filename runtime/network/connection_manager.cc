@@ -502,6 +502,10 @@ class ClientConnection final : public CreditAnnouncer,
   void onRead(const asio::error_code& error, size_t bytes) {
     if (closed_) return;
     if (error) {
+      if (error == asio::error::eof && channels_.empty()) {
+        close(Status::ok());  // an idle connection whose peer shut down: nothing was lost
+        return;
+      }
       close(error == asio::error::eof ? Status::unavailable("peer closed the connection")
                                       : fromAsio(error, "read"));
       return;
