@@ -33,13 +33,17 @@ using ::testing::UnorderedElementsAreArray;
 
 using Keyed = std::pair<int64_t, int64_t>;  // key, value (or timestamp)
 
-class ConnectTest : public ::testing::TestWithParam<int> {
+/// Parameters: parallelism, number of TaskManagers (tasks on different TaskManagers exchange
+/// data over loopback TCP).
+class ConnectTest : public ::testing::TestWithParam<std::tuple<int, int>> {
  protected:
-  int parallelism() const { return GetParam(); }
+  int parallelism() const { return std::get<0>(GetParam()); }
+  int numTaskManagers() const { return std::get<1>(GetParam()); }
 
   StreamExecutionEnvironment makeEnv() {
     Configuration config;
     config.set("execution.batch.rows", "64");
+    config.set("taskmanager.count", std::to_string(numTaskManagers()));
     config.set(kAutoWatermarkIntervalKey, "0 ms");
     auto env = StreamExecutionEnvironment::getExecutionEnvironment(config);
     env.setParallelism(parallelism());
@@ -542,7 +546,10 @@ TEST(ConnectApiTest, aRecordWithoutTimestampFailsTheIntervalJoin) {
   EXPECT_THAT(result.status().message(), HasSubstr("has no timestamp"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Parallelism, ConnectTest, ::testing::Values(1, 2, 3, 4));
+INSTANTIATE_TEST_SUITE_P(Parallelism, ConnectTest,
+                         ::testing::Combine(::testing::Values(1, 2, 3, 4), ::testing::Values(1)));
+INSTANTIATE_TEST_SUITE_P(ThreeTaskManagers, ConnectTest,
+                         ::testing::Combine(::testing::Values(2, 3), ::testing::Values(3)));
 
 }  // namespace
 }  // namespace strom

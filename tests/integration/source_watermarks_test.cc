@@ -101,14 +101,17 @@ struct KeepRecordTimestamp {
   }
 };
 
-class SourceWatermarksTest : public ::testing::TestWithParam<int> {
+/// Parameters: parallelism, number of TaskManagers (tasks on different TaskManagers exchange
+/// data over loopback TCP).
+class SourceWatermarksTest : public ::testing::TestWithParam<std::tuple<int, int>> {
  protected:
   StreamExecutionEnvironment makeEnv() {
     Configuration config;
     config.set("execution.batch.rows", "64");
+    config.set("taskmanager.count", std::to_string(std::get<1>(GetParam())));
     config.set(kAutoWatermarkIntervalKey, "0 ms");
     auto env = StreamExecutionEnvironment::getExecutionEnvironment(config);
-    env.setParallelism(GetParam());
+    env.setParallelism(std::get<0>(GetParam()));
     return env;
   }
   static auto strategy() {
@@ -143,7 +146,7 @@ TEST_P(SourceWatermarksTest, theSourceWatermarkIsTheMinimumOverItsSplits) {
     ++timers;
     EXPECT_GE(watermark, timestamp);
   }
-  EXPECT_EQ(timers, 2 * kPerSplit * GetParam());
+  EXPECT_EQ(timers, 2 * kPerSplit * std::get<0>(GetParam()));
 
   // The same records through one generator for the whole stream: the behind split is late.
   auto env2 = makeEnv();
@@ -171,7 +174,10 @@ TEST_P(SourceWatermarksTest, aReleasedSplitNoLongerHoldsTheWatermarkBack) {
   EXPECT_GT(firedBeforeEnd, kPerSplit / 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Parallelism, SourceWatermarksTest, ::testing::Values(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(Parallelism, SourceWatermarksTest,
+                         ::testing::Combine(::testing::Values(1, 2, 3), ::testing::Values(1)));
+INSTANTIATE_TEST_SUITE_P(ThreeTaskManagers, SourceWatermarksTest,
+                         ::testing::Combine(::testing::Values(2, 3), ::testing::Values(3)));
 
 }  // namespace
 }  // namespace strom

@@ -62,14 +62,17 @@ class JoinTimestamps final : public JoinFunction<Keyed, Keyed, Keyed> {
   Keyed join(const Keyed& a, const Keyed& b) override { return {a.first * 1000 + b.first, 0}; }
 };
 
-class WindowJoinTest : public ::testing::TestWithParam<int> {
+/// Parameters: parallelism, number of TaskManagers (tasks on different TaskManagers exchange
+/// data over loopback TCP).
+class WindowJoinTest : public ::testing::TestWithParam<std::tuple<int, int>> {
  protected:
   StreamExecutionEnvironment makeEnv() {
     Configuration config;
     config.set("execution.batch.rows", "32");
+    config.set("taskmanager.count", std::to_string(std::get<1>(GetParam())));
     config.set(kAutoWatermarkIntervalKey, "0 ms");
     auto env = StreamExecutionEnvironment::getExecutionEnvironment(config);
-    env.setParallelism(GetParam());
+    env.setParallelism(std::get<0>(GetParam()));
     return env;
   }
   static auto strategy() {
@@ -234,7 +237,10 @@ TEST_P(WindowJoinTest, joinFunctionClassesAreOpenedAndCalled) {
   expectSameRecords(out->records(), expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(Parallelism, WindowJoinTest, ::testing::Values(1, 2, 3, 4));
+INSTANTIATE_TEST_SUITE_P(Parallelism, WindowJoinTest,
+                         ::testing::Combine(::testing::Values(1, 2, 3, 4), ::testing::Values(1)));
+INSTANTIATE_TEST_SUITE_P(ThreeTaskManagers, WindowJoinTest,
+                         ::testing::Combine(::testing::Values(2, 3), ::testing::Values(3)));
 
 }  // namespace
 }  // namespace strom
