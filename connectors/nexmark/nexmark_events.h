@@ -1,5 +1,7 @@
 #pragma once
 
+#include <strom/fields.h>
+
 #include <cstdint>
 #include <string_view>
 
@@ -19,6 +21,7 @@ struct Person {
   std::string_view state;
   int64_t dateTime = 0;
   std::string_view extra;
+  STROM_FIELDS(id, name, emailAddress, creditCard, city, state, dateTime, extra)
 };
 
 /// A new auction (the reference's `Auction`).
@@ -33,6 +36,8 @@ struct Auction {
   int64_t seller = 0;
   int64_t category = 0;
   std::string_view extra;
+  STROM_FIELDS(id, itemName, description, initialBid, reserve, dateTime, expires, seller, category,
+               extra)
 };
 
 /// A bid on an auction (the reference's `Bid`).
@@ -44,6 +49,7 @@ struct Bid {
   std::string_view url;
   int64_t dateTime = 0;
   std::string_view extra;
+  STROM_FIELDS(auction, bidder, price, channel, url, dateTime, extra)
 };
 
 /// The kind of a NexmarkEvent; the values are the `type` of the JSON line format.
@@ -59,6 +65,9 @@ struct NexmarkEvent {
   Person person;
   Auction auction;
   Bid bid;
+  /// The generator split that made the event (set by the Nexmark source).
+  int32_t split = 0;
+  STROM_FIELDS(type, timestamp, watermark, person, auction, bid, split)
 };
 
 }  // namespace strom::nexmark

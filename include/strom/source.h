@@ -61,6 +61,9 @@ class ReaderOutput {
     switchTo(kNoSplit);
     output_.push(std::move(value), timestamp);
   }
+  /// The arena of the batch being filled: copy the bytes of a record's std::string_view
+  /// fields here before emitting it (see RecordBatch::arena()).
+  detail::ByteArena& arena() { return output_.arena(); }
   /// The plain output (push, pushGenerated), for records of the reader as a whole.
   Output<T>& records() {
     switchTo(kNoSplit);

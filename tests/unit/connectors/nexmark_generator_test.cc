@@ -1,7 +1,6 @@
 #include "connectors/nexmark/nexmark_generator.h"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <atomic>
 #include <cstdint>
@@ -14,6 +13,7 @@
 #include "connectors/nexmark/nexmark_config.h"
 #include "connectors/nexmark/nexmark_json.h"
 #include "connectors/nexmark/splittable_random.h"
+#include "testutil/gzip_lines.h"
 #include "testutil/status_matchers.h"
 
 // Count heap allocations of this test binary, to show that generating allocates nothing.
@@ -182,29 +182,7 @@ TEST(NexmarkGeneratorTest, generatesWithoutAllocatingPerEvent) {
   EXPECT_GT(checksum, 0);
 }
 
-// Read the decompressed lines of a .jsonl.gz file.
-std::vector<std::string> readGzipLines(const std::string& path) {
-  std::vector<std::string> lines;
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    ADD_FAILURE() << "cannot open " << path;
-    return lines;
-  }
-  std::vector<char> buffer(1 << 20);
-  std::string line;
-  while (gzgets(file, buffer.data(), static_cast<int>(buffer.size())) != nullptr) {
-    line += buffer.data();
-    if (!line.empty() && line.back() == '\n') {
-      lines.push_back(std::move(line));
-      line.clear();
-    }
-  }
-  if (!line.empty()) {
-    lines.push_back(std::move(line));
-  }
-  gzclose(file);
-  return lines;
-}
+using testutil::readGzipLines;
 
 void expectGolden(const std::string& fileName, int64_t events, int32_t splits) {
   const std::filesystem::path dir = STROM_NEXMARK_DATA_DIR;
