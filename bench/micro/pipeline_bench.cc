@@ -6,18 +6,15 @@
 #include <benchmark/benchmark.h>
 #include <strom/strom.h>
 
-#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
+
 namespace {
 
-double processCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using bench::processCpuSeconds;
 
 constexpr int64_t kKeys = 1000;
 
@@ -57,9 +54,7 @@ class ChecksumSink final : public strom::Sink<T> {
 };
 
 void report(benchmark::State& state, int64_t records, double cpuSeconds) {
-  state.SetItemsProcessed(records);
-  state.counters["per_core"] =
-      benchmark::Counter(static_cast<double>(records) / cpuSeconds, benchmark::Counter::kDefaults);
+  bench::reportPerCore(state, records, cpuSeconds);
 }
 
 /// Run the job that `declare(env, records, checksum)` declares once per iteration, on an
