@@ -434,37 +434,48 @@ class KeyedTimers final : public TimerService {
     eventTimers_.remove(keys_.currentKey(), time);
   }
 
-  /// Advance the watermark to `watermark` and fire the event-time timers due, in time order,
-  /// as `fire(time, TimeDomain::kEventTime)` with the timer's key current. Return false if the
+  /// Advance the watermark to `watermark` and fire the event-time timers due, in time order:
+  /// `fn.onTimer(time, context, collector)` with the timer's key current. Return false if the
   /// watermark did not advance (then nothing fired and it must not be forwarded).
-  template <class Fire>
-  bool advanceWatermark(int64_t watermark, Fire&& fire) {
+  template <class F, class TimerContext, class Out>
+  bool advanceWatermark(int64_t watermark, F& fn, TimerContext& context,
+                        Collector<Out>& collector) {
     if (watermark <= watermark_) return false;
     watermark_ = watermark;
     if (eventTimers_.nextTime() <= watermark) {
       keys_.beginBatch(*context_);
       while (auto timer = eventTimers_.pollDue(watermark)) {
-        keys_.setKey(timer->key);
-        fire(timer->time, TimeDomain::kEventTime);
+        fire(fn, context, collector, timer->key, timer->time, TimeDomain::kEventTime);
       }
     }
     return true;
   }
 
-  /// Fire the processing-time timers due at `now` as `fire(time, TimeDomain::kProcessingTime)`
-  /// and ask for the next callback.
-  template <class Fire>
-  void onProcessingTime(int64_t now, Fire&& fire) {
+  /// Fire the processing-time timers due at `now` as advanceWatermark does, and ask for the
+  /// next callback.
+  template <class F, class TimerContext, class Out>
+  void onProcessingTime(int64_t now, F& fn, TimerContext& context, Collector<Out>& collector) {
     keys_.beginBatch(*context_);
     while (auto timer = processingTimers_.pollDue(now)) {
-      keys_.setKey(timer->key);
-      fire(timer->time, TimeDomain::kProcessingTime);
+      fire(fn, context, collector, timer->key, timer->time, TimeDomain::kProcessingTime);
     }
     requestedTime_ = processingTimers_.nextTime();
     if (requestedTime_ != INT64_MAX) context_->requestProcessingTimeCallback(requestedTime_);
   }
 
  private:
+  /// Make `key` current and call the user function's onTimer for it.
+  template <class F, class TimerContext, class Out>
+  void fire(F& fn, TimerContext& context, Collector<Out>& collector, const K& key, int64_t time,
+            TimeDomain domain) {
+    keys_.setKey(key);
+    context.setCurrentKey(&keys_.currentKey());
+    context.setTimestamp(time);
+    context.setTimeDomain(domain);
+    collector.setTimestamp(time);
+    fn.onTimer(time, context, collector);
+  }
+
   Keys& keys_;
   OperatorContext* context_ = nullptr;
   KeyedTimerQueue<K> processingTimers_;
@@ -472,18 +483,6 @@ class KeyedTimers final : public TimerService {
   int64_t requestedTime_ = INT64_MAX;
   int64_t watermark_ = INT64_MIN;
 };
-
-/// Call `fn.onTimer` for a timer of `key` (the key current in the operator's backend): the
-/// firing step that every keyed operator with user timers shares.
-template <class F, class TimerContext, class K, class Out>
-void fireUserTimer(F& fn, TimerContext& context, Collector<Out>& collector, const K& key,
-                   int64_t time, TimeDomain domain) {
-  context.setCurrentKey(&key);
-  context.setTimestamp(time);
-  context.setTimeDomain(domain);
-  collector.setTimestamp(time);
-  fn.onTimer(time, context, collector);
-}
 
 template <class K, class I, class O, class KeySelector, class F>
 class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySelector>> {
@@ -514,25 +513,18 @@ class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySe
     this->flushOutputs();
   }
   void onProcessingTime(int64_t now) override {
-    timers_.onProcessingTime(now,
-                             [this](int64_t time, TimeDomain domain) { onTimer(time, domain); });
+    timers_.onProcessingTime(now, fn_, timerContext_, collector_);
     this->flushOutputs();
   }
   /// Fire the event-time timers due at `watermark`, in time order, then forward it.
   void processWatermark(int64_t watermark) override {
-    if (!timers_.advanceWatermark(
-            watermark, [this](int64_t time, TimeDomain domain) { onTimer(time, domain); })) {
-      return;
+    if (timers_.advanceWatermark(watermark, fn_, timerContext_, collector_)) {
+      StreamOperator::processWatermark(watermark);
     }
-    StreamOperator::processWatermark(watermark);
   }
   void close() override { closeFunction(fn_); }
 
  private:
-  void onTimer(int64_t time, TimeDomain domain) {
-    fireUserTimer(fn_, timerContext_, collector_, this->keys_.currentKey(), time, domain);
-  }
-
   F fn_;
   KeyedTimers<K, Keying<K, KeySelector>> timers_;
   typename F::Context processContext_;

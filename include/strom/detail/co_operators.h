@@ -233,16 +233,13 @@ class KeyedCoProcessOperator final : public TwoInputOperator<In1, In2, Out, CoKe
     this->flushOutputs();
   }
   void onProcessingTime(int64_t now) override {
-    timers_.onProcessingTime(now,
-                             [this](int64_t time, TimeDomain domain) { onTimer(time, domain); });
+    timers_.onProcessingTime(now, fn_, timerContext_, collector_);
     this->flushOutputs();
   }
   void processWatermark(int64_t watermark) override {
-    if (!timers_.advanceWatermark(
-            watermark, [this](int64_t time, TimeDomain domain) { onTimer(time, domain); })) {
-      return;
+    if (timers_.advanceWatermark(watermark, fn_, timerContext_, collector_)) {
+      StreamOperator::processWatermark(watermark);
     }
-    StreamOperator::processWatermark(watermark);
   }
   void close() override { closeFunction(fn_); }
 
@@ -252,10 +249,6 @@ class KeyedCoProcessOperator final : public TwoInputOperator<In1, In2, Out, CoKe
     processContext_.setTimestamp(timestamp);
     collector_.setTimestamp(timestamp);
   }
-  void onTimer(int64_t time, TimeDomain domain) {
-    fireUserTimer(fn_, timerContext_, collector_, this->keys_.currentKey(), time, domain);
-  }
-
   F fn_;
   KeyedTimers<K, Keys> timers_;
   typename F::Context processContext_;
@@ -358,16 +351,13 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<In1, In2, Ou
     this->flushOutputs();
   }
   void onProcessingTime(int64_t now) override {
-    timers_.onProcessingTime(now,
-                             [this](int64_t time, TimeDomain domain) { onTimer(time, domain); });
+    timers_.onProcessingTime(now, fn_, timerContext_, collector_);
     this->flushOutputs();
   }
   void processWatermark(int64_t watermark) override {
-    if (!timers_.advanceWatermark(
-            watermark, [this](int64_t time, TimeDomain domain) { onTimer(time, domain); })) {
-      return;
+    if (timers_.advanceWatermark(watermark, fn_, timerContext_, collector_)) {
+      StreamOperator::processWatermark(watermark);
     }
-    StreamOperator::processWatermark(watermark);
   }
   void close() override { closeFunction(fn_); }
 
@@ -389,10 +379,6 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<In1, In2, Ou
     }
     TimerService& keyed_;
   };
-
-  void onTimer(int64_t time, TimeDomain domain) {
-    fireUserTimer(fn_, timerContext_, collector_, this->keys_.currentKey(), time, domain);
-  }
 
   F fn_;
   KeyedTimers<K, Keys> timers_;
