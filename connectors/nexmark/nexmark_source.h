@@ -117,7 +117,7 @@ class NexmarkSource final : public Source<NexmarkEvent> {
     };
 
     /// The event with its strings copied into `arena` (only those of its kind).
-    static NexmarkEvent copyInto(detail::ByteArena& arena, const NexmarkEvent& event,
+    static NexmarkEvent copyInto(strom::detail::ByteArena& arena, const NexmarkEvent& event,
                                  int32_t split) {
       NexmarkEvent copy;
       copy.type = event.type;
