@@ -1,0 +1,127 @@
+// The Nexmark group aggregations, deduplication and top-N (q15-q19) in result mode on the
+// MiniCluster, at parallelism 1 and 3: the final tables of their changelogs against tables
+// computed here from the generated events.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nexmark_query_util.h"
+
+namespace strom::nexmark::testing {
+namespace {
+
+// 2020-09-14T00:00:00Z: the test streams start 8 s before this midnight and cross it.
+constexpr int64_t kMidnight = 1'600'041'600'000;
+
+/// DATE_FORMAT(millis, pattern) in UTC, with the C library (not the queries' formatter).
+std::string utcFormat(int64_t millis, const char* pattern) {
+  std::time_t seconds =
+      static_cast<std::time_t>(millis >= 0 ? millis / 1000 : (millis - 999) / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  size_t n = std::strftime(text, sizeof text, pattern, &tm);
+  return std::string(text, n);
+}
+
+std::string str(int64_t value) { return std::to_string(value); }
+
+std::string str(double value) {
+  char text[32];
+  auto [end, ec] = std::to_chars(text, text + sizeof text, value);
+  return std::string(text, end);
+}
+
+/// The events of a stream that crosses midnight.
+NexmarkConfig midnightConfig(int64_t events, int parallelism, int64_t rate = 200) {
+  NexmarkConfig config = testConfig(events, parallelism, rate);
+  config.baseTime = kMidnight - 8'000;
+  return config;
+}
+
+int priceRank(int64_t price) {
+  if (price < 10'000) return 1;
+  if (price < 1'000'000) return 2;
+  return 3;
+}
+
+class NexmarkAggregatesTest : public ::testing::TestWithParam<int> {
+ protected:
+  int parallelism() const { return GetParam(); }
+};
+
+TEST_P(NexmarkAggregatesTest, q17AggregatesBidsPerAuctionAndDay) {
+  NexmarkConfig config = midnightConfig(4000, parallelism());
+  EventLog log(config);
+  struct Stats {
+    int64_t total = 0;
+    int64_t ranks[4] = {0, 0, 0, 0};
+    int64_t min = 0;
+    int64_t max = 0;
+    int64_t sum = 0;
+  };
+  std::map<std::pair<int64_t, std::string>, Stats> table;
+  std::set<std::string> days;
+  for (const Bid& b : log.bids()) {
+    const std::string day = utcFormat(b.dateTime, "%Y-%m-%d");
+    days.insert(day);
+    Stats& s = table[{b.auction, day}];
+    s.min = s.total == 0 ? b.price : std::min(s.min, b.price);
+    s.max = s.total == 0 ? b.price : std::max(s.max, b.price);
+    ++s.total;
+    ++s.ranks[priceRank(b.price)];
+    s.sum += b.price;
+  }
+  std::vector<std::string> expected;
+  for (const auto& [key, s] : table) {
+    expected.push_back(
+        str(key.first) + "," + key.second + "," + str(s.total) + "," + str(s.ranks[1]) + "," +
+        str(s.ranks[2]) + "," + str(s.ranks[3]) + "," + str(s.min) + "," + str(s.max) + "," +
+        str(static_cast<double>(s.sum) / static_cast<double>(s.total)) + "," + str(s.sum));
+  }
+  ASSERT_EQ(days.size(), 2u);
+  ASSERT_GT(expected.size(), 100u);
+  EXPECT_EQ(runQuery("q17", config, parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkAggregatesTest, q18KeepsTheLastBidPerBidderAndAuction) {
+  // At 20,000 events per second many bids share their millisecond: the later one must win.
+  NexmarkConfig config = testConfig(4000, parallelism(), 20'000);
+  EventLog log(config);
+  std::map<std::pair<int64_t, int64_t>, Bid> last;
+  int replaced = 0;
+  int ties = 0;
+  for (const Bid& b : log.bids()) {  // each key's bids in arrival order (one split per key)
+    auto [it, inserted] = last.try_emplace({b.bidder, b.auction}, b);
+    if (!inserted && b.dateTime >= it->second.dateTime) {
+      ties += b.dateTime == it->second.dateTime && b.price != it->second.price ? 1 : 0;
+      it->second = b;
+      ++replaced;
+    }
+  }
+  std::vector<std::string> expected;
+  for (const auto& [key, b] : last) {
+    expected.push_back(str(b.auction) + "," + str(b.bidder) + "," + str(b.price) + "," +
+                       csvField(b.channel) + "," + csvField(b.url) + "," + str(b.dateTime) + "," +
+                       csvField(b.extra));
+  }
+  ASSERT_GT(expected.size(), 500u);
+  ASSERT_GT(replaced, 1000);
+  ASSERT_GT(ties, 10);
+  EXPECT_EQ(runQuery("q18", config, parallelism()), sorted(expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(Parallelism, NexmarkAggregatesTest, ::testing::Values(1, 3),
+                         ::testing::PrintToStringParamName());
+
+}  // namespace
+}  // namespace strom::nexmark::testing
