@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <ctime>
+#include <map>
 #include <optional>
 #include <regex>
 #include <set>
@@ -128,6 +129,47 @@ TEST_P(NexmarkJoinsTest, q22SplitsUrls) {
   }
   ASSERT_GT(expected.size(), 2000u);
   EXPECT_EQ(runQuery("q22", cfg, parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkJoinsTest, q3JoinsLocalSellersWithTheirAuctions) {
+  NexmarkConfig cfg = testConfig(20'000, parallelism());
+  EventLog log(cfg);
+  std::vector<std::string> expected;
+  for (const Auction& a : log.auctions()) {
+    if (a.category != 10) continue;
+    for (const Person& p : log.persons()) {
+      if (p.id != a.seller) continue;
+      if (p.state != "OR" && p.state != "ID" && p.state != "CA") continue;
+      expected.push_back(csvField(p.name) + "," + csvField(p.city) + "," + csvField(p.state) + "," +
+                         std::to_string(a.id));
+    }
+  }
+  ASSERT_GT(expected.size(), 50u);
+  EXPECT_EQ(runQuery("q3", cfg, parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkJoinsTest, q20JoinsBidsWithCategory10Auctions) {
+  NexmarkConfig cfg = testConfig(4000, parallelism());
+  EventLog log(cfg);
+  std::map<int64_t, Auction> auctions;
+  for (const Auction& a : log.auctions()) {
+    if (a.category == 10) auctions.emplace(a.id, a);
+  }
+  std::vector<std::string> expected;
+  for (const Bid& b : log.bids()) {
+    auto it = auctions.find(b.auction);
+    if (it == auctions.end()) continue;
+    const Auction& a = it->second;
+    expected.push_back(
+        std::to_string(b.auction) + "," + std::to_string(b.bidder) + "," + std::to_string(b.price) +
+        "," + csvField(b.channel) + "," + csvField(b.url) + "," + std::to_string(b.dateTime) + "," +
+        csvField(b.extra) + "," + csvField(a.itemName) + "," + csvField(a.description) + "," +
+        std::to_string(a.initialBid) + "," + std::to_string(a.reserve) + "," +
+        std::to_string(a.dateTime) + "," + std::to_string(a.expires) + "," +
+        std::to_string(a.seller) + "," + std::to_string(a.category) + "," + csvField(a.extra));
+  }
+  ASSERT_GT(expected.size(), 300u);
+  EXPECT_EQ(runQuery("q20", cfg, parallelism()), sorted(expected));
 }
 
 INSTANTIATE_TEST_SUITE_P(Parallelism, NexmarkJoinsTest, ::testing::Values(1, 3),
