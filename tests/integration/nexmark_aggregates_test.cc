@@ -54,10 +54,76 @@ int priceRank(int64_t price) {
   return 3;
 }
 
+/// count(*) and count(DISTINCT bidder / auction), over all bids and per price rank.
+struct DistinctCounts {
+  int64_t bids[4] = {0, 0, 0, 0};
+  std::set<int64_t> bidders[4];
+  std::set<int64_t> auctions[4];
+
+  void add(const Bid& b) {
+    for (int filter : {0, priceRank(b.price)}) {
+      ++bids[filter];
+      bidders[filter].insert(b.bidder);
+      auctions[filter].insert(b.auction);
+    }
+  }
+  /// The twelve count columns of q15 and q16.
+  std::string columns() const {
+    std::string out = str(bids[0]) + "," + str(bids[1]) + "," + str(bids[2]) + "," + str(bids[3]);
+    for (const auto* sets : {bidders, auctions}) {
+      for (int filter = 0; filter < 4; ++filter) out += "," + str(int64_t(sets[filter].size()));
+    }
+    return out;
+  }
+};
+
 class NexmarkAggregatesTest : public ::testing::TestWithParam<int> {
  protected:
   int parallelism() const { return GetParam(); }
 };
+
+TEST_P(NexmarkAggregatesTest, q15CountsDistinctBiddersAndAuctionsPerDay) {
+  NexmarkConfig config = midnightConfig(4000, parallelism());
+  EventLog log(config);
+  std::map<std::string, DistinctCounts> days;
+  for (const Bid& b : log.bids()) days[utcFormat(b.dateTime, "%Y-%m-%d")].add(b);
+  std::vector<std::string> expected;
+  for (const auto& [day, counts] : days) {
+    // Every column counts something, and the distinct counts differ from the bid counts.
+    for (int filter = 0; filter < 4; ++filter) {
+      ASSERT_GT(counts.bidders[filter].size(), 0u);
+      ASSERT_LT(int64_t(counts.bidders[filter].size()), counts.bids[filter]);
+    }
+    expected.push_back(day + "," + counts.columns());
+  }
+  ASSERT_EQ(expected.size(), 2u);
+  EXPECT_EQ(runQuery("q15", config, parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkAggregatesTest, q16CountsDistinctBiddersAndAuctionsPerChannelAndDay) {
+  NexmarkConfig config = midnightConfig(4000, parallelism());
+  EventLog log(config);
+  struct Group {
+    std::string maxMinute;
+    DistinctCounts counts;
+  };
+  std::map<std::pair<std::string, std::string>, Group> groups;
+  for (const Bid& b : log.bids()) {
+    Group& group = groups[{std::string(b.channel), utcFormat(b.dateTime, "%Y-%m-%d")}];
+    group.maxMinute = std::max(group.maxMinute, utcFormat(b.dateTime, "%H:%M"));
+    group.counts.add(b);
+  }
+  std::vector<std::string> expected;
+  std::set<std::string> minutes;
+  for (const auto& [key, group] : groups) {
+    minutes.insert(group.maxMinute);
+    expected.push_back(csvField(key.first) + "," + key.second + "," + group.maxMinute + "," +
+                       group.counts.columns());
+  }
+  ASSERT_GT(expected.size(), 500u);
+  ASSERT_GE(minutes.size(), 2u);
+  EXPECT_EQ(runQuery("q16", config, parallelism()), sorted(expected));
+}
 
 TEST_P(NexmarkAggregatesTest, q17AggregatesBidsPerAuctionAndDay) {
   NexmarkConfig config = midnightConfig(4000, parallelism());
