@@ -50,7 +50,13 @@ class NexmarkTables {
 /// (../shared/nexmark/README.md). Make the per-split configurations with NexmarkConfig::split.
 ///
 /// next() allocates nothing: string fields of the returned event view buffers owned by this
-/// generator or by its shared NexmarkTables. Thread contract: one thread at a time.
+/// generator or by its shared NexmarkTables. Which is which is part of the contract (the Nexmark
+/// source copies only the former):
+/// - generator buffers, valid until the next call to next(): a person's name, emailAddress and
+///   creditCard; an auction's itemName and description;
+/// - the immutable tables (tables()) or static storage, valid while the tables live: every
+///   `extra`, a person's city and state, a bid's channel and url.
+/// Thread contract: one thread at a time.
 class NexmarkGenerator {
  public:
   /// Return a generator for `config` (one split: its splitIndex picks the random's seed
@@ -70,6 +76,8 @@ class NexmarkGenerator {
   const NexmarkEvent& next();
 
   const NexmarkConfig& config() const { return config_; }
+  /// The tables that extras, channels and urls of the events view.
+  const std::shared_ptr<const NexmarkTables>& tables() const { return tables_; }
   int64_t eventsCountSoFar() const { return eventsCountSoFar_; }
 
  private:

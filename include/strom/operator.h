@@ -113,6 +113,14 @@ class Output final : public OutputBase {
     if (batch_.size() >= maxRows_) flush();
   }
 
+  /// Append a record that `fill(T&)` writes in place into a default-constructed slot, with
+  /// `timestamp`: no copy of the record, for large records built field by field (a source's).
+  template <class Fill>
+  void pushInPlace(int64_t timestamp, Fill&& fill) {
+    fill(batch_.emplaceDefault(timestamp));
+    if (batch_.size() >= maxRows_) flush();
+  }
+
   /// Append `count` records without timestamps, record i being `generate(i)` (sources of
   /// plain values); full batches are handed on as they fill.
   template <class Generate>

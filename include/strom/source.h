@@ -27,6 +27,9 @@ class SourceOutput {
  public:
   /// Emit `value` with `timestamp` (the strategy's assigner may replace it).
   void collect(T value, int64_t timestamp = kNoTimestamp);
+  /// Emit a record that `fill(T&)` writes in place (see Output::pushInPlace), with `timestamp`.
+  template <class Fill>
+  void collectInPlace(int64_t timestamp, Fill&& fill);
   int slot() const { return slot_; }
 
  private:
@@ -135,6 +138,13 @@ template <class T>
 void SourceOutput<T>::collect(T value, int64_t timestamp) {
   owner_.switchTo(slot_);
   owner_.output_.push(std::move(value), timestamp);
+}
+
+template <class T>
+template <class Fill>
+void SourceOutput<T>::collectInPlace(int64_t timestamp, Fill&& fill) {
+  owner_.switchTo(slot_);
+  owner_.output_.pushInPlace(timestamp, std::forward<Fill>(fill));
 }
 
 template <class T>
