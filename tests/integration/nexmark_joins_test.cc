@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <ctime>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <regex>
@@ -170,6 +171,80 @@ TEST_P(NexmarkJoinsTest, q20JoinsBidsWithCategory10Auctions) {
   }
   ASSERT_GT(expected.size(), 300u);
   EXPECT_EQ(runQuery("q20", cfg, parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkJoinsTest, q13JoinsTheDefaultSideInput) {
+  NexmarkConfig cfg = testConfig(3000, parallelism());
+  EventLog log(cfg);
+  std::vector<std::string> expected;
+  for (const Bid& b : log.bids()) {
+    expected.push_back(std::to_string(b.auction) + "," + std::to_string(b.bidder) + "," +
+                       std::to_string(b.price) + "," + std::to_string(b.dateTime) + "," +
+                       std::to_string(b.auction % 10'000));
+  }
+  ASSERT_GT(expected.size(), 2000u);
+  EXPECT_EQ(runQuery("q13", cfg, parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkJoinsTest, q13JoinsAGivenSideInputFile) {
+  // Keys of a few buckets only (bids of the others are dropped), one key twice (its bids match
+  // twice), a quoted value with a comma, and an empty line.
+  NexmarkConfig cfg = testConfig(3000, parallelism());
+  EventLog log(cfg);
+  std::map<int64_t, std::vector<std::string>> table;
+  std::string text;
+  int64_t line = 0;
+  for (const Bid& b : log.bids()) {
+    const int64_t key = b.auction % 10'000;
+    if (table.count(key) != 0 || ++line % 3 != 0) continue;
+    table[key].push_back("v" + std::to_string(key));
+    text += std::to_string(key) + ",v" + std::to_string(key) + "\n";
+    if (table.size() == 2) {
+      table[key].push_back("x,\"y\"");
+      text += "\n" + std::to_string(key) + ",\"x,\"\"y\"\"\"\n";
+    }
+  }
+  const std::string path =
+      ::testing::TempDir() + "/q13-side-input-p" + std::to_string(parallelism()) + ".txt";
+  std::ofstream(path) << text;
+  std::vector<std::string> expected;
+  for (const Bid& b : log.bids()) {
+    auto it = table.find(b.auction % 10'000);
+    if (it == table.end()) continue;
+    for (const std::string& value : it->second) {
+      expected.push_back(std::to_string(b.auction) + "," + std::to_string(b.bidder) + "," +
+                         std::to_string(b.price) + "," + std::to_string(b.dateTime) + "," +
+                         csvField(value));
+    }
+  }
+  ASSERT_GT(expected.size(), 20u);
+  ASSERT_LT(expected.size(), log.bids().size());
+  EXPECT_EQ(runQuery("q13", cfg, parallelism(), {"nexmark.q13.side-input=" + path}),
+            sorted(expected));
+}
+
+TEST_P(NexmarkJoinsTest, q13ReportsAMissingOrMalformedSideInput) {
+  NexmarkOptions options;
+  options.queries = {findQuery("q13")};
+  ASSERT_NE(options.queries.front(), nullptr);
+  options.config = testConfig(500, parallelism());
+  options.parallelism = parallelism();
+  options.output = ::testing::TempDir() + "/q13-error.csv";
+  const std::string missing = ::testing::TempDir() + "/no-such-side-input.txt";
+  options.dynamicOptions = {"nexmark.q13.side-input=" + missing};
+  auto run = runOnEngine(*options.queries.front(), options);
+  ASSERT_FALSE(run.isOk());
+  EXPECT_NE(run.status().message().find("q13 side input '" + missing + "': cannot open"),
+            std::string::npos)
+      << run.status().message();
+
+  const std::string malformed = ::testing::TempDir() + "/malformed-side-input.txt";
+  std::ofstream(malformed) << "0,zero\n1;one\n";
+  options.dynamicOptions = {"nexmark.q13.side-input=" + malformed};
+  run = runOnEngine(*options.queries.front(), options);
+  ASSERT_FALSE(run.isOk());
+  EXPECT_NE(run.status().message().find("line 2: expected 'key,value'"), std::string::npos)
+      << run.status().message();
 }
 
 INSTANTIATE_TEST_SUITE_P(Parallelism, NexmarkJoinsTest, ::testing::Values(1, 3),
