@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -60,6 +63,13 @@ int64_t validBidsBeforeTheirAuction(const EventLog& log) {
   return count;
 }
 
+/// `value` in its shortest round-trip form.
+std::string shortest(double value) {
+  char buffer[64];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, end);
+}
+
 class NexmarkWinningTest : public ::testing::TestWithParam<int> {
  protected:
   int parallelism() const { return GetParam(); }
@@ -86,6 +96,46 @@ TEST_P(NexmarkWinningTest, q9EmitsEachAuctionsWinningBid) {
   ASSERT_GT(expected.size(), 1000u);
   EXPECT_GT(validBidsBeforeTheirAuction(log), 0);
   EXPECT_EQ(runQuery("q9", config(), parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkWinningTest, q4AveragesTheWinningPricesPerCategory) {
+  EventLog log(config());
+  std::map<int64_t, std::pair<int64_t, int64_t>> sums;  // category -> (sum, count)
+  for (const Winner& w : winners(log)) {
+    sums[w.auction.category].first += w.bid.price;
+    sums[w.auction.category].second += 1;
+  }
+  std::vector<std::string> expected;
+  for (const auto& [category, sum] : sums) {
+    expected.push_back(std::to_string(category) + "," +
+                       shortest(static_cast<double>(sum.first) / static_cast<double>(sum.second)));
+  }
+  ASSERT_GE(expected.size(), 5u);
+  EXPECT_EQ(runQuery("q4", config(), parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkWinningTest, q6AveragesEachSellersLastElevenClosedAuctions) {
+  EventLog log(config());
+  std::vector<Winner> closed = winners(log);
+  std::sort(closed.begin(), closed.end(), [](const Winner& a, const Winner& b) {
+    return std::tie(a.auction.expires, a.auction.id) < std::tie(b.auction.expires, b.auction.id);
+  });
+  std::map<int64_t, std::deque<int64_t>> last;  // seller -> its last prices, oldest first
+  std::vector<std::string> expected;
+  size_t fullWindows = 0;
+  for (const Winner& w : closed) {
+    std::deque<int64_t>& prices = last[w.auction.seller];
+    prices.push_back(w.bid.price);
+    if (prices.size() > 11) prices.pop_front();
+    fullWindows += prices.size() == 11;
+    int64_t sum = 0;
+    for (int64_t price : prices) sum += price;
+    expected.push_back(std::to_string(w.auction.seller) + "," +
+                       shortest(static_cast<double>(sum) / static_cast<double>(prices.size())));
+  }
+  ASSERT_GT(expected.size(), 1000u);
+  ASSERT_GT(fullWindows, 100u);  // sellers with more than 11 auctions: the window slides
+  EXPECT_EQ(runQuery("q6", config(), parallelism()), sorted(expected));
 }
 
 INSTANTIATE_TEST_SUITE_P(Parallelism, NexmarkWinningTest, ::testing::Values(1, 3),

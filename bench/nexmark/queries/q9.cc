@@ -22,13 +22,7 @@
 // so it goes out through output.append and the benchmark checks the engine's rows against the
 // loop's.
 
-#include <strom/detail/flat_hash_map.h>
-
-#include <algorithm>
-#include <deque>
-#include <queue>
 #include <string>
-#include <vector>
 
 #include "bench/nexmark/queries/winning_bids.h"
 
@@ -141,95 +135,11 @@ class Q9 final : public Query {
   }
 
   Result<RowTally> runLoop(const QueryContext& ctx) const override {
-    struct Open {
-      Q9Auction auction;
-      bool hasWinner = false;
-      Q9Bid winner;
-    };
-    struct Waiting {
-      int64_t dateTime;
-      int64_t auction;
-    };
-    struct Expiry {
-      int64_t expires;
-      int64_t id;
-      bool operator>(const Expiry& o) const {
-        return expires != o.expires ? expires > o.expires : id > o.id;
-      }
-    };
-    detail::FlatHashMap<int64_t, Open> open;
-    detail::FlatHashMap<int64_t, std::vector<Q9Bid>> pending;  // bids before their auction
-    std::deque<Waiting> waitingOrder;                          // pending bids by arrival
-    std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries;
     RowTally tally;
-    int64_t maxTime = INT64_MIN;
-
-    auto offer = [](Open& o, const Q9BidIn& b) {
-      if (b.dateTime < o.auction.dateTime || b.dateTime > o.auction.expires) return;
-      if (o.hasWinner && (b.price < o.winner.price ||
-                          (b.price == o.winner.price && b.dateTime >= o.winner.dateTime))) {
-        return;
-      }
-      o.hasWinner = true;
-      o.winner.auction = b.auction;
-      o.winner.bidder = b.bidder;
-      o.winner.price = b.price;
-      o.winner.dateTime = b.dateTime;
-      o.winner.extra.assign(b.extra);
-    };
-    auto offerOwned = [&](Open& o, const Q9Bid& b) {
-      offer(o, Q9BidIn{b.auction, b.bidder, b.price, b.dateTime, b.extra});
-    };
-    // Close the auctions that expired at or before `watermark`; drop waiting bids that can no
-    // longer meet their auction.
-    auto advance = [&](int64_t watermark) {
-      while (!expiries.empty() && expiries.top().expires <= watermark) {
-        const int64_t id = expiries.top().id;
-        expiries.pop();
-        const uint64_t hash = detail::mapKeyHash(id);
-        Open* o = open.find(id, hash);
-        if (o->hasWinner) tally.add(toRow(o->auction, o->winner));
-        open.erase(id, hash);
-      }
-      while (!waitingOrder.empty() && waitingOrder.front().dateTime <= watermark) {
-        const int64_t id = waitingOrder.front().auction;
-        waitingOrder.pop_front();
-        const uint64_t hash = detail::mapKeyHash(id);
-        std::vector<Q9Bid>* bids = pending.find(id, hash);
-        if (bids == nullptr) continue;
-        std::erase_if(*bids, [watermark](const Q9Bid& b) { return b.dateTime <= watermark; });
-        if (bids->empty()) pending.erase(id, hash);
-      }
-    };
-
-    STROM_RETURN_IF_ERROR(forEachEvent(ctx.config, [&](const NexmarkEvent& e) {
-      if (e.type == EventType::kPerson) return;
-      if (e.timestamp > maxTime) {
-        maxTime = e.timestamp;
-        advance(maxTime - 4000);  // the source's watermark
-      }
-      if (e.type == EventType::kAuction) {
-        const uint64_t hash = detail::mapKeyHash(e.auction.id);
-        auto [o, inserted] = open.tryEmplace(e.auction.id, hash);
-        o->auction = Q9Auction(e.auction);
-        expiries.push(Expiry{e.auction.expires, e.auction.id});
-        if (std::vector<Q9Bid>* bids = pending.find(e.auction.id, hash)) {
-          for (const Q9Bid& b : *bids) offerOwned(*o, b);
-          pending.erase(e.auction.id, hash);
-        }
-        return;
-      }
-      const Bid& b = e.bid;
-      const uint64_t hash = detail::mapKeyHash(b.auction);
-      if (Open* o = open.find(b.auction, hash)) {
-        offer(*o, toBidIn(b));
-      } else if (b.dateTime > maxTime - 4000) {
-        auto [bids, inserted] = pending.tryEmplace(b.auction, hash);
-        bids->emplace_back(toBidIn(b));
-        waitingOrder.push_back(Waiting{b.dateTime, b.auction});
-      }
-    }));
-    advance(INT64_MAX);
+    WinningBidLoop<Q9Auction, Q9Bid> loop;
+    STROM_RETURN_IF_ERROR(loop.run(
+        ctx.config, [](const Auction& a) { return Q9Auction(a); }, toBidIn,
+        [&](const Q9Auction& a, const Q9Bid& b) { tally.add(toRow(a, b)); }));
     return tally;
   }
 };

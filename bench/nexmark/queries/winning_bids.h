@@ -20,7 +20,13 @@
 //   the bids that arrive after their auction closed (they have B.dateTime > A.expires).
 // Neither changes the result of the unbounded join: only bids that can never join are dropped.
 
+#include <strom/detail/flat_hash_map.h>
+
+#include <algorithm>
+#include <deque>
+#include <functional>
 #include <optional>
+#include <queue>
 #include <utility>
 #include <vector>
 
@@ -35,6 +41,16 @@ enum class WinnerEmission : uint8_t {
   /// Once per auction with a valid bid, when the watermark passes its `expires` (q6, q9).
   kOnClose,
 };
+
+/// The columns of a bid that the join reads (all that q4 and q6 need of a bid).
+struct BidPrice {
+  int64_t auction = 0;
+  int64_t price = 0;
+  int64_t dateTime = 0;
+  STROM_FIELDS(auction, price, dateTime)
+};
+
+inline BidPrice toBidPrice(const Bid& b) { return BidPrice{b.auction, b.price, b.dateTime}; }
 
 /// An auction and its (current or final) winning bid, as the core emits it. `A` and `B` are the
 /// query's kept parts of the auction and of the bid.
@@ -201,5 +217,117 @@ auto winningBids(const DataStream<AuctionIn>& auctions, const DataStream<BidIn>&
       .process(WinningBidFunction<AuctionIn, BidIn, A, B>(emission))
       .name("Winning Bids");
 }
+
+/// The winning-bid join as a hand-written single-threaded loop (the yardstick of q4, q6 and q9):
+/// open auctions and waiting bids in flat hash maps, auctions closed in (expires, id) order once
+/// the loop's watermark (the largest dateTime seen - 4 s, as the source's) passes `expires`.
+/// `A` and `B` are as for WinningBidFunction; `B` is also constructible from the `BidIn`
+/// that `run`'s `toBid` returns.
+template <class A, class B>
+class WinningBidLoop {
+ public:
+  /// Generate the events of `config` and call `onClose(const A&, const B&)` for each auction with
+  /// a valid bid and its winner, in (expires, id) order. `toAuction(const Auction&)` returns the
+  /// A to keep, `toBid(const Bid&)` a bid with `auction`, `price` and `dateTime` (B is built from
+  /// it only when it must be kept).
+  template <class ToAuction, class ToBid, class OnClose>
+  Status run(const NexmarkConfig& config, ToAuction toAuction, ToBid toBid, OnClose onClose) {
+    STROM_RETURN_IF_ERROR(forEachEvent(config, [&](const NexmarkEvent& e) {
+      if (e.type == EventType::kPerson) return;
+      if (e.timestamp > maxTime_) {
+        maxTime_ = e.timestamp;
+        advance(maxTime_ - 4000, onClose);
+      }
+      if (e.type == EventType::kAuction) {
+        addAuction(e.auction.id, toAuction(e.auction));
+      } else {
+        addBid(toBid(e.bid));
+      }
+    }));
+    advance(INT64_MAX, onClose);
+    return Status::ok();
+  }
+
+ private:
+  struct Open {
+    A auction;
+    std::optional<B> winner;
+  };
+  struct Waiting {
+    int64_t dateTime;
+    int64_t auction;
+  };
+  struct Expiry {
+    int64_t expires;
+    int64_t id;
+    bool operator>(const Expiry& o) const {
+      return expires != o.expires ? expires > o.expires : id > o.id;
+    }
+  };
+
+  /// Make `bid` the winner of `open` if it is valid and beats the current one.
+  template <class Candidate>
+  static void offer(Open& open, const Candidate& bid) {
+    if (bid.dateTime < open.auction.dateTime || bid.dateTime > open.auction.expires) return;
+    if (open.winner &&
+        (bid.price < open.winner->price ||
+         (bid.price == open.winner->price && bid.dateTime >= open.winner->dateTime))) {
+      return;
+    }
+    open.winner.emplace(bid);
+  }
+
+  void addAuction(int64_t id, A auction) {
+    const uint64_t hash = detail::mapKeyHash(id);
+    const int64_t expires = auction.expires;
+    Open* open = open_.tryEmplace(id, hash, Open{std::move(auction), std::nullopt}).first;
+    expiries_.push(Expiry{expires, id});
+    if (std::vector<B>* bids = pending_.find(id, hash)) {
+      for (const B& bid : *bids) offer(*open, bid);
+      pending_.erase(id, hash);
+    }
+  }
+
+  template <class BidIn>
+  void addBid(const BidIn& bid) {
+    const uint64_t hash = detail::mapKeyHash(bid.auction);
+    if (Open* open = open_.find(bid.auction, hash)) {
+      offer(*open, bid);
+    } else if (bid.dateTime > maxTime_ - 4000) {
+      // Its auction may still come (or has closed: then the bid is dropped with the waiting).
+      pending_.tryEmplace(bid.auction, hash).first->emplace_back(bid);
+      waiting_.push_back(Waiting{bid.dateTime, bid.auction});
+    }
+  }
+
+  /// Close the auctions that expired at or before `watermark`; drop the waiting bids that can
+  /// no longer meet their auction.
+  template <class OnClose>
+  void advance(int64_t watermark, OnClose& onClose) {
+    while (!expiries_.empty() && expiries_.top().expires <= watermark) {
+      const int64_t id = expiries_.top().id;
+      expiries_.pop();
+      const uint64_t hash = detail::mapKeyHash(id);
+      Open* open = open_.find(id, hash);
+      if (open->winner) onClose(open->auction, *open->winner);
+      open_.erase(id, hash);
+    }
+    while (!waiting_.empty() && waiting_.front().dateTime <= watermark) {
+      const int64_t id = waiting_.front().auction;
+      waiting_.pop_front();
+      const uint64_t hash = detail::mapKeyHash(id);
+      std::vector<B>* bids = pending_.find(id, hash);
+      if (bids == nullptr) continue;
+      std::erase_if(*bids, [watermark](const B& b) { return b.dateTime <= watermark; });
+      if (bids->empty()) pending_.erase(id, hash);
+    }
+  }
+
+  detail::FlatHashMap<int64_t, Open> open_;
+  detail::FlatHashMap<int64_t, std::vector<B>> pending_;  // bids before their auction
+  std::deque<Waiting> waiting_;                           // the pending bids, by arrival
+  std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries_;
+  int64_t maxTime_ = INT64_MIN;
+};
 
 }  // namespace strom::nexmark
