@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -245,6 +248,73 @@ TEST_P(NexmarkJoinsTest, q13ReportsAMissingOrMalformedSideInput) {
   ASSERT_FALSE(run.isOk());
   EXPECT_NE(run.status().message().find("line 2: expected 'key,value'"), std::string::npos)
       << run.status().message();
+}
+
+/// The lines of every part file under `dir`, by partition directory (relative to `dir`), each
+/// partition's lines sorted; partitions with a _SUCCESS file go to `committed`. Any other file
+/// fails the test.
+std::map<std::string, std::vector<std::string>> readPartitions(const std::filesystem::path& dir,
+                                                               std::set<std::string>& committed) {
+  std::map<std::string, std::vector<std::string>> partitions;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string partition = entry.path().parent_path().lexically_relative(dir).string();
+    const std::string file = entry.path().filename().string();
+    if (file == "_SUCCESS") {
+      EXPECT_EQ(std::filesystem::file_size(entry.path()), 0u);
+      committed.insert(partition);
+      continue;
+    }
+    EXPECT_EQ(file.rfind("part-", 0), 0u) << "unexpected file " << entry.path();
+    std::ifstream in(entry.path());
+    for (std::string line; std::getline(in, line);) partitions[partition].push_back(line);
+  }
+  for (auto& [partition, lines] : partitions) std::sort(lines.begin(), lines.end());
+  return partitions;
+}
+
+TEST_P(NexmarkJoinsTest, q10WritesPartitionedFiles) {
+  // One event per second from 23:40 UTC: about 50 minutes over two days. Three generators
+  // also at parallelism 1, where one source subtask interleaves them: its writer then sees
+  // more partitions at once than it keeps files open, and rolls to new part files.
+  NexmarkConfig cfg = testConfig(3000, /*generators=*/3, /*rate=*/1);
+  cfg.baseTime = 1'600'040'400'000;  // 2020-09-13T23:40:00Z
+  EventLog log(cfg);
+  std::map<std::string, std::vector<std::string>> expected;
+  std::set<std::string> days;
+  for (const Bid& b : log.bids()) {
+    const std::tm tm = utc(b.dateTime);
+    char partition[64];
+    std::snprintf(partition, sizeof partition, "dt=%04d-%02d-%02d/hm=%02d%%3A%02d",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min);
+    days.insert(std::string(partition, 13));
+    expected[partition].push_back(std::to_string(b.auction) + "," + std::to_string(b.bidder) + "," +
+                                  std::to_string(b.price) + "," + std::to_string(b.dateTime) + "," +
+                                  csvField(b.extra));
+  }
+  for (auto& [partition, lines] : expected) std::sort(lines.begin(), lines.end());
+  ASSERT_GT(expected.size(), 40u);
+  ASSERT_EQ(days.size(), 2u);
+
+  NexmarkOptions options;
+  options.queries = {findQuery("q10")};
+  ASSERT_NE(options.queries.front(), nullptr);
+  options.config = cfg;
+  options.parallelism = parallelism();
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
+                                    ("nexmark-q10-p" + std::to_string(parallelism()));
+  std::filesystem::remove_all(dir);
+  options.output = dir.string();
+  auto run = runOnEngine(*options.queries.front(), options);
+  ASSERT_TRUE(run.isOk()) << run.status().message();
+  EXPECT_EQ(run->rows.rows, static_cast<int64_t>(log.bids().size()));
+
+  std::set<std::string> committed;
+  const auto actual = readPartitions(dir, committed);
+  EXPECT_EQ(actual, expected);
+  std::set<std::string> partitions;
+  for (const auto& [partition, lines] : expected) partitions.insert(partition);
+  EXPECT_EQ(committed, partitions);
 }
 
 INSTANTIATE_TEST_SUITE_P(Parallelism, NexmarkJoinsTest, ::testing::Values(1, 3),
