@@ -12,6 +12,7 @@
 
 #include <strom/strom.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -41,6 +42,10 @@ struct QueryContext {
   /// A directory the query may use for its own files (created by the harness, removed after the
   /// run unless it is the user's).
   std::string workDir;
+
+  /// The parallelism of the source. Operators run at it chained to the source keep each split's
+  /// order (at the query's parallelism they would get the events round robin).
+  int sourceParallelism() const { return std::min(parallelism, config.numEventGenerators); }
 };
 
 /// The kind of a change of an updating query's result table.

@@ -161,7 +161,9 @@ TEST_P(NexmarkAggregatesTest, q17AggregatesBidsPerAuctionAndDay) {
 
 TEST_P(NexmarkAggregatesTest, q18KeepsTheLastBidPerBidderAndAuction) {
   // At 20,000 events per second many bids share their millisecond: the later one must win.
-  NexmarkConfig config = testConfig(4000, parallelism(), 20'000);
+  // Two splits: at parallelism 3 the source runs two subtasks, and each split's order must
+  // still reach the deduplication.
+  NexmarkConfig config = testConfig(4000, 2, 20'000);
   EventLog log(config);
   std::map<std::pair<int64_t, int64_t>, Bid> last;
   int replaced = 0;
@@ -184,6 +186,36 @@ TEST_P(NexmarkAggregatesTest, q18KeepsTheLastBidPerBidderAndAuction) {
   ASSERT_GT(replaced, 1000);
   ASSERT_GT(ties, 10);
   EXPECT_EQ(runQuery("q18", config, parallelism()), sorted(expected));
+}
+
+TEST_P(NexmarkAggregatesTest, q19KeepsTheTenHighestBidsPerAuction) {
+  // One generator split (read by one source subtask whatever the parallelism), so the bids of
+  // an auction reach the top-N in generation order and equal prices rank deterministically.
+  NexmarkConfig config = testConfig(20'000, 1);
+  EventLog log(config);
+  std::map<int64_t, std::vector<Bid>> auctions;
+  for (const Bid& b : log.bids()) auctions[b.auction].push_back(b);
+  std::vector<std::string> expected;
+  int ties = 0;
+  int full = 0;
+  for (auto& [auction, bids] : auctions) {
+    // Highest price first; equal prices in arrival order.
+    std::stable_sort(bids.begin(), bids.end(),
+                     [](const Bid& a, const Bid& b) { return a.price > b.price; });
+    const size_t kept = std::min<size_t>(bids.size(), 10);
+    full += kept == 10 ? 1 : 0;
+    for (size_t i = 0; i < kept; ++i) {
+      ties += i + 1 < bids.size() && bids[i + 1].price == bids[i].price ? 1 : 0;
+      const Bid& b = bids[i];
+      expected.push_back(str(b.auction) + "," + str(b.bidder) + "," + str(b.price) + "," +
+                         csvField(b.channel) + "," + csvField(b.url) + "," + str(b.dateTime) + "," +
+                         csvField(b.extra) + "," + str(int64_t(i + 1)));
+    }
+  }
+  std::printf("ties %d full %d rows %zu\n", ties, full, expected.size());
+  ASSERT_GT(expected.size(), 1000u);
+  ASSERT_GT(full, 20);
+  EXPECT_EQ(runQuery("q19", config, parallelism()), sorted(expected));
 }
 
 INSTANTIATE_TEST_SUITE_P(Parallelism, NexmarkAggregatesTest, ::testing::Values(1, 3),

@@ -8,9 +8,10 @@
 // Updating, as Flink's row-time deduplication keeping the last row (RowTimeDeduplicateFunction
 // without mini-batch): a bid replaces the row of its (bidder, auction) when its dateTime is at
 // least the row's, so on equal dateTime the later-arriving bid wins; an older bid changes
-// nothing. All bids of one (bidder, auction) come from one generator split, in order, so the
-// result is deterministic. The state keeps only the row's dateTime: an upsert needs no copy of
-// the row it replaces.
+// nothing. All bids of one (bidder, auction) come from one generator split, in order, and the
+// projection runs chained to the source (so each split's order reaches the deduplication
+// whatever the parallelism): the result is deterministic. The state keeps only the row's dateTime:
+// an upsert needs no copy of the row it replaces.
 
 #include <cstdint>
 #include <string_view>
@@ -70,12 +71,14 @@ class Q18 final : public Query {
   std::string_view title() const override { return "Find Last Bid"; }
   bool updating() const override { return true; }
 
-  Status build(const QueryContext&, DataStream<NexmarkEvent> events,
+  Status build(const QueryContext& ctx, DataStream<NexmarkEvent> events,
                const QueryOutput& output) const override {
     auto changes = events.filter([](const NexmarkEvent& e) { return e.type == EventType::kBid; })
                        .name("Bids")
+                       .setParallelism(ctx.sourceParallelism())
                        .map([](const NexmarkEvent& e) { return e.bid; })
                        .name("Q18 Project")
+                       .setParallelism(ctx.sourceParallelism())
                        .keyBy([](const Bid& b) {
                          return BidderAuction{b.bidder, b.auction};
                        })
