@@ -13,6 +13,7 @@
 // in thousandths. HOUR is taken in UTC. count_char (the reference's CountChar UDF) counts the
 // occurrences of the character in the string.
 
+#include "bench/nexmark/queries/date_format.h"
 #include "bench/nexmark/query.h"
 
 namespace strom::nexmark {
@@ -29,9 +30,6 @@ struct Q14Row {
   STROM_FIELDS(auction, bidder, price, bidTimeType, dateTime, extra, cCounts)
 };
 
-constexpr int64_t kMillisPerHour = 3'600'000;
-constexpr int64_t kMillisPerDay = 24 * kMillisPerHour;
-
 /// The bounds of the WHERE clause, in thousandths (0.908 * price is compared exactly).
 constexpr int64_t kLowerThousandths = 1'000'000 * int64_t{1000};
 constexpr int64_t kUpperThousandths = 50'000'000 * int64_t{1000};
@@ -41,15 +39,8 @@ bool inPriceBand(const Bid& bid) {
   return converted > kLowerThousandths && converted < kUpperThousandths;
 }
 
-/// HOUR(dateTime) in UTC.
-int64_t hourOfDay(int64_t epochMillis) {
-  int64_t ofDay = epochMillis % kMillisPerDay;
-  if (ofDay < 0) ofDay += kMillisPerDay;
-  return ofDay / kMillisPerHour;
-}
-
 std::string_view bidTimeType(int64_t dateTime) {
-  const int64_t hour = hourOfDay(dateTime);
+  const int32_t hour = minuteOfDay(dateTime) / 60;  // HOUR(dateTime) in UTC
   if (hour >= 8 && hour <= 18) return "dayTime";
   if (hour <= 6 || hour >= 20) return "nightTime";
   return "otherTime";
