@@ -227,6 +227,12 @@ class Collector {
   }
   /// Set the timestamp given to the records collected next (the runtime does this per record).
   void setTimestamp(int64_t timestamp) { timestamp_ = timestamp; }
+  /// Return the byte arena of the batch the next collected record goes into. A function that
+  /// emits a record with std::string_view fields whose bytes it does not keep alive until the
+  /// batch is handed on (bytes of its state, which later records may change) copies them here
+  /// and then collects that record, before copying for another: the copies live as long as the
+  /// batch that carries the record.
+  detail::ByteArena& arena() { return output_->arena(); }
 
  private:
   Output<T>* output_;  // not owned

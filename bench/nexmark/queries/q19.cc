@@ -30,10 +30,10 @@ struct Q19Row {
   int64_t auction = 0;
   int64_t bidder = 0;
   int64_t price = 0;
-  std::string channel;
-  std::string url;
+  std::string_view channel;
+  std::string_view url;
   int64_t dateTime = 0;
-  std::string extra;
+  std::string_view extra;
   int64_t rankNumber = 0;
   STROM_FIELDS(auction, bidder, price, channel, url, dateTime, extra, rankNumber)
 };
@@ -55,6 +55,7 @@ struct RankedBid {
   std::string extra;
   STROM_FIELDS(bidder, price, dateTime, channel, url, extra)
 
+  /// Return the bid's row at rank index + 1; its strings point into this bid.
   Q19Row toRow(int64_t auction, size_t index) const {
     return Q19Row{auction, bidder,   price, channel,
                   url,     dateTime, extra, static_cast<int64_t>(index + 1)};
@@ -97,7 +98,13 @@ class Q19TopN final : public KeyedProcessFunction<int64_t, Bid, Change<Q19Row>> 
     }
     const size_t index = insertRanked(*top, bid);
     for (size_t i = index; i < top->size(); ++i) {
-      out.collect(Change<Q19Row>{ChangeKind::kUpsert, (*top)[i].toRow(bid.auction, i)});
+      // The state changes with the next bid of this auction, before the batch is handed on:
+      // the row's strings go to the batch's arena.
+      Q19Row row = (*top)[i].toRow(bid.auction, i);
+      row.channel = out.arena().copy(row.channel);
+      row.url = out.arena().copy(row.url);
+      row.extra = out.arena().copy(row.extra);
+      out.collect(Change<Q19Row>{ChangeKind::kUpsert, row});
     }
   }
 

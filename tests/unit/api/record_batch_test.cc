@@ -4,6 +4,7 @@
 #include <strom/record_batch.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace strom {
@@ -69,6 +70,34 @@ TEST(RecordBatchTest, outputHandsOnPendingRecordsBeforeAWatermark) {
   output.flush();
   EXPECT_THAT(a.events, ElementsAre("record 1", "record 2", "watermark 7", "record 3"));
   EXPECT_EQ(a.events, b.events);
+}
+
+TEST(RecordBatchTest, collectorArenaCopiesLiveAsLongAsTheirBatch) {
+  struct Recorder final : public Input<std::string_view> {
+    void processBatch(RecordBatch<std::string_view>& batch) override {
+      sizes.push_back(batch.size());
+      for (std::string_view v : batch) values.emplace_back(v);
+    }
+    std::vector<size_t> sizes;
+    std::vector<std::string> values;
+  };
+  Output<std::string_view> output(2);  // batches fill (and their arenas reset) mid-stream
+  Recorder recorder;
+  ASSERT_TRUE(output.connect(recorder, "recorder").isOk());
+  Collector<std::string_view> collector(&output);
+  std::string state;
+  for (int i = 0; i < 5; ++i) {
+    state = "a value longer than the small-string buffer, number " + std::to_string(i);
+    collector.collect(collector.arena().copy(state));
+  }
+  state.assign(state.size(), 'x');
+  output.flush();
+  EXPECT_THAT(recorder.sizes, ElementsAre(2u, 2u, 1u));
+  ASSERT_EQ(recorder.values.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(recorder.values[i],
+              "a value longer than the small-string buffer, number " + std::to_string(i));
+  }
 }
 
 TEST(RecordBatchTest, retainIfKeepsOrderAndTimestamps) {
