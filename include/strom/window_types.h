@@ -12,6 +12,7 @@
 #include <strom/state.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <iterator>
@@ -44,6 +45,16 @@ struct TimeWindow {
     return TimeWindow{std::min(start, other.start), std::max(end, other.end)};
   }
   bool operator==(const TimeWindow&) const = default;
+};
+
+/// One mix of both bounds: windows are map-state keys and timer namespaces, hashed several
+/// times per record by window operators.
+template <>
+struct KeyTraits<TimeWindow> {
+  static uint64_t hash(const TimeWindow& w) {
+    return detail::murmurMix(static_cast<uint64_t>(w.start) * 0x9e3779b97f4a7c15ULL ^
+                             std::rotl(static_cast<uint64_t>(w.end), 31));
+  }
 };
 
 /// The single window of GlobalWindows, which never ends.

@@ -6,6 +6,7 @@
 #include <strom/key.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -65,6 +66,7 @@ class KeyedTimerQueue {
     auto [slot, inserted] = groupOf(keyHashValue).tryEmplace(id, hashOf(keyHashValue, id), char{1});
     (void)slot;
     if (!inserted) return false;
+    if (heap_.size() >= 2 * size_ + kCompactSlack) compact();
     heap_.push_back(HeapEntry{time, keyHashValue, Timer{time, key, ns}});
     std::push_heap(heap_.begin(), heap_.end(), later);
     ++size_;
@@ -90,15 +92,17 @@ class KeyedTimerQueue {
   }
   /// Pop the earliest timer if its time is <= `now`.
   std::optional<Timer> pollDue(int64_t now) {
-    dropCancelled();
-    if (heap_.empty() || heap_.front().time > now) return std::nullopt;
-    std::pop_heap(heap_.begin(), heap_.end(), later);
-    HeapEntry entry = std::move(heap_.back());
-    heap_.pop_back();
-    TimerId id{entry.timer.key, entry.timer.ns, entry.timer.time};
-    groupOf(entry.keyHash).erase(id, hashOf(entry.keyHash, id));
-    --size_;
-    return std::move(entry.timer);
+    while (!heap_.empty() && heap_.front().time <= now) {
+      std::pop_heap(heap_.begin(), heap_.end(), later);
+      HeapEntry entry = std::move(heap_.back());
+      heap_.pop_back();
+      TimerId id{entry.timer.key, entry.timer.ns, entry.timer.time};
+      // One lookup: erasing tells whether the entry was live or cancelled.
+      if (!groupOf(entry.keyHash).erase(id, hashOf(entry.keyHash, id))) continue;
+      --size_;
+      return std::move(entry.timer);
+    }
+    return std::nullopt;
   }
   /// Return the number of registered timers.
   size_t size() const { return size_; }
@@ -119,15 +123,37 @@ class KeyedTimerQueue {
     uint64_t keyHash;
     Timer timer;
   };
+  /// Cancelled entries the heap may hold beyond the live timers before it is compacted.
+  static constexpr size_t kCompactSlack = 1024;
+
+  /// One mix over the key's hash, the namespace's and the time: the registered set is probed
+  /// several times per record by window operators.
   static uint64_t hashOf(uint64_t kh, const TimerId& id) {
-    return hashCombine(hashCombine(kh, KeyTraits<N>::hash(id.ns)), static_cast<uint64_t>(id.time));
+    return murmurMix(kh ^ std::rotl(KeyTraits<N>::hash(id.ns), 23) ^
+                     (static_cast<uint64_t>(id.time) * 0x9e3779b97f4a7c15ULL));
   }
-  static bool later(const HeapEntry& a, const HeapEntry& b) { return a.time > b.time; }
+  /// The heap's order (a functor, not a function pointer, so the heap operations inline it).
+  struct Later {
+    bool operator()(const HeapEntry& a, const HeapEntry& b) const { return a.time > b.time; }
+  };
+  static constexpr Later later{};
   size_t groupIndex(uint64_t kh) const {
     if (range_.size() == 0) return 0;
     return static_cast<size_t>(keyGroupForHash(kh, maxParallelism_) - range_.startKeyGroup);
   }
   FlatHashMap<TimerId, char>& groupOf(uint64_t kh) { return registered_[groupIndex(kh)]; }
+  /// Drop every cancelled entry and rebuild the heap. Called when cancelled entries outnumber
+  /// the live timers, so that a queue whose timers keep moving (a session window's timer moves
+  /// with every record that extends the session) stays twice its live size, not the number of
+  /// timers ever registered; amortized, one set lookup per cancelled entry.
+  void compact() {
+    auto live = [this](const HeapEntry& entry) {
+      TimerId id{entry.timer.key, entry.timer.ns, entry.timer.time};
+      return registered_[groupIndex(entry.keyHash)].contains(id, hashOf(entry.keyHash, id));
+    };
+    heap_.erase(std::partition(heap_.begin(), heap_.end(), live), heap_.end());
+    std::make_heap(heap_.begin(), heap_.end(), later);
+  }
   void dropCancelled() {
     while (!heap_.empty()) {
       const HeapEntry& top = heap_.front();

@@ -459,21 +459,22 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
     W window = assigned;
     W stateWindow = assigned;
     if constexpr (kMerging) {
-      window = addMergingWindow(assigned);
+      window = addMergingWindow(assigned, stateWindow);
       if (isWindowLate(window)) {
         mergingSet_->remove(window);
         return false;
       }
-      stateWindow = *mergingSet_->getPtr(window);
     } else {
       if (isWindowLate(window)) return false;
     }
     const bool existed = addToContents(stateWindow, value, timestamp);
-    if constexpr (std::is_same_v<Trig, EventTimeTrigger> && !kMerging) {
+    if constexpr (std::is_same_v<Trig, EventTimeTrigger>) {
       // The default trigger's timer and the cleanup timer were registered with the window's
       // first element, and only go (clear, or firing at cleanup time) with its contents: skip
-      // the two timer-set lookups per record.
-      if (existed) {
+      // the two timer-set lookups per record. A merged window (sessions) had its trigger timer
+      // registered by onMerge, which is also its cleanup timer when there is no allowed
+      // lateness.
+      if (existed && (!kMerging || config_.allowedLateness == 0)) {
         if (window.maxTimestamp() <= watermark_) emitWindow(window, stateWindow);
         return true;
       }
@@ -517,8 +518,8 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
   // ---- Merging (Flink's MergingWindowSet.addWindow with TimeWindow.mergeWindows) ----
 
   /// Add `newWindow` to the key's merging set, merging it with the windows it overlaps;
-  /// return the window it ended up in.
-  W addMergingWindow(const W& newWindow) {
+  /// return the window it ended up in, and set `stateWindow` to the window its state lives in.
+  W addMergingWindow(const W& newWindow, W& stateWindowOut) {
     windows_.clear();
     for (const auto& entry : mergingSet_->entries()) windows_.push_back(entry.first);
     windows_.push_back(newWindow);
@@ -554,9 +555,12 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
     }
     if (merged_.empty()) {
       mergingSet_->put(newWindow, newWindow);
+      stateWindowOut = newWindow;
       return newWindow;
     }
     const W stateWindow = *mergingSet_->getPtr(merged_.front());
+    stateWindowOut = stateWindow;
+    if (merged_.size() == 1 && merged_.front() == result) return result;  // inside a window
     stateWindows_.clear();
     for (const W& m : merged_) {
       if (const W* s = mergingSet_->getPtr(m)) {
@@ -565,28 +569,30 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
       }
     }
     mergingSet_->put(result, stateWindow);
-    if (!(merged_.size() == 1 && merged_.front() == result)) {
-      // Flink's merge function: trigger onMerge, clear the merged windows' triggers and
-      // cleanup timers, merge their contents into the state window.
-      triggerContext_.setWindow(&result);
-      triggerContext_.setMerged(merged_);
-      trigger_.onMerge(result, triggerContext_);
-      triggerContext_.setMerged({});
-      for (const W& m : merged_) {
-        triggerContext_.setWindow(&m);
-        trigger_.clear(m, triggerContext_);
+    // Flink's merge function: trigger onMerge, clear the merged windows' triggers and
+    // cleanup timers, merge their contents into the state window.
+    triggerContext_.setWindow(&result);
+    triggerContext_.setMerged(merged_);
+    trigger_.onMerge(result, triggerContext_);
+    triggerContext_.setMerged({});
+    for (const W& m : merged_) {
+      triggerContext_.setWindow(&m);
+      trigger_.clear(m, triggerContext_);
+      // The default trigger's clear deleted the timer at maxTimestamp, which is the cleanup
+      // timer too when there is no allowed lateness.
+      if (!std::is_same_v<Trig, EventTimeTrigger> || config_.allowedLateness != 0) {
         deleteCleanupTimer(m);
       }
-      for (const W& source : stateWindows_) {
-        Contents* from = contents_->getPtrForUpdate(source);
-        if (from == nullptr) continue;
-        Contents moved = std::move(*from);
-        contents_->remove(source);
-        if (Contents* into = contents_->getPtrForUpdate(stateWindow)) {
-          mergeContents(*into, std::move(moved));
-        } else {
-          contents_->put(stateWindow, std::move(moved));
-        }
+    }
+    for (const W& source : stateWindows_) {
+      Contents* from = contents_->getPtrForUpdate(source);
+      if (from == nullptr) continue;
+      Contents moved = std::move(*from);
+      contents_->remove(source);
+      if (Contents* into = contents_->getPtrForUpdate(stateWindow)) {
+        mergeContents(*into, std::move(moved));
+      } else {
+        contents_->put(stateWindow, std::move(moved));
       }
     }
     return result;
