@@ -106,6 +106,9 @@ class KeyedTimerQueue {
   }
   /// Return the number of registered timers.
   size_t size() const { return size_; }
+  /// Return the number of entries in the heap, cancelled ones included (for tests: it stays
+  /// within twice the registered timers plus a constant).
+  size_t heapEntries() const { return heap_.size(); }
   /// Return the number of registered timers of `keyGroup` (in the queue's range).
   size_t sizeOfKeyGroup(int keyGroup) const {
     return registered_[static_cast<size_t>(keyGroup - range_.startKeyGroup)].size();

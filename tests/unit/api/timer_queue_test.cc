@@ -5,6 +5,7 @@
 #include <strom/detail/timer_queue.h>
 #include <strom/key.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -52,6 +53,29 @@ TEST(KeyedTimerQueueTest, removedTimersNeverFireAndCanBeAddedAgain) {
   EXPECT_EQ(queue.nextTime(), 7);
   EXPECT_TRUE(queue.add("a", 0, 5));
   EXPECT_EQ(drain(queue, 10), (std::vector<Fired>{Fired(5, "a", 0), Fired(7, "b", 0)}));
+}
+
+TEST(KeyedTimerQueueTest, timersThatKeepMovingDoNotGrowTheHeap) {
+  // A session window's timer moves with every record that extends the session: each move
+  // cancels one entry and adds another. The heap is compacted, so it stays near the live size.
+  KeyedTimerQueue<std::string, int32_t> queue;
+  constexpr int kKeys = 100;
+  for (int k = 0; k < kKeys; ++k) queue.add("k" + std::to_string(k), 0, 1000);
+  size_t largestHeap = 0;
+  for (int64_t step = 1; step <= 2000; ++step) {
+    for (int k = 0; k < kKeys; ++k) {
+      const std::string key = "k" + std::to_string(k);
+      queue.remove(key, 0, 1000 + step - 1);
+      queue.add(key, 0, 1000 + step);
+    }
+    largestHeap = std::max(largestHeap, queue.heapEntries());
+  }
+  EXPECT_EQ(queue.size(), static_cast<size_t>(kKeys));
+  EXPECT_LE(largestHeap, 2 * kKeys + 1024 + 1);
+  std::vector<Fired> fired = drain(queue, 10'000);
+  ASSERT_EQ(fired.size(), static_cast<size_t>(kKeys));  // each key's last timer, once
+  for (const Fired& f : fired) EXPECT_EQ(std::get<0>(f), 3000);
+  EXPECT_EQ(queue.heapEntries(), 0u);
 }
 
 TEST(KeyedTimerQueueTest, manyRandomTimersComeOutSorted) {
