@@ -111,15 +111,22 @@ struct ProcessAdapter {
 /// aggregates, which the next firing rebuilds.
 template <class Acc>
 struct PaneQueue {
-  std::vector<int64_t> starts;
-  std::vector<Acc> accs;
-  std::vector<std::optional<Acc>> suffix;  // valid in [head, mid)
-  std::optional<Acc> back;                 // the merge of [mid, tail)
+  /// One pane: its start, its aggregate, and (in [head, mid)) the suffix aggregate from it on.
+  /// Kept in one vector, so that a key's panes are one allocation (a key with few panes, the
+  /// common case, costs one cache miss per firing, not one per array).
+  struct Pane {
+    int64_t start = 0;
+    Acc acc;
+    std::optional<Acc> suffix;
+  };
+  std::vector<Pane> panes;
+  std::optional<Acc> back;  // the merge of [mid, tail)
   size_t head = 0;
   size_t mid = 0;
   size_t tail = 0;
 
-  bool empty() const { return head == starts.size(); }
+  bool empty() const { return head == panes.size(); }
+  int64_t firstStart() const { return panes[head].start; }
   void invalidate() {
     mid = head;
     tail = head;
@@ -128,32 +135,31 @@ struct PaneQueue {
   /// Return the accumulator of the pane starting at `start`, or nullptr; `insertAt` gets the
   /// position where it would go.
   Acc* find(int64_t start, size_t& insertAt) {
-    size_t pos = starts.size();
-    while (pos > head && starts[pos - 1] > start) --pos;
+    size_t pos = panes.size();
+    while (pos > head && panes[pos - 1].start > start) --pos;
     insertAt = pos;
-    if (pos > head && starts[pos - 1] == start) {
+    if (pos > head && panes[pos - 1].start == start) {
       if (pos - 1 < tail) invalidate();
-      return &accs[pos - 1];
+      return &panes[pos - 1].acc;
     }
     return nullptr;
   }
   void insert(size_t pos, int64_t start, Acc acc) {
     if (pos < tail) invalidate();
-    starts.insert(starts.begin() + static_cast<std::ptrdiff_t>(pos), start);
-    accs.insert(accs.begin() + static_cast<std::ptrdiff_t>(pos), std::move(acc));
-    suffix.resize(starts.size());
+    panes.insert(panes.begin() + static_cast<std::ptrdiff_t>(pos),
+                 Pane{start, std::move(acc), std::nullopt});
   }
   /// Drop the panes that start before `start`.
   template <class Agg>
   void popBefore(int64_t start, Agg& agg) {
-    while (head < starts.size() && starts[head] < start) {
+    while (head < panes.size() && panes[head].start < start) {
       if (head == mid) flip(agg);
-      suffix[head].reset();
+      panes[head].suffix.reset();
       ++head;
     }
-    if (head == starts.size()) {
+    if (head == panes.size()) {
       *this = PaneQueue();
-    } else if (head > 64 && head * 2 > starts.size()) {
+    } else if (head > 64 && head * 2 > panes.size()) {
       compact();
     }
   }
@@ -161,16 +167,16 @@ struct PaneQueue {
   template <class Agg>
   std::optional<Acc> aggregateUntil(int64_t end, Agg& agg) {
     if (tail < mid) tail = mid;
-    while (tail < starts.size() && starts[tail] < end) {
+    while (tail < panes.size() && panes[tail].start < end) {
       if (back) {
-        agg.merge(*back, Acc(accs[tail]));
+        agg.merge(*back, Acc(panes[tail].acc));
       } else {
-        back.emplace(accs[tail]);
+        back.emplace(panes[tail].acc);
       }
       ++tail;
     }
     std::optional<Acc> result;
-    if (head < mid) result.emplace(*suffix[head]);
+    if (head < mid) result.emplace(*panes[head].suffix);
     if (back) {
       if (result) {
         agg.merge(*result, Acc(*back));
@@ -187,19 +193,16 @@ struct PaneQueue {
   void flip(Agg& agg) {
     std::optional<Acc> running;
     for (size_t i = tail; i-- > head;) {
-      Acc acc = accs[i];
+      Acc acc = panes[i].acc;
       if (running) agg.merge(acc, Acc(*running));
       running = acc;
-      suffix[i] = std::move(acc);
+      panes[i].suffix = std::move(acc);
     }
     mid = tail;
     back.reset();
   }
   void compact() {
-    const auto shift = static_cast<std::ptrdiff_t>(head);
-    starts.erase(starts.begin(), starts.begin() + shift);
-    accs.erase(accs.begin(), accs.begin() + shift);
-    suffix.erase(suffix.begin(), suffix.begin() + shift);
+    panes.erase(panes.begin(), panes.begin() + static_cast<std::ptrdiff_t>(head));
     mid -= head;
     tail -= head;
     head = 0;
@@ -723,7 +726,7 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
         panes_->clear();
         return;
       }
-      const int64_t minKept = queue->starts[queue->head];
+      const int64_t minKept = queue->firstStart();
       const int64_t lastStart = windowStartWithOffset(minKept, assigner_.offset, slide);
       int64_t firstStart = lastStart - (lastStart - (minKept - size) - 1) / slide * slide;
       registerPaneTimer(std::max(firstStart + size, window.end + slide));
