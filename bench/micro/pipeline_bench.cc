@@ -2,6 +2,12 @@
 // an embedded MiniCluster next to a hand-written single-threaded loop doing the same work, in
 // the same run. Each reports records per second of process CPU time ("per_core"), so the
 // engine's several threads are charged in full; the ratio of the two is the engine's cost.
+//
+// BM_Engine_MapFilterKeyByReduce also runs at parallelism 2 on one TaskManager (every channel
+// local) and on two (`taskmanager.count=2`, one slot each). Slot sharing places subtask s of
+// every vertex in slot s, so on two TaskManagers the forward edges stay local and each producer
+// sends the records of the other subtask's key groups (about half) over loopback TCP; the
+// difference between the two is the cost of that network hop.
 
 #include <benchmark/benchmark.h>
 #include <strom/strom.h>
@@ -58,9 +64,11 @@ void report(benchmark::State& state, int64_t records, double cpuSeconds) {
 }
 
 /// Run the job that `declare(env, records, checksum)` declares once per iteration, on an
-/// embedded MiniCluster at parallelism 1 with batches of state.range(1) rows.
+/// embedded MiniCluster with batches of state.range(1) rows, at `parallelism` on `taskManagers`
+/// TaskManagers.
 template <class Declare>
-void runEngine(benchmark::State& state, Declare declare) {
+void runEngine(benchmark::State& state, Declare declare, int64_t parallelism = 1,
+               int64_t taskManagers = 1) {
   int64_t n = state.range(0);
   int64_t records = 0;
   double cpu = 0;
@@ -68,8 +76,9 @@ void runEngine(benchmark::State& state, Declare declare) {
     auto checksum = std::make_shared<std::atomic<int64_t>>(0);
     strom::Configuration config;
     config.set("execution.batch.rows", std::to_string(state.range(1)));
+    config.set("taskmanager.count", std::to_string(taskManagers));
     strom::StreamExecutionEnvironment env(config);
-    env.setParallelism(1);
+    env.setParallelism(static_cast<int>(parallelism));
     declare(env, n, checksum);
     double start = processCpuSeconds();
     auto result = env.execute("bench");
@@ -110,14 +119,15 @@ void BM_Loop_MapFilter(benchmark::State& state) {
 
 void BM_Engine_MapFilterKeyByReduce(benchmark::State& state) {
   using Pair = std::pair<int64_t, int64_t>;
-  runEngine(state, [](strom::StreamExecutionEnvironment& env, int64_t n, auto checksum) {
+  auto declare = [](strom::StreamExecutionEnvironment& env, int64_t n, auto checksum) {
     env.fromSequence(0, n - 1)
         .map([](int64_t x) { return std::make_pair(mapFn(x) % kKeys, mapFn(x)); })
         .filter([](const Pair& p) { return filterFn(p.second); })
         .keyBy([](const Pair& p) { return p.first; })
         .reduce([](const Pair& a, const Pair& b) { return Pair(a.first, a.second + b.second); })
         .sinkTo(std::make_shared<ChecksumSink<Pair>>(checksum));
-  });
+  };
+  runEngine(state, declare, state.range(2), state.range(3));
 }
 
 void BM_Loop_MapFilterKeyByReduce(benchmark::State& state) {
@@ -164,9 +174,13 @@ BENCHMARK(BM_Loop_MapFilterKeyByReduce)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Engine_MapFilterKeyByReduce)
-    ->Args({kRecords, 1024})
-    ->Args({kRecords, 4096})
-    ->ArgNames({"records", "batch_rows"})
+    ->Args({kRecords, 1024, 1, 1})
+    ->Args({kRecords, 4096, 1, 1})
+    ->Args({kRecords, 1024, 2, 1})
+    ->Args({kRecords, 1024, 2, 2})
+    ->Args({kRecords, 4096, 2, 1})
+    ->Args({kRecords, 4096, 2, 2})
+    ->ArgNames({"records", "batch_rows", "parallelism", "taskmanagers"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
