@@ -43,6 +43,23 @@ constexpr seconds kJobDeadline{30};
 /// How long an endless source runs at most (so that a hang ends eventually).
 constexpr seconds kEndlessSourceLimit{20};
 
+/// The number of TaskManagers of this suite's MiniClusters, set from the test parameter: with
+/// several, tasks on different TaskManagers talk over loopback TCP (remote channels).
+int numTaskManagers = 1;
+
+/// Return a configuration with the suite's `taskmanager.count`.
+Configuration clusterConfig() {
+  Configuration config;
+  config.set("taskmanager.count", std::to_string(numTaskManagers));
+  return config;
+}
+
+/// Runs every test on one TaskManager and on three.
+class FailuresTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override { numTaskManagers = GetParam(); }
+};
+
 /// Counts the sink subtasks whose writers have opened. The jobs of the tests below that fail
 /// on purpose hold their failure back until every sink subtask is open, that is until the
 /// whole job is deployed: a failure during deployment is its own test
@@ -205,7 +222,7 @@ using DeclareJob =
 /// contains every one of `needles`.
 void expectFailsPromptly(const DeclareJob& declare, int parallelism,
                          const std::vector<std::string>& needles) {
-  StreamExecutionEnvironment env;
+  StreamExecutionEnvironment env(clusterConfig());
   env.setParallelism(parallelism);
   declare(env, std::make_shared<SinksOpen>(parallelism));
   std::optional<Outcome> outcome = executeWithDeadline(env);
@@ -237,7 +254,7 @@ int64_t explodeAt42(int64_t x) {
   return x;
 }
 
-TEST(FailuresTest, throwingMapFailsJobNamingOperatorAndCause) {
+TEST_P(FailuresTest, throwingMapFailsJobNamingOperatorAndCause) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -251,7 +268,7 @@ TEST(FailuresTest, throwingMapFailsJobNamingOperatorAndCause) {
   }
 }
 
-TEST(FailuresTest, throwingMapAcrossNetworkFailsJobNamingOperatorAndCause) {
+TEST_P(FailuresTest, throwingMapAcrossNetworkFailsJobNamingOperatorAndCause) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -267,7 +284,7 @@ TEST(FailuresTest, throwingMapAcrossNetworkFailsJobNamingOperatorAndCause) {
   }
 }
 
-TEST(FailuresTest, throwingFilterFailsJobNamingOperatorAndCause) {
+TEST_P(FailuresTest, throwingFilterFailsJobNamingOperatorAndCause) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -282,7 +299,7 @@ TEST(FailuresTest, throwingFilterFailsJobNamingOperatorAndCause) {
   }
 }
 
-TEST(FailuresTest, throwingFlatMapFailsJobNamingOperatorAndCause) {
+TEST_P(FailuresTest, throwingFlatMapFailsJobNamingOperatorAndCause) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -300,7 +317,7 @@ TEST(FailuresTest, throwingFlatMapFailsJobNamingOperatorAndCause) {
   }
 }
 
-TEST(FailuresTest, throwingKeyedReduceFailsJobNamingOperatorAndCause) {
+TEST_P(FailuresTest, throwingKeyedReduceFailsJobNamingOperatorAndCause) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -327,7 +344,7 @@ class ExplodingKeyedProcess final : public KeyedProcessFunction<int64_t, int64_t
   }
 };
 
-TEST(FailuresTest, throwingKeyedProcessFunctionFailsJobNamingOperatorAndCause) {
+TEST_P(FailuresTest, throwingKeyedProcessFunctionFailsJobNamingOperatorAndCause) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -362,7 +379,7 @@ class ExplodingOpen final : public RichMapFunction<int64_t, int64_t> {
   int failingSubtask_;
 };
 
-TEST(FailuresTest, throwingRichFunctionOpenFailsJobNamingOperatorAndCause) {
+TEST_P(FailuresTest, throwingRichFunctionOpenFailsJobNamingOperatorAndCause) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -377,7 +394,7 @@ TEST(FailuresTest, throwingRichFunctionOpenFailsJobNamingOperatorAndCause) {
   }
 }
 
-TEST(FailuresTest, throwingRichFunctionOpenInSourceChainFailsJob) {
+TEST_P(FailuresTest, throwingRichFunctionOpenInSourceChainFailsJob) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -413,7 +430,7 @@ class ThrowsNonStandard final : public RichMapFunction<int64_t, int64_t> {
   bool inOpen_;
 };
 
-TEST(FailuresTest, nonStandardExceptionInMapFailsJobNamingOperator) {
+TEST_P(FailuresTest, nonStandardExceptionInMapFailsJobNamingOperator) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -427,7 +444,7 @@ TEST(FailuresTest, nonStandardExceptionInMapFailsJobNamingOperator) {
   }
 }
 
-TEST(FailuresTest, nonStandardExceptionInOpenFailsJobInsteadOfTerminating) {
+TEST_P(FailuresTest, nonStandardExceptionInOpenFailsJobInsteadOfTerminating) {
   for (int parallelism : {1, 3}) {
     SCOPED_TRACE(parallelism);
     expectFailsPromptly(
@@ -444,13 +461,13 @@ TEST(FailuresTest, nonStandardExceptionInOpenFailsJobInsteadOfTerminating) {
 
 // --- a failure while the job is being deployed ----------------------------------------------
 
-TEST(FailuresTest, failureDuringDeploymentCancelsTasksDeployedAfterIt) {
+TEST_P(FailuresTest, failureDuringDeploymentCancelsTasksDeployedAfterIt) {
   // The first task deployed fails at once, while the later ones are still being deployed.
   for (int attempt = 0; attempt < 10; ++attempt) {
     SCOPED_TRACE("attempt " + std::to_string(attempt));
     std::string path = tempPath("missing_while_deploying.txt");
     std::filesystem::remove(path);
-    StreamExecutionEnvironment files;
+    StreamExecutionEnvironment files(clusterConfig());
     files.setParallelism(3);
     discard(files.readTextFile(path).map([](const std::string& s) { return s.size(); }));
     std::optional<Outcome> outcome = executeWithDeadline(files);
@@ -477,12 +494,12 @@ TEST(FailuresTest, failureDuringDeploymentCancelsTasksDeployedAfterIt) {
 
 // --- bad inputs and outputs -------------------------------------------------------------------
 
-TEST(FailuresTest, readTextFileOfMissingFileFailsNamingTheFile) {
+TEST_P(FailuresTest, readTextFileOfMissingFileFailsNamingTheFile) {
   // At parallelism 1 the job is one task. At higher parallelism the source fails while its
   // consumers are being deployed: see failureDuringDeploymentCancelsTasksDeployedAfterIt.
   std::string path = tempPath("missing_input.txt");
   std::filesystem::remove(path);
-  StreamExecutionEnvironment env;
+  StreamExecutionEnvironment env(clusterConfig());
   discard(env.readTextFile(path).map([](const std::string& s) { return s.size(); }));
   std::optional<Outcome> outcome = executeWithDeadline(env);
   ASSERT_TRUE(outcome.has_value());
@@ -497,7 +514,7 @@ TEST(FailuresTest, readTextFileOfMissingFileFailsNamingTheFile) {
 void expectWriteAsTextFailsNaming(const std::string& path) {
   for (int parallelism : {1, 2}) {
     SCOPED_TRACE("parallelism " + std::to_string(parallelism) + ", path " + path);
-    StreamExecutionEnvironment env;
+    StreamExecutionEnvironment env(clusterConfig());
     env.setParallelism(parallelism);
     env.fromSequence(0, 999).writeAsText(path);
     std::optional<Outcome> outcome = executeWithDeadline(env);
@@ -508,14 +525,14 @@ void expectWriteAsTextFailsNaming(const std::string& path) {
   }
 }
 
-TEST(FailuresTest, writeAsTextUnderARegularFileFailsNamingThePath) {
+TEST_P(FailuresTest, writeAsTextUnderARegularFileFailsNamingThePath) {
   std::string file = tempPath("regular_file");
   { std::ofstream(file) << "not a directory\n"; }
   expectWriteAsTextFailsNaming(file + "/out.txt");
   std::filesystem::remove(file);
 }
 
-TEST(FailuresTest, writeAsTextIntoMissingDirectoryFailsNamingThePath) {
+TEST_P(FailuresTest, writeAsTextIntoMissingDirectoryFailsNamingThePath) {
   std::string dir = tempPath("no_such_dir");
   std::filesystem::remove_all(dir);
   expectWriteAsTextFailsNaming(dir + "/out.txt");
@@ -524,8 +541,8 @@ TEST(FailuresTest, writeAsTextIntoMissingDirectoryFailsNamingThePath) {
 
 // --- invalid settings and configuration -------------------------------------------------------
 
-TEST(FailuresTest, zeroParallelismIsInvalidArgument) {
-  StreamExecutionEnvironment env;
+TEST_P(FailuresTest, zeroParallelismIsInvalidArgument) {
+  StreamExecutionEnvironment env(clusterConfig());
   env.setParallelism(0);
   discard(env.fromSequence(0, 9));
   Status status = executeExpectingRejection(env);
@@ -533,8 +550,8 @@ TEST(FailuresTest, zeroParallelismIsInvalidArgument) {
   EXPECT_THAT(status.message(), HasSubstr("parallelism 0"));
 }
 
-TEST(FailuresTest, parallelismAboveDefaultMaxParallelismIsInvalidArgument) {
-  StreamExecutionEnvironment env;
+TEST_P(FailuresTest, parallelismAboveDefaultMaxParallelismIsInvalidArgument) {
+  StreamExecutionEnvironment env(clusterConfig());
   env.setParallelism(200);
   EXPECT_EQ(env.getMaxParallelism(), 128);
   discard(env.fromSequence(0, 9));
@@ -543,8 +560,8 @@ TEST(FailuresTest, parallelismAboveDefaultMaxParallelismIsInvalidArgument) {
   EXPECT_THAT(status.message(), AllOf(HasSubstr("parallelism 200"), HasSubstr("128")));
 }
 
-TEST(FailuresTest, zeroMaxParallelismIsInvalidArgument) {
-  StreamExecutionEnvironment env;
+TEST_P(FailuresTest, zeroMaxParallelismIsInvalidArgument) {
+  StreamExecutionEnvironment env(clusterConfig());
   env.setMaxParallelism(0);
   discard(env.fromSequence(0, 9));
   Status status = executeExpectingRejection(env);
@@ -552,30 +569,30 @@ TEST(FailuresTest, zeroMaxParallelismIsInvalidArgument) {
   EXPECT_THAT(status.message(), HasSubstr("max parallelism 0"));
 }
 
-TEST(FailuresTest, operatorParallelismAboveMaxParallelismIsInvalidArgumentNamingIt) {
-  StreamExecutionEnvironment env;
+TEST_P(FailuresTest, operatorParallelismAboveMaxParallelismIsInvalidArgumentNamingIt) {
+  StreamExecutionEnvironment env(clusterConfig());
   discard(env.fromSequence(0, 9).map([](int64_t x) { return x; }).name("Wide").setParallelism(200));
   Status status = executeExpectingRejection(env);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.toString();
   EXPECT_THAT(status.message(), AllOf(HasSubstr("'Wide'"), HasSubstr("200")));
 }
 
-TEST(FailuresTest, jobWithoutSinkIsInvalidArgument) {
-  StreamExecutionEnvironment env;
+TEST_P(FailuresTest, jobWithoutSinkIsInvalidArgument) {
+  StreamExecutionEnvironment env(clusterConfig());
   env.fromSequence(0, 9).map([](int64_t x) { return x; });
   Status status = executeExpectingRejection(env);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.toString();
   EXPECT_THAT(status.message(), HasSubstr("no sink"));
 }
 
-TEST(FailuresTest, jobWithoutOperatorsIsInvalidArgument) {
-  StreamExecutionEnvironment env;
+TEST_P(FailuresTest, jobWithoutOperatorsIsInvalidArgument) {
+  StreamExecutionEnvironment env(clusterConfig());
   Status status = executeExpectingRejection(env);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.toString();
   EXPECT_THAT(status.message(), HasSubstr("no operators"));
 }
 
-TEST(FailuresTest, badConfigurationValuesFailNamingTheKey) {
+TEST_P(FailuresTest, badConfigurationValuesFailNamingTheKey) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"execution.batch.rows", "abc"},
       {"execution.batch.rows", "0"},
@@ -590,7 +607,7 @@ TEST(FailuresTest, badConfigurationValuesFailNamingTheKey) {
   };
   for (const auto& [key, value] : cases) {
     SCOPED_TRACE(key + " = " + value);
-    Configuration config;
+    Configuration config = clusterConfig();
     config.set(key, value);
     StreamExecutionEnvironment env(config);
     discard(env.fromSequence(0, 99).rebalance().map([](int64_t x) { return x; }));
@@ -602,7 +619,7 @@ TEST(FailuresTest, badConfigurationValuesFailNamingTheKey) {
 
 // --- the process after a failure --------------------------------------------------------------
 
-TEST(FailuresTest, jobAfterAFailedJobRunsNormallyAndNothingLeaks) {
+TEST_P(FailuresTest, jobAfterAFailedJobRunsNormallyAndNothingLeaks) {
   int threadsBefore = threadCount();
   int filesBefore = openFileCount();
   expectFailsPromptly(
@@ -617,7 +634,7 @@ TEST(FailuresTest, jobAfterAFailedJobRunsNormallyAndNothingLeaks) {
   std::string missingFile = tempPath("missing_again.txt");
   std::filesystem::remove(missingFile);
   {
-    StreamExecutionEnvironment env;
+    StreamExecutionEnvironment env(clusterConfig());
     discard(env.readTextFile(missingFile));
     std::optional<Outcome> outcome = executeWithDeadline(env);
     ASSERT_TRUE(outcome.has_value());
@@ -627,7 +644,7 @@ TEST(FailuresTest, jobAfterAFailedJobRunsNormallyAndNothingLeaks) {
   EXPECT_EQ(threadCount(), threadsBefore);
   EXPECT_EQ(openFileCount(), filesBefore);
 
-  StreamExecutionEnvironment env;
+  StreamExecutionEnvironment env(clusterConfig());
   env.setParallelism(3);
   auto sums = std::make_shared<CollectedRecords<std::pair<int64_t, int64_t>>>();
   env.fromSequence(1, 10000)
@@ -706,9 +723,9 @@ class BlockingSink final : public Sink<int64_t> {
   std::shared_ptr<SinkGate> gate_;
 };
 
-TEST(FailuresTest, blockedSinkBackPressuresSourceAndEveryRecordArrivesOnceAfterRelease) {
+TEST_P(FailuresTest, blockedSinkBackPressuresSourceAndEveryRecordArrivesOnceAfterRelease) {
   constexpr int64_t kRecords = 200000;
-  Configuration config;
+  Configuration config = clusterConfig();
   config.set("taskmanager.network.numberOfBuffers", "64");
   config.set("taskmanager.memory.segment-size", "4kb");
   StreamExecutionEnvironment env(config);
@@ -801,6 +818,9 @@ TEST(FailuresTest, blockedSinkBackPressuresSourceAndEveryRecordArrivesOnceAfterR
   EXPECT_EQ(values.front(), 1);
   EXPECT_EQ(values.back(), kRecords);
 }
+
+INSTANTIATE_TEST_SUITE_P(TaskManagers, FailuresTest, ::testing::Values(1, 3),
+                         [](const auto& info) { return "tm" + std::to_string(info.param); });
 
 }  // namespace
 }  // namespace strom

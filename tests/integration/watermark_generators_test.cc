@@ -178,10 +178,18 @@ class HoldOpenSource final : public Source<Event> {
   std::shared_ptr<std::atomic<int>> firedAtEnd_;
 };
 
-class WatermarkGeneratorsTest : public ::testing::Test {
+/// The number of TaskManagers of this suite's MiniClusters, set from the test parameter: with
+/// several, tasks on different TaskManagers talk over loopback TCP (remote channels).
+int numTaskManagers = 1;
+
+/// Runs every test on one TaskManager and on three.
+class WatermarkGeneratorsTest : public ::testing::TestWithParam<int> {
  protected:
+  void SetUp() override { numTaskManagers = GetParam(); }
+
   static StreamExecutionEnvironment makeEnv(const std::string& interval, int parallelism) {
     Configuration config;
+    config.set("taskmanager.count", std::to_string(numTaskManagers));
     config.set(kAutoWatermarkIntervalKey, interval);
     auto env = StreamExecutionEnvironment::getExecutionEnvironment(config);
     env.setParallelism(parallelism);
@@ -192,7 +200,7 @@ class WatermarkGeneratorsTest : public ::testing::Test {
 // With one producer, a punctuated watermark w reaches the keyed operator right after the
 // record that made it and before every later record: a timer firing at w has counted
 // exactly the key's records up to w.
-TEST_F(WatermarkGeneratorsTest, punctuatedWatermarksFireTimersExactlyAfterTheirRecord) {
+TEST_P(WatermarkGeneratorsTest, punctuatedWatermarksFireTimersExactlyAfterTheirRecord) {
   std::vector<Event> events;
   for (int64_t i = 0; i < 3000; ++i) events.push_back({i % 4, i});
   auto env = makeEnv("1 h", 1);  // periodic emission never runs
@@ -220,7 +228,7 @@ TEST_F(WatermarkGeneratorsTest, punctuatedWatermarksFireTimersExactlyAfterTheirR
   }
 }
 
-TEST_F(WatermarkGeneratorsTest, aCustomPeriodicGeneratorFiresTimersWhileTheInputIsOpen) {
+TEST_P(WatermarkGeneratorsTest, aCustomPeriodicGeneratorFiresTimersWhileTheInputIsOpen) {
   std::vector<Event> events;
   for (int64_t i = 0; i < 1000; ++i) events.push_back({i % 3, i});
   auto env = makeEnv("10 ms", 2);
@@ -259,6 +267,7 @@ SilentSourceRun runWithSilentSource(std::chrono::milliseconds idleness, int maxT
   for (int64_t i = 0; i < 1000; ++i) events.push_back({i % 5, i});
   StreamExecutionEnvironment env = [] {
     Configuration config;
+    config.set("taskmanager.count", std::to_string(numTaskManagers));
     config.set(kAutoWatermarkIntervalKey, "10 ms");
     auto e = StreamExecutionEnvironment::getExecutionEnvironment(config);
     e.setParallelism(2);
@@ -293,7 +302,7 @@ SilentSourceRun runWithSilentSource(std::chrono::milliseconds idleness, int maxT
   return {fired->records(), firedAtEnd->load(std::memory_order_relaxed)};
 }
 
-TEST_F(WatermarkGeneratorsTest, aSilentSourceHoldsTheWatermarkBackUntilItEnds) {
+TEST_P(WatermarkGeneratorsTest, aSilentSourceHoldsTheWatermarkBackUntilItEnds) {
   std::vector<Event> events;
   // 30 emissions of 10 ms after the records: well past the 50 ms the next test idles after.
   SilentSourceRun run = runWithSilentSource(std::chrono::milliseconds(0), 30, events);
@@ -301,7 +310,7 @@ TEST_F(WatermarkGeneratorsTest, aSilentSourceHoldsTheWatermarkBackUntilItEnds) {
   EXPECT_THAT(firedTimers(run.fired), ElementsAreArray(expectedTimers(events)));
 }
 
-TEST_F(WatermarkGeneratorsTest, withIdlenessASilentSourceNoLongerHoldsTheWatermarkBack) {
+TEST_P(WatermarkGeneratorsTest, withIdlenessASilentSourceNoLongerHoldsTheWatermarkBack) {
   std::vector<Event> events;
   SilentSourceRun run = runWithSilentSource(std::chrono::milliseconds(50), 1 << 30, events);
   EXPECT_GT(run.firedWhileSilentWasOpen, 0) << "no timer fired while the silent source was open";
@@ -316,7 +325,7 @@ TEST_F(WatermarkGeneratorsTest, withIdlenessASilentSourceNoLongerHoldsTheWaterma
   }
 }
 
-TEST_F(WatermarkGeneratorsTest, aThrowingGeneratorFailsTheJobWithItsMessage) {
+TEST_P(WatermarkGeneratorsTest, aThrowingGeneratorFailsTheJobWithItsMessage) {
   struct Throwing {
     void onEvent(const Event& e, int64_t, WatermarkOutput&) {
       if (e.second == 42) throw std::runtime_error("generator rejects 42");
@@ -337,6 +346,9 @@ TEST_F(WatermarkGeneratorsTest, aThrowingGeneratorFailsTheJobWithItsMessage) {
   ASSERT_FALSE(result.isOk());
   EXPECT_THAT(result.status().message(), HasSubstr("generator rejects 42"));
 }
+
+INSTANTIATE_TEST_SUITE_P(TaskManagers, WatermarkGeneratorsTest, ::testing::Values(1, 3),
+                         [](const auto& info) { return "tm" + std::to_string(info.param); });
 
 }  // namespace
 }  // namespace strom
