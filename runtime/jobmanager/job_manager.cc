@@ -29,6 +29,13 @@ void JobManager::registerTaskManager(TaskManagerGateway* gateway) {
   for (int i = 0; i < gateway->numberOfSlots(); ++i) slots_.push_back(Slot{gateway, i, true});
 }
 
+void JobManager::unregisterTaskManager(TaskManagerGateway* gateway) {
+  std::lock_guard lock(mu_);
+  for (Slot& slot : slots_) {
+    if (slot.taskManager == gateway) slot.lost = true;
+  }
+}
+
 std::vector<TaskDeploymentDescriptor> JobManager::buildDeployments(const Job& job) const {
   const graph::JobGraph& g = *job.graph;
   std::vector<TaskDeploymentDescriptor> deployments;
@@ -86,13 +93,15 @@ Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph>
     int needed = jobGraph->maxVertexParallelism();
     std::vector<int> freeSlots;
     for (size_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i].free) freeSlots.push_back(static_cast<int>(i));
+      if (slots_[i].free && !slots_[i].lost) freeSlots.push_back(static_cast<int>(i));
     }
     if (static_cast<int>(freeSlots.size()) < needed) {
+      size_t usable = static_cast<size_t>(
+          std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.lost; }));
       return Status::resourceExhausted("job '" + jobGraph->jobName() + "' needs " +
                                        std::to_string(needed) + " slots, but only " +
                                        std::to_string(freeSlots.size()) + " of " +
-                                       std::to_string(slots_.size()) + " are free");
+                                       std::to_string(usable) + " are free");
     }
     char idBuffer[32];
     std::snprintf(idBuffer, sizeof idBuffer, "job-%04d", nextJobNumber_++);
@@ -114,6 +123,26 @@ Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph>
     }
     jobId = job->id;
     jobs_[jobId] = std::move(job);
+  }
+  // Reject a job that some TaskManager can never hold before deploying any of its tasks.
+  std::vector<TaskManagerGateway*> taskManagers;
+  for (TaskManagerGateway* tm : targets) {
+    if (std::find(taskManagers.begin(), taskManagers.end(), tm) == taskManagers.end()) {
+      taskManagers.push_back(tm);
+    }
+  }
+  for (TaskManagerGateway* tm : taskManagers) {
+    std::vector<const TaskDeploymentDescriptor*> tasks;
+    for (size_t i = 0; i < deployments.size(); ++i) {
+      if (targets[i] == tm) tasks.push_back(&deployments[i]);
+    }
+    Status fits = tm->checkJobFits(jobGraph->jobName(), tasks);
+    if (!fits.isOk()) {
+      std::lock_guard lock(mu_);
+      for (int slot : jobs_[jobId]->slotsTaken) slots_[static_cast<size_t>(slot)].free = true;
+      jobs_.erase(jobId);
+      return fits;
+    }
   }
   moduleLogger("jobmanager")
       ->info("job {} ({}): deploying {} tasks", jobId, jobGraph->jobName(), deployments.size());

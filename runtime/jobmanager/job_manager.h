@@ -26,9 +26,14 @@ class JobManager final : public JobManagerGateway {
 
   /// Add a TaskManager and its slots. The gateway must outlive the JobManager's use of it.
   void registerTaskManager(TaskManagerGateway* gateway);
+  /// Stop scheduling onto a TaskManager that was lost: its slots are not offered to later
+  /// jobs. Running jobs with tasks there fail through their tasks (their data connections to
+  /// it close). The gateway must stay valid while such jobs run.
+  void unregisterTaskManager(TaskManagerGateway* gateway);
 
-  /// Schedule and deploy a job. Fails at once if the cluster has too few free slots or a
-  /// deployment fails (the job is then cancelled).
+  /// Schedule and deploy a job. Fails at once if the cluster has too few free slots, if a
+  /// TaskManager can never hold the job's tasks for it (TaskManagerGateway::checkJobFits;
+  /// nothing is deployed then), or if a deployment fails (the job is then cancelled).
   Result<std::string> submitJob(std::shared_ptr<const graph::JobGraph> jobGraph);
   /// Wait until the job ends; return its result or the error of its first failed task. The
   /// job is then forgotten: one caller collects each job's result.
@@ -61,6 +66,7 @@ class JobManager final : public JobManagerGateway {
     TaskManagerGateway* taskManager;
     int index;
     bool free = true;
+    bool lost = false;  // its TaskManager was unregistered
   };
 
   /// REQUIRES: mu_ held (reads the slots' TaskManagers for the producers' data addresses).

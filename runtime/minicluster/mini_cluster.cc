@@ -26,6 +26,12 @@ Result<std::unique_ptr<MiniCluster>> MiniCluster::start(Options options) {
   return cluster;
 }
 
+void MiniCluster::testingLoseTaskManager(int index) {
+  TaskManager& lost = taskManager(index);
+  jobManager_->unregisterTaskManager(&lost);
+  lost.testingShutDownNetwork();
+}
+
 MiniCluster::~MiniCluster() {
   for (auto& tm : taskManagers_) tm->shutdown();
 }

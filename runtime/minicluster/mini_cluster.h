@@ -30,6 +30,13 @@ class MiniCluster {
   /// Submit a job and wait for it to end.
   Result<JobExecutionResult> executeJob(std::shared_ptr<const graph::JobGraph> jobGraph);
   JobManager& jobManager() { return *jobManager_; }
+  int numberOfTaskManagers() const { return static_cast<int>(taskManagers_.size()); }
+  TaskManager& taskManager(int index) { return *taskManagers_.at(static_cast<size_t>(index)); }
+
+  /// Test hook: lose TaskManager `index` as if its process died: later jobs are not scheduled
+  /// onto it, and its data connections and server close at once, so running jobs with tasks
+  /// on it fail through their remote channels. Its task threads end when cancelled.
+  void testingLoseTaskManager(int index);
 
  private:
   MiniCluster() = default;

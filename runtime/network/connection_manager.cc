@@ -238,7 +238,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     } else if (const auto* error = std::get_if<ErrorResponse>(&frame)) {
       close(Status::unavailable("peer reported an error: " + error->message));
     } else {
-      close(Status::corruption("unexpected buffer frame from a consumer"));
+      close(Status::corruption("unexpected frame from a consumer"));
     }
   }
 
@@ -251,6 +251,12 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     auto subpartition = manager_.partitions_.requestSubpartition(
         request.partition, static_cast<int>(request.subpartition));
     if (!subpartition.isOk()) {
+      if (subpartition.status().code() == StatusCode::kNotFound) {
+        // Its producer may not be deployed yet: the consumer asks again after a backoff.
+        Status encoded = encodeFrame(PartitionNotFound{request.channel}, control_);
+        if (!encoded.isOk()) close(encoded);
+        return;
+      }
       sendError(request.channel, subpartition.status().toString());
       return;
     }
@@ -415,7 +421,17 @@ class ClientConnection final : public CreditAnnouncer,
   }
 
   void removeChannel(uint32_t id) {
-    if (channels_.erase(id) == 0 || !connected_ || closed_) return;
+    auto it = channels_.find(id);
+    if (it == channels_.end()) return;
+    uint32_t inFlight = it->second->creditInFlight();
+    channels_.erase(it);
+    if (auto timer = retryTimers_.find(id); timer != retryTimers_.end()) {
+      timer->second->cancel();
+      retryTimers_.erase(timer);
+    }
+    if (!connected_ || closed_) return;
+    // The producer may still send this many frames before it sees the cancellation.
+    if (inFlight > 0) lateFrames_[id] = inFlight;
     queue(CancelRequest{id});
   }
 
@@ -429,15 +445,33 @@ class ClientConnection final : public CreditAnnouncer,
 
   /// Fail every channel with `why`, close the socket and leave the manager's map (io thread).
   void close(const Status& why) {
+    closeFailing(why, why.isOk() ? Status::cancelled("connection to " + address_ + " closed")
+                                 : why.withContext("connection to " + address_));
+  }
+
+  /// Close because this side's ConnectionManager (data address `ownAddress`) shuts down: the
+  /// channels still open fail naming it, since that is the TaskManager whose network went away.
+  void shutDown(const std::string& ownAddress) {
+    closeFailing(Status::ok(), Status::unavailable("connection to " + address_ +
+                                                   " closed: the data connections of " +
+                                                   ownAddress + " shut down"));
+  }
+
+ private:
+  /// Log `why` unless OK, fail every channel with `failure`, close the socket and leave the
+  /// manager's map (io thread).
+  void closeFailing(const Status& why, const Status& failure) {
     if (closed_) return;
     closed_ = true;
     if (!why.isOk()) {
       logger()->error("data connection to {}: {}; disconnecting", address_, why.toString());
     }
-    Status failure = why.isOk() ? Status::cancelled("connection to " + address_ + " closed")
-                                : why.withContext("connection to " + address_);
     for (auto& [id, channel] : channels_) channel->fail(failure);
     channels_.clear();
+    // Pending retries would keep the io_context running: cancel them.
+    for (auto& [id, timer] : retryTimers_) timer->cancel();
+    retryTimers_.clear();
+    lateFrames_.clear();
     asio::error_code ignored;
     if (socket_) socket_->close(ignored);
     socket_.reset();
@@ -448,7 +482,6 @@ class ClientConnection final : public CreditAnnouncer,
     manager_.impl_->numClients.store(clients.size(), std::memory_order_relaxed);
   }
 
- private:
   void onConnected(const asio::error_code& error) {
     if (closed_) return;
     if (error) {
@@ -527,7 +560,18 @@ class ClientConnection final : public CreditAnnouncer,
   void handle(const Frame& frame) {
     if (const auto* message = std::get_if<BufferMessage>(&frame)) {
       auto it = channels_.find(message->channel);
-      if (it == channels_.end()) return;  // a released channel's late frame
+      if (it == channels_.end()) {
+        // A released channel's late frame, within the credit it had; anything else is a frame
+        // for a channel this side never opened (or beyond the credit of a released one).
+        auto late = lateFrames_.find(message->channel);
+        if (late == lateFrames_.end()) {
+          close(
+              Status::corruption("buffer for unknown channel " + std::to_string(message->channel)));
+          return;
+        }
+        if (--late->second == 0) lateFrames_.erase(late);
+        return;
+      }
       uint32_t credit = 0;
       Status received = it->second->onBuffer(*message, credit);
       if (!received.isOk()) {
@@ -546,9 +590,32 @@ class ClientConnection final : public CreditAnnouncer,
                                            " from " + address_ +
                                            ": producer reported: " + error->message));
       channels_.erase(it);
+    } else if (const auto* notFound = std::get_if<PartitionNotFound>(&frame)) {
+      auto it = channels_.find(notFound->channel);
+      if (it == channels_.end()) return;  // released meanwhile
+      Result<std::chrono::milliseconds> backoff = it->second->onPartitionNotFound();
+      if (!backoff.isOk()) {
+        it->second->fail(backoff.status());
+        channels_.erase(it);
+        return;
+      }
+      retryLater(notFound->channel, *backoff);
     } else {
       close(Status::corruption("unexpected frame from a producer"));
     }
+  }
+
+  /// Send channel `id`'s partition request again after `delay`, if it is still registered.
+  void retryLater(uint32_t id, std::chrono::milliseconds delay) {
+    auto& timer = retryTimers_[id];
+    if (timer == nullptr) timer = std::make_unique<asio::steady_timer>(manager_.impl_->io);
+    timer->expires_after(delay);
+    timer->async_wait([self = shared_from_this(), id](const asio::error_code& error) {
+      if (error || self->closed_) return;  // cancelled: the channel or connection went away
+      self->retryTimers_.erase(id);
+      auto it = self->channels_.find(id);
+      if (it != self->channels_.end()) self->sendRequest(*it->second);
+    });
   }
 
   ConnectionManager& manager_;
@@ -560,6 +627,10 @@ class ClientConnection final : public CreditAnnouncer,
   bool closed_ = false;
   bool writing_ = false;
   std::unordered_map<uint32_t, std::shared_ptr<RemoteChannelState>> channels_;
+  // Channels waiting to send their partition request again (producer not registered yet).
+  std::unordered_map<uint32_t, std::unique_ptr<asio::steady_timer>> retryTimers_;
+  // Released channels and the frames their producer may still send (their unused credit).
+  std::unordered_map<uint32_t, uint32_t> lateFrames_;
   std::vector<std::byte> out_;  // encoded frames waiting for the write in flight
   std::vector<std::byte> writingOut_;
 };
@@ -643,7 +714,7 @@ void ConnectionManager::shutdown() {
     impl_->acceptor.close(ignored);
     // close() erases from the maps: iterate over copies.
     auto clients = impl_->clients;
-    for (auto& [address, client] : clients) client->close(Status::ok());
+    for (auto& [peer, client] : clients) client->shutDown(address());
     auto servers = impl_->servers;
     for (const auto& server : servers) server->close(Status::ok());
     impl_->work.reset();
@@ -664,7 +735,8 @@ void ConnectionManager::registerChannel(const std::string& address,
                                         std::shared_ptr<RemoteChannelState> channel) {
   bool posted = poster_->post([this, address, channel] {
     if (impl_->closing) {
-      channel->fail(Status::cancelled("connection manager shut down"));
+      channel->fail(
+          Status::unavailable("the data connections of " + this->address() + " shut down"));
       return;
     }
     auto& client = impl_->clients[address];
@@ -675,7 +747,9 @@ void ConnectionManager::registerChannel(const std::string& address,
     }
     client->addChannel(channel);
   });
-  if (!posted) channel->fail(Status::cancelled("connection manager shut down"));
+  if (!posted) {
+    channel->fail(Status::unavailable("the data connections of " + this->address() + " shut down"));
+  }
 }
 
 void ConnectionManager::unregisterChannel(const std::string& address, uint32_t id) {

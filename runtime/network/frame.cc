@@ -85,6 +85,8 @@ const char* frameTypeName(FrameType type) {
       return "close-request";
     case FrameType::kError:
       return "error";
+    case FrameType::kPartitionNotFound:
+      return "partition-not-found";
   }
   return "unknown";
 }
@@ -130,6 +132,9 @@ Status encodeFrame(const Frame& frame, std::vector<std::byte>& out) {
           append<uint32_t>(out, message.channel);
         } else if constexpr (std::is_same_v<T, CloseRequest>) {
           appendHeader(out, FrameType::kCloseRequest, 0);
+        } else if constexpr (std::is_same_v<T, PartitionNotFound>) {
+          appendHeader(out, FrameType::kPartitionNotFound, 4);
+          append<uint32_t>(out, message.channel);
         } else {
           static_assert(std::is_same_v<T, ErrorResponse>);
           if (message.message.size() > kMaxLength - 4) {
@@ -216,7 +221,7 @@ Result<std::optional<Frame>> FrameDecoder::next() {
   } else if (version != kFrameVersion) {
     failure_ = Status::corruption("network frame: unsupported version " + std::to_string(version));
   } else if (type < static_cast<uint8_t>(FrameType::kPartitionRequest) ||
-             type > static_cast<uint8_t>(FrameType::kError)) {
+             type > static_cast<uint8_t>(FrameType::kPartitionNotFound)) {
     failure_ = Status::corruption("network frame: unknown type " + std::to_string(type));
   } else if (reserved != 0) {
     failure_ = Status::corruption("network frame: reserved byte is " + std::to_string(reserved));
@@ -293,6 +298,12 @@ Result<Frame> FrameDecoder::decodeBody(FrameType type, std::span<const std::byte
       auto text = reader.rest();
       message.message.assign(reinterpret_cast<const char*>(text.data()), text.size());
       return Frame(std::move(message));
+    }
+    case FrameType::kPartitionNotFound: {
+      PartitionNotFound message;
+      if (!reader.read(message.channel)) return malformed(type, "truncated");
+      if (!reader.atEnd()) return malformed(type, "trailing bytes");
+      return Frame(message);
     }
   }
   return Status::corruption("network frame: unknown type");

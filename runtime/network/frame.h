@@ -9,7 +9,7 @@
 //                       ; magic = 0x53 ('S'), version = 1, reserved = 0,
 //                       ; length = bytes in body, at most the decoder's maxBodySize
 //   body             := partitionRequest | buffer | addCredit | cancelRequest | closeRequest
-//                     | error                                     ; selected by type
+//                     | error | partitionNotFound                 ; selected by type
 //   partitionRequest := channel:u32le subpartition:u32le credit:u32le       ; type 1
 //                       edgeIndex:i32le producerSubtask:i32le attempt:i32le
 //                       jobIdLength:u16le jobId:byte{jobIdLength}
@@ -22,6 +22,9 @@
 //   closeRequest     := (empty)                              ; type 5
 //   error            := channel:u32le message:byte*          ; type 6, length - 4 bytes
 //                       ; channel = 0xffffffff: the whole connection failed
+//   partitionNotFound := channel:u32le                       ; type 7
+//                       ; the requested partition is not (yet) registered: the consumer may
+//                       ; send the request again later
 //
 // `channel` is the receiver's channel id, chosen by the consumer side and unique on its
 // connection. `sequence` counts the buffers (and events) of one channel from 0. `backlog` is
@@ -58,6 +61,7 @@ enum class FrameType : uint8_t {
   kCancelRequest = 4,
   kCloseRequest = 5,
   kError = 6,
+  kPartitionNotFound = 7,
 };
 
 /// Consumer → producer: start sending subpartition `subpartition` of `partition` to channel
@@ -105,8 +109,15 @@ struct ErrorResponse {
   bool operator==(const ErrorResponse&) const = default;
 };
 
+/// Producer → consumer: the partition that channel `channel` requested is not registered (its
+/// producer may not be deployed yet). The request is forgotten; the consumer may send it again.
+struct PartitionNotFound {
+  uint32_t channel = 0;
+  bool operator==(const PartitionNotFound&) const = default;
+};
+
 using Frame = std::variant<PartitionRequest, BufferMessage, AddCredit, CancelRequest, CloseRequest,
-                           ErrorResponse>;
+                           ErrorResponse, PartitionNotFound>;
 
 /// Append the encoding of `frame` to `out`. InvalidArgument if a field does not fit its
 /// encoding (a job id longer than 65535 bytes, a body longer than 2^32 - 1 bytes).

@@ -64,13 +64,15 @@ void FloatingBufferPool::onRecycle() {
 
 RemoteChannelState::RemoteChannelState(uint32_t id, ResultPartitionId partition, int subpartition,
                                        std::string peer, std::shared_ptr<LocalBufferPool> exclusive,
-                                       std::shared_ptr<FloatingBufferPool> floating)
+                                       std::shared_ptr<FloatingBufferPool> floating,
+                                       RequestBackoff backoff)
     : id_(id),
       partition_(std::move(partition)),
       subpartition_(subpartition),
       peer_(std::move(peer)),
       exclusive_(std::move(exclusive)),
-      floating_(std::move(floating)) {}
+      floating_(std::move(floating)),
+      backoff_(backoff) {}
 
 Status RemoteChannelState::setUp() {
   std::weak_ptr<RemoteChannelState> weak = weak_from_this();
@@ -98,6 +100,7 @@ void RemoteChannelState::setAnnouncer(std::weak_ptr<CreditAnnouncer> connection)
 PartitionRequest RemoteChannelState::makeRequest() {
   std::lock_guard lock(mu_);
   requested_ = true;
+  ++numRequests_;
   unannouncedCredit_ = 0;
   announcePending_ = false;
   senderCredit_ = static_cast<uint32_t>(free_.size());
@@ -108,7 +111,10 @@ PartitionRequest RemoteChannelState::makeRequest() {
 Status RemoteChannelState::onBuffer(const BufferMessage& message, uint32_t& creditToAnnounce) {
   creditToAnnounce = 0;
   std::lock_guard lock(mu_);
-  if (released_ || !failure_.isOk()) return Status::ok();  // late frames of a dead channel
+  if (released_ || !failure_.isOk()) {
+    if (senderCredit_ > 0) --senderCredit_;  // see creditInFlight()
+    return Status::ok();                     // late frames of a dead channel
+  }
   auto violation = [&](const std::string& what) {
     return Status::corruption("remote channel " + std::to_string(id_) + " (" +
                               partition_.toString() + "#" + std::to_string(subpartition_) +
@@ -139,6 +145,7 @@ Status RemoteChannelState::onBuffer(const BufferMessage& message, uint32_t& cred
       free_.push_back(std::move(buffer));
       return violation("malformed event");
     }
+    if (static_cast<EventType>(type) == EventType::kEndOfPartition) ended_ = true;
     received_.push_back(
         Received{BufferOrEvent(Event{static_cast<EventType>(type), value}), std::move(buffer)});
   } else {
@@ -175,10 +182,35 @@ uint32_t RemoteChannelState::requestFloatingLocked() {
 uint32_t RemoteChannelState::takeUnannouncedCredit() {
   std::lock_guard lock(mu_);
   announcePending_ = false;
-  if (released_ || !failure_.isOk()) return 0;
+  if (released_ || !failure_.isOk() || !requested_) return 0;
   uint32_t credit = std::exchange(unannouncedCredit_, 0);
   senderCredit_ += credit;
   return credit;
+}
+
+Result<std::chrono::milliseconds> RemoteChannelState::onPartitionNotFound() {
+  std::lock_guard lock(mu_);
+  // The producer kept nothing of the request: its credit goes with the next one.
+  requested_ = false;
+  senderCredit_ = 0;
+  if (currentBackoff_.count() == 0) {
+    currentBackoff_ = backoff_.initial;
+  } else if (currentBackoff_ < backoff_.max) {
+    currentBackoff_ = std::min(currentBackoff_ * 2, backoff_.max);
+  } else {
+    return Status::notFound("remote channel " + std::to_string(id_) + ": result partition " +
+                            partition_.toString() + " (subpartition " +
+                            std::to_string(subpartition_) + ") was not found on " + peer_ +
+                            " after " + std::to_string(numRequests_) +
+                            " requests (taskmanager.network.request-backoff.max is " +
+                            std::to_string(backoff_.max.count()) + " ms)");
+  }
+  return currentBackoff_;
+}
+
+uint32_t RemoteChannelState::creditInFlight() const {
+  std::lock_guard lock(mu_);
+  return requested_ && !ended_ ? senderCredit_ : 0;
 }
 
 void RemoteChannelState::addCreditLocked(uint32_t credit) {
@@ -277,12 +309,17 @@ size_t RemoteChannelState::testingNumFreeBuffers() const {
   return free_.size();
 }
 
+int RemoteChannelState::testingNumRequests() const {
+  std::lock_guard lock(mu_);
+  return numRequests_;
+}
+
 // --- RemoteInputChannel ----------------------------------------------------------------------
 
 Result<std::unique_ptr<RemoteInputChannel>> RemoteInputChannel::create(
     ConnectionManager& connections, const std::string& producerAddress,
     const ResultPartitionId& partition, int subpartition, NetworkBufferPool& global,
-    int exclusiveBuffers, std::shared_ptr<FloatingBufferPool> floating) {
+    int exclusiveBuffers, std::shared_ptr<FloatingBufferPool> floating, RequestBackoff backoff) {
   if (exclusiveBuffers < 1) {
     return Status::invalidArgument("remote channel " + partition.toString() +
                                    ": buffers-per-channel must be >= 1, got " +
@@ -292,9 +329,9 @@ Result<std::unique_ptr<RemoteInputChannel>> RemoteInputChannel::create(
                      " from " + producerAddress;
   STROM_ASSIGN_OR_RETURN(auto exclusive,
                          LocalBufferPool::create(global, exclusiveBuffers, exclusiveBuffers, name));
-  auto state =
-      std::make_shared<RemoteChannelState>(connections.nextChannelId(), partition, subpartition,
-                                           producerAddress, exclusive, std::move(floating));
+  auto state = std::make_shared<RemoteChannelState>(connections.nextChannelId(), partition,
+                                                    subpartition, producerAddress, exclusive,
+                                                    std::move(floating), backoff);
   STROM_RETURN_IF_ERROR(state->setUp());
   connections.registerChannel(producerAddress, state);
   return std::make_unique<RemoteInputChannel>(PrivateTag{}, connections, std::move(exclusive),

@@ -5,6 +5,7 @@
 
 #include <strom/status.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -22,6 +23,15 @@
 namespace strom::network {
 
 class RemoteChannelState;
+
+/// How a remote channel retries a partition request that its producer's TaskManager answered
+/// with "partition not found" (the producer is not deployed yet): after `initial`, then after
+/// twice the previous wait, capped at `max`; once a request sent after a wait of `max` is
+/// answered "not found" too, the channel fails (Flink's `taskmanager.network.request-backoff.*`).
+struct RequestBackoff {
+  std::chrono::milliseconds initial{100};
+  std::chrono::milliseconds max{10000};
+};
 
 /// The floating buffers of one input gate (`taskmanager.network.memory.floating-buffers-per-
 /// gate`), reserved from the NetworkBufferPool at creation. A remote channel whose producer
@@ -70,7 +80,7 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
  public:
   RemoteChannelState(uint32_t id, ResultPartitionId partition, int subpartition, std::string peer,
                      std::shared_ptr<LocalBufferPool> exclusive,
-                     std::shared_ptr<FloatingBufferPool> floating);
+                     std::shared_ptr<FloatingBufferPool> floating, RequestBackoff backoff = {});
 
   uint32_t id() const { return id_; }
   const std::string& peer() const { return peer_; }
@@ -90,8 +100,17 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
   /// Corruption naming the peer and the violation. On success `creditToAnnounce` is the credit
   /// won from floating buffers because of the announced backlog.
   Status onBuffer(const BufferMessage& message, uint32_t& creditToAnnounce);
-  /// Return and reset the credit not yet announced to the producer.
+  /// Return and reset the credit not yet announced to the producer (0 while no request is
+  /// outstanding: the next request carries it).
   uint32_t takeUnannouncedCredit();
+  /// The producer answered the request with "partition not found": forget the request and
+  /// return how long to wait before sending it again, or NotFound naming the partition and the
+  /// peer once the backoff is exhausted.
+  Result<std::chrono::milliseconds> onPartitionNotFound();
+  /// Return how many frames the producer may still send to this channel if it is dropped now:
+  /// the credit announced and not used, 0 with no request outstanding or after end of
+  /// partition.
+  uint32_t creditInFlight() const;
   /// Fail the channel with `status` (first failure wins), wake the listener and give the free
   /// buffers back.
   void fail(Status status);
@@ -116,6 +135,7 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
 
   // Test hooks.
   size_t testingNumFreeBuffers() const;
+  int testingNumRequests() const;
 
  private:
   struct Received {
@@ -136,19 +156,23 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
   const std::string peer_;
   const std::shared_ptr<LocalBufferPool> exclusive_;
   const std::shared_ptr<FloatingBufferPool> floating_;  // may be null
+  const RequestBackoff backoff_;
 
   mutable std::mutex mu_;
-  std::vector<Buffer> free_;         // guarded by mu_
-  std::deque<Received> received_;    // guarded by mu_
-  uint32_t nextSequence_ = 0;        // guarded by mu_
-  uint32_t backlog_ = 0;             // guarded by mu_
-  uint32_t unannouncedCredit_ = 0;   // guarded by mu_
-  uint32_t senderCredit_ = 0;        // guarded by mu_; credit announced and not yet used
-  bool requested_ = false;           // guarded by mu_
-  bool announcePending_ = false;     // guarded by mu_
-  bool waitingForFloating_ = false;  // guarded by mu_
-  bool released_ = false;            // guarded by mu_
-  Status failure_;                   // guarded by mu_
+  std::vector<Buffer> free_;        // guarded by mu_
+  std::deque<Received> received_;   // guarded by mu_
+  uint32_t nextSequence_ = 0;       // guarded by mu_
+  uint32_t backlog_ = 0;            // guarded by mu_
+  uint32_t unannouncedCredit_ = 0;  // guarded by mu_
+  uint32_t senderCredit_ = 0;       // guarded by mu_; credit announced and not yet used
+  bool requested_ = false;          // guarded by mu_
+  bool ended_ = false;              // guarded by mu_; end of partition received
+  int numRequests_ = 0;             // guarded by mu_
+  std::chrono::milliseconds currentBackoff_{0};   // guarded by mu_; 0: no retry yet
+  bool announcePending_ = false;                  // guarded by mu_
+  bool waitingForFloating_ = false;               // guarded by mu_
+  bool released_ = false;                         // guarded by mu_
+  Status failure_;                                // guarded by mu_
   DataAvailabilityListener* listener_ = nullptr;  // guarded by mu_; not owned
   int listenerChannelIndex_ = 0;                  // guarded by mu_
   std::weak_ptr<CreditAnnouncer> announcer_;      // guarded by mu_
@@ -159,8 +183,9 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
 /// (`taskmanager.network.memory.buffers-per-channel`) and borrows floating ones from its gate's
 /// FloatingBufferPool when the producer's backlog needs them. Every free buffer is one credit;
 /// received bytes are copied once into such a buffer, which poll() hands to the consumer, and
-/// recycling it returns the credit. A protocol violation or a remote error fails the channel:
-/// status() then says why, naming the peer.
+/// recycling it returns the credit. A request for a partition its producer has not registered
+/// yet is sent again with a backoff (RequestBackoff). A protocol violation, a remote error or an
+/// exhausted backoff fails the channel: status() then says why, naming the peer.
 ///
 /// Thread contract: as InputChannel. The ConnectionManager, `global` and `floating` must
 /// outlive it.
@@ -172,7 +197,8 @@ class RemoteInputChannel final : public InputChannel {
   static Result<std::unique_ptr<RemoteInputChannel>> create(
       ConnectionManager& connections, const std::string& producerAddress,
       const ResultPartitionId& partition, int subpartition, NetworkBufferPool& global,
-      int exclusiveBuffers, std::shared_ptr<FloatingBufferPool> floating);
+      int exclusiveBuffers, std::shared_ptr<FloatingBufferPool> floating,
+      RequestBackoff backoff = {});
   ~RemoteInputChannel() override;
 
   std::optional<BufferOrEvent> poll() override { return state_->poll(); }
@@ -186,6 +212,8 @@ class RemoteInputChannel final : public InputChannel {
   const LocalBufferPool& exclusiveBufferPool() const { return *exclusive_; }
   /// Test hook: the free buffers held, i.e. the credit given or about to be given.
   size_t testingNumFreeBuffers() const { return state_->testingNumFreeBuffers(); }
+  /// Test hook: how many partition requests were sent (retries included).
+  int testingNumRequests() const { return state_->testingNumRequests(); }
 
  private:
   struct PrivateTag {

@@ -103,6 +103,13 @@ class TaskManagerGateway {
   /// Return the "host:port" of the TaskManager's data server, or "" if it has none (then
   /// every channel it hosts is local).
   virtual std::string dataAddress() const { return ""; }
+  /// Check, before any task of job `jobName` is deployed, that the TaskManager can ever hold
+  /// `tasks` (the job's tasks for it) at once: InvalidArgument naming the configuration key to
+  /// raise if not.
+  virtual Status checkJobFits(const std::string& /*jobName*/,
+                              const std::vector<const TaskDeploymentDescriptor*>& /*tasks*/) {
+    return Status::ok();
+  }
   virtual Status submitTask(TaskDeploymentDescriptor descriptor) = 0;
   virtual void cancelTask(const ExecutionAttemptId& attemptId) = 0;
   /// Drop what the TaskManager still holds for `jobId` (finished tasks, partitions).

@@ -40,7 +40,61 @@ Result<TaskOptions> TaskOptions::fromConfiguration(const Configuration& configur
   }
   options.buffersPerChannel = static_cast<int>(perChannel);
   options.floatingBuffers = static_cast<int>(floating);
+  network::RequestBackoff& backoff = options.requestBackoff;
+  STROM_ASSIGN_OR_RETURN(
+      backoff.initial,
+      configuration.getDuration("taskmanager.network.request-backoff.initial", backoff.initial));
+  STROM_ASSIGN_OR_RETURN(backoff.max, configuration.getDuration(
+                                          "taskmanager.network.request-backoff.max", backoff.max));
+  if (backoff.initial.count() < 1) {
+    return Status::invalidArgument(
+        "config key 'taskmanager.network.request-backoff.initial': must be at least 1 ms");
+  }
+  if (backoff.max < backoff.initial) {
+    return Status::invalidArgument("config key 'taskmanager.network.request-backoff.max': " +
+                                   std::to_string(backoff.max.count()) +
+                                   " ms is below taskmanager.network.request-backoff.initial (" +
+                                   std::to_string(backoff.initial.count()) + " ms)");
+  }
   return options;
+}
+
+NetworkBufferNeeds& NetworkBufferNeeds::operator+=(const NetworkBufferNeeds& other) {
+  partitionBuffers += other.partitionBuffers;
+  exclusiveBuffers += other.exclusiveBuffers;
+  floatingBuffers += other.floatingBuffers;
+  numPartitions += other.numPartitions;
+  numRemoteChannels += other.numRemoteChannels;
+  numRemoteGates += other.numRemoteGates;
+  return *this;
+}
+
+Result<NetworkBufferNeeds> Task::networkBufferNeeds(const TaskDeploymentDescriptor& descriptor,
+                                                    const Configuration& configuration,
+                                                    const std::string& dataAddress) {
+  Configuration merged = configuration;
+  merged.addAll(descriptor.jobGraph->configuration());
+  STROM_ASSIGN_OR_RETURN(TaskOptions options, TaskOptions::fromConfiguration(merged));
+  NetworkBufferNeeds needs;
+  // As ResultPartition::create and buildChain reserve them.
+  for (const ResultPartitionDescriptor& out : descriptor.outputs) {
+    needs.partitionBuffers += static_cast<size_t>(out.numSubpartitions) + 1;
+    ++needs.numPartitions;
+  }
+  for (const InputGateDescriptor& gate : descriptor.inputs) {
+    size_t remote = 0;
+    for (const InputChannelDescriptor& channel : gate.channels) {
+      if (!channel.producerDataAddress.empty() && channel.producerDataAddress != dataAddress) {
+        ++remote;
+      }
+    }
+    if (remote == 0) continue;
+    needs.numRemoteChannels += remote;
+    needs.exclusiveBuffers += remote * static_cast<size_t>(options.buffersPerChannel);
+    ++needs.numRemoteGates;
+    needs.floatingBuffers += static_cast<size_t>(options.floatingBuffers);
+  }
+  return needs;
 }
 
 /// One operator of the chain with its context.
@@ -292,10 +346,10 @@ Status Task::buildChain() {
                             descriptor_.taskName() + " input " + std::to_string(g + 1)));
         }
         STROM_ASSIGN_OR_RETURN(
-            auto remote,
-            network::RemoteInputChannel::create(
-                *services_.connections, channel.producerDataAddress, channel.partition,
-                channel.subpartition, *services_.bufferPool, options_.buffersPerChannel, floating));
+            auto remote, network::RemoteInputChannel::create(
+                             *services_.connections, channel.producerDataAddress, channel.partition,
+                             channel.subpartition, *services_.bufferPool,
+                             options_.buffersPerChannel, floating, options_.requestBackoff));
         channels.push_back(std::move(remote));
       }
       const graph::JobEdge& jobEdge = job.edges()[static_cast<size_t>(gate.jobEdge)];

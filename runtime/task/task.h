@@ -20,6 +20,7 @@
 #include "runtime/network/buffer.h"
 #include "runtime/network/connection_manager.h"
 #include "runtime/network/input_gate.h"
+#include "runtime/network/remote_input_channel.h"
 #include "runtime/network/result_partition.h"
 #include "runtime/network/wakeup_signal.h"
 #include "runtime/task/deployment.h"
@@ -48,8 +49,24 @@ struct TaskOptions {
   std::chrono::milliseconds bufferTimeout{5};  // execution.buffer-timeout
   int buffersPerChannel = 2;                   // taskmanager.network.memory.buffers-per-channel
   int floatingBuffers = 8;  // taskmanager.network.memory.floating-buffers-per-gate
+  /// taskmanager.network.request-backoff.initial / .max: retries of partition requests.
+  network::RequestBackoff requestBackoff;
 
   static Result<TaskOptions> fromConfiguration(const Configuration& configuration);
+};
+
+/// The network buffers a task reserves from its TaskManager's NetworkBufferPool when it is
+/// deployed and started (docs/config.md, "Network memory, worked out").
+struct NetworkBufferNeeds {
+  size_t partitionBuffers = 0;  // numSubpartitions + 1 per result partition
+  size_t exclusiveBuffers = 0;  // buffers-per-channel per remote input channel
+  size_t floatingBuffers = 0;   // floating-buffers-per-gate per gate with remote channels
+  size_t numPartitions = 0;
+  size_t numRemoteChannels = 0;
+  size_t numRemoteGates = 0;
+
+  size_t total() const { return partitionBuffers + exclusiveBuffers + floatingBuffers; }
+  NetworkBufferNeeds& operator+=(const NetworkBufferNeeds& other);
 };
 
 /// One execution attempt of one subtask: a thread running the operator chain of a vertex in a
@@ -61,6 +78,12 @@ class Task {
   /// that consumers deployed later find them). Fails if the network buffers do not suffice.
   static Result<std::unique_ptr<Task>> create(TaskDeploymentDescriptor descriptor,
                                               const TaskServices& services);
+  /// Return the network buffers the task of `descriptor` reserves on a TaskManager whose data
+  /// address is `dataAddress`, with `configuration` (the TaskManager's) under the job's.
+  /// InvalidArgument if a network key of the job does not parse.
+  static Result<NetworkBufferNeeds> networkBufferNeeds(const TaskDeploymentDescriptor& descriptor,
+                                                       const Configuration& configuration,
+                                                       const std::string& dataAddress);
   ~Task();
   Task(const Task&) = delete;
   Task& operator=(const Task&) = delete;

@@ -54,6 +54,34 @@ TaskManager::TaskManager(Options options, const Clock* clock, JobManagerGateway*
 
 TaskManager::~TaskManager() { shutdown(); }
 
+Status TaskManager::checkJobFits(const std::string& jobName,
+                                 const std::vector<const TaskDeploymentDescriptor*>& tasks) {
+  NetworkBufferNeeds needs;
+  std::string address = connections_->address();
+  for (const TaskDeploymentDescriptor* task : tasks) {
+    auto taskNeeds = Task::networkBufferNeeds(*task, options_.configuration, address);
+    // As a deployment would: a bad key of the job names the task it was deployed as.
+    if (!taskNeeds.isOk()) {
+      return taskNeeds.status().withContext("deploying " + task->attemptId.toString());
+    }
+    needs += *taskNeeds;
+  }
+  if (needs.total() <= options_.numberOfBuffers) return Status::ok();
+  return Status::invalidArgument(
+      "job '" + jobName + "' needs " + std::to_string(needs.total()) + " network buffers on " +
+      options_.id + " (" + std::to_string(needs.partitionBuffers) + " for " +
+      std::to_string(needs.numPartitions) + " result partitions, " +
+      std::to_string(needs.exclusiveBuffers) + " exclusive for " +
+      std::to_string(needs.numRemoteChannels) +
+      " remote channels per taskmanager.network.memory.buffers-per-channel, " +
+      std::to_string(needs.floatingBuffers) + " floating for " +
+      std::to_string(needs.numRemoteGates) +
+      " input gates per taskmanager.network.memory.floating-buffers-per-gate), but "
+      "taskmanager.network.numberOfBuffers is " +
+      std::to_string(options_.numberOfBuffers) + ": raise taskmanager.network.numberOfBuffers to " +
+      "at least " + std::to_string(needs.total()));
+}
+
 Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
   TaskServices services;
   services.bufferPool = bufferPool_.get();

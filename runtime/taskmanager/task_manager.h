@@ -41,12 +41,19 @@ class TaskManager final : public TaskManagerGateway {
   const std::string& taskManagerId() const override { return options_.id; }
   int numberOfSlots() const override { return options_.numberOfSlots; }
   std::string dataAddress() const override { return connections_->address(); }
+  /// Reject a job whose tasks here need more network buffers (NetworkBufferNeeds) than
+  /// `taskmanager.network.numberOfBuffers`, saying how many and which key to raise.
+  Status checkJobFits(const std::string& jobName,
+                      const std::vector<const TaskDeploymentDescriptor*>& tasks) override;
   Status submitTask(TaskDeploymentDescriptor descriptor) override;
   void cancelTask(const ExecutionAttemptId& attemptId) override;
   void releaseJob(const std::string& jobId) override;
 
   /// Cancel every task and wait for all of them to end.
   void shutdown();
+  /// Test hook: close every data connection of this TaskManager and its data server, as if its
+  /// network (or the whole process) went away. Its tasks keep running until they notice.
+  void testingShutDownNetwork() { connections_->shutdown(); }
   network::NetworkBufferPool& bufferPool() { return *bufferPool_; }
 
  private:

@@ -60,6 +60,7 @@ class FrameTest : public ::testing::Test {
     frames_.push_back(CloseRequest{});
     frames_.push_back(ErrorResponse{7, "partition p not found"});
     frames_.push_back(ErrorResponse{kConnectionWide, ""});
+    frames_.push_back(PartitionNotFound{7});
   }
 
   std::vector<std::byte> encodeAll() {
@@ -182,6 +183,8 @@ TEST_F(FrameTest, rejectsMalformedBodies) {
       frameWith(FrameType::kCancelRequest, std::vector<std::byte>(3)),      // truncated
       frameWith(FrameType::kCloseRequest, std::vector<std::byte>(1)),       // trailing byte
       frameWith(FrameType::kError, std::vector<std::byte>(2)),              // truncated
+      frameWith(FrameType::kPartitionNotFound, std::vector<std::byte>(3)),  // truncated
+      frameWith(FrameType::kPartitionNotFound, std::vector<std::byte>(5)),  // trailing byte
   };
   // A job id length pointing past the body.
   std::vector<std::byte> request(26);

@@ -133,10 +133,11 @@ class RemoteInputChannelTest : public ::testing::Test {
     return partition;
   }
 
-  RemoteInputChannel& addChannel(int subpartition, ResultPartitionId id) {
+  RemoteInputChannel& addChannel(int subpartition, ResultPartitionId id,
+                                 RequestBackoff backoff = {}) {
     auto channel =
         RemoteInputChannel::create(*consumerConnections_, producerConnections_->address(), id,
-                                   subpartition, *consumerGlobal_, 2, floating_);
+                                   subpartition, *consumerGlobal_, 2, floating_, backoff);
     EXPECT_OK(channel);
     channels_.push_back(std::move(channel).value());
     return *channels_.back();
@@ -240,12 +241,20 @@ TEST_F(RemoteInputChannelTest, deliversEventsInOrderWithBuffers) {
                                              Event{EventType::kEndOfPartition, 0}));
 }
 
-TEST_F(RemoteInputChannelTest, unknownPartitionFailsChannel) {
-  RemoteInputChannel& channel = addChannel(0, {"no-such-job", 3, 1, 0});
+TEST_F(RemoteInputChannelTest, unknownPartitionFailsChannelOnceTheBackoffIsExhausted) {
+  // Requests after 0, 5, 15, 35 and 75 ms: five "not found" answers, then the channel fails.
+  RemoteInputChannel& channel =
+      addChannel(0, {"no-such-job", 3, 1, 0},
+                 RequestBackoff{std::chrono::milliseconds(5), std::chrono::milliseconds(40)});
   ChannelReader reader(channel, 0);
   Status failure = reader.waitForFailure();
   ASSERT_FALSE(failure.isOk()) << "no failure before the deadline";
+  EXPECT_EQ(failure.code(), StatusCode::kNotFound) << failure.toString();
   EXPECT_THAT(failure.message(), ::testing::HasSubstr("no-such-job/edge3/subtask1/attempt0"));
+  EXPECT_THAT(failure.message(), ::testing::HasSubstr(producerConnections_->address()));
+  EXPECT_THAT(failure.message(), ::testing::HasSubstr("after 5 requests"));
+  EXPECT_EQ(channel.testingNumRequests(), 5);
+  // The connection stays up for the other channels.
   // A failed request does not harm the connection: another channel still works.
   auto partition = registerPartition(1);
   RemoteInputChannel& good = addChannel(0, partitionId());
@@ -253,6 +262,22 @@ TEST_F(RemoteInputChannelTest, unknownPartitionFailsChannel) {
   produce(*partition->subpartition(0), *pool, 0, 3);
   ChannelReader goodReader(good, 0);
   EXPECT_TRUE(goodReader.readAll(0, 3));
+}
+
+TEST_F(RemoteInputChannelTest, partitionRequestedBeforeItsProducerRegisteredIsRetried) {
+  RemoteInputChannel& channel = addChannel(
+      0, partitionId(), RequestBackoff{std::chrono::milliseconds(5), std::chrono::seconds(10)});
+  // The producer answered "not found" at least once and the channel asked again.
+  ASSERT_TRUE(testing::eventually([&] { return channel.testingNumRequests() >= 2; }));
+  EXPECT_OK(channel.status());
+  auto partition = registerPartition(1);
+  ASSERT_OK_AND_ASSIGN(auto pool, LocalBufferPool::create(*producerGlobal_, 4, 4, "producer"));
+  testing::ScopedThread producer([&] { pool->close(); },
+                                 [&] { produce(*partition->subpartition(0), *pool, 0, 50); });
+  ChannelReader reader(channel, 0);
+  EXPECT_TRUE(reader.readAll(0, 50));
+  producer.join();
+  EXPECT_OK(channel.status());
 }
 
 /// A fake producer TaskManager: accepts one connection, reads the partition request, then
@@ -368,6 +393,73 @@ TEST_F(RemoteInputChannelTest, sequenceGapDisconnectsAndFailsChannel) {
   Status failure = reader.waitForFailure();
   EXPECT_THAT(failure.message(), ::testing::HasSubstr("sequence number 2, expected 1"));
   EXPECT_TRUE(fake.waitForDisconnect());
+}
+
+TEST_F(RemoteInputChannelTest, bufferForUnknownChannelDisconnectsOnlyThatConnection) {
+  // A good channel to the real producer (id 0), then one to a fake producer (id 1) that sends a
+  // buffer for channel 5, which the consumer never opened on that connection.
+  auto partition = registerPartition(1);
+  RemoteInputChannel& good = addChannel(0, partitionId());
+  std::vector<std::byte> frames;
+  std::vector<std::byte> payload(kPayloadSize);
+  ASSERT_OK(encodeFrame(BufferMessage{5, 0, 0, false, payload}, frames));
+  FakeProducer fake(frames);
+  auto created = RemoteInputChannel::create(*consumerConnections_, fake.address(), partitionId(), 0,
+                                            *consumerGlobal_, 2, nullptr);
+  ASSERT_OK(created);
+  channels_.push_back(std::move(created).value());
+  RemoteInputChannel& bad = *channels_.back();
+  {
+    ChannelReader reader(bad, 1);
+    Status failure = reader.waitForFailure();
+    EXPECT_EQ(failure.code(), StatusCode::kCorruption) << failure.toString();
+    EXPECT_THAT(failure.message(), ::testing::HasSubstr("buffer for unknown channel 5"));
+    EXPECT_THAT(failure.message(), ::testing::HasSubstr(fake.address()));
+  }
+  EXPECT_TRUE(fake.waitForDisconnect());
+  // The other connection and its channel are untouched.
+  ASSERT_OK_AND_ASSIGN(auto pool, LocalBufferPool::create(*producerGlobal_, 4, 4, "producer"));
+  testing::ScopedThread producer([&] { pool->close(); },
+                                 [&] { produce(*partition->subpartition(0), *pool, 0, 20); });
+  ChannelReader goodReader(good, 0);
+  EXPECT_TRUE(goodReader.readAll(0, 20));
+  producer.join();
+  EXPECT_OK(good.status());
+}
+
+TEST_F(RemoteInputChannelTest, producerDisconnectsPeerSendingCreditForUnknownChannel) {
+  auto partition = registerPartition(1);
+  RemoteInputChannel& good = addChannel(0, partitionId());
+  ASSERT_TRUE(
+      testing::eventually([&] { return producerConnections_->numServerConnections() == 1; }));
+  // A second consumer connection announces credit for a channel it never requested.
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), producerConnections_->port()));
+  std::vector<std::byte> frames;
+  ASSERT_OK(encodeFrame(AddCredit{9, 1}, frames));
+  asio::write(socket, asio::buffer(frames));
+  std::array<std::byte, 16> reply{};
+  asio::error_code error;
+  bool done = false;
+  socket.async_read_some(asio::buffer(reply), [&](const asio::error_code& e, size_t) {
+    error = e;
+    done = true;
+  });
+  io.run_for(kLongWait);
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(error) << "connection still open";
+  EXPECT_TRUE(
+      testing::eventually([&] { return producerConnections_->numServerConnections() == 1; }));
+  // The good consumer's connection still serves its channel.
+  ASSERT_OK_AND_ASSIGN(auto pool, LocalBufferPool::create(*producerGlobal_, 4, 4, "producer"));
+  testing::ScopedThread producer([&] { pool->close(); },
+                                 [&] { produce(*partition->subpartition(0), *pool, 0, 20); });
+  ChannelReader goodReader(good, 0);
+  EXPECT_TRUE(goodReader.readAll(0, 20));
+  producer.join();
+  EXPECT_OK(good.status());
 }
 
 TEST_F(RemoteInputChannelTest, producerDisconnectsPeerSendingGarbage) {
