@@ -159,6 +159,20 @@ class RemoteInputChannelTest : public ::testing::Test {
     subpartition.add(Event{EventType::kEndOfPartition, 0});
   }
 
+  /// Produce `count` stamped buffers into subpartition 0 of `partition` and expect `channel`
+  /// to read them all, in order, and stay healthy.
+  void expectDelivers(RemoteInputChannel& channel, ResultPartition& partition, uint64_t count) {
+    auto pool = LocalBufferPool::create(*producerGlobal_, 4, 4, "producer");
+    ASSERT_OK(pool);
+    std::shared_ptr<LocalBufferPool> shared = std::move(pool).value();
+    testing::ScopedThread producer([&] { shared->close(); },
+                                   [&] { produce(*partition.subpartition(0), *shared, 0, count); });
+    ChannelReader reader(channel, 0);
+    EXPECT_TRUE(reader.readAll(0, count));
+    producer.join();
+    EXPECT_OK(channel.status());
+  }
+
   // Declared in dependency order: members are destroyed in reverse.
   std::unique_ptr<NetworkBufferPool> producerGlobal_;
   std::unique_ptr<NetworkBufferPool> consumerGlobal_;
@@ -356,6 +370,7 @@ std::vector<std::byte> bufferFrames(std::initializer_list<uint32_t> sequences) {
 }
 
 TEST_F(RemoteInputChannelTest, malformedFrameDisconnectsAndFailsChannel) {
+  // The fake producer's channel is the consumer's first (id 0); a good one follows.
   std::vector<std::byte> garbage = bufferFrames({0});
   for (int i = 0; i < 16; ++i) garbage.push_back(std::byte{0xee});
   FakeProducer fake(garbage);
@@ -368,6 +383,9 @@ TEST_F(RemoteInputChannelTest, malformedFrameDisconnectsAndFailsChannel) {
   EXPECT_EQ(failure.code(), StatusCode::kCorruption) << failure.toString();
   EXPECT_THAT(failure.message(), ::testing::HasSubstr(fake.address()));
   EXPECT_TRUE(fake.waitForDisconnect());
+  // Another connection of the same ConnectionManager is untouched.
+  auto partition = registerPartition(1);
+  expectDelivers(addChannel(0, partitionId()), *partition, 20);
 }
 
 TEST_F(RemoteInputChannelTest, bufferBeyondCreditDisconnectsAndFailsChannel) {
@@ -381,6 +399,8 @@ TEST_F(RemoteInputChannelTest, bufferBeyondCreditDisconnectsAndFailsChannel) {
   EXPECT_EQ(failure.code(), StatusCode::kCorruption) << failure.toString();
   EXPECT_THAT(failure.message(), ::testing::HasSubstr("beyond the announced credit"));
   EXPECT_TRUE(fake.waitForDisconnect());
+  auto partition = registerPartition(1);
+  expectDelivers(addChannel(0, partitionId()), *partition, 20);
 }
 
 TEST_F(RemoteInputChannelTest, sequenceGapDisconnectsAndFailsChannel) {
@@ -393,6 +413,8 @@ TEST_F(RemoteInputChannelTest, sequenceGapDisconnectsAndFailsChannel) {
   Status failure = reader.waitForFailure();
   EXPECT_THAT(failure.message(), ::testing::HasSubstr("sequence number 2, expected 1"));
   EXPECT_TRUE(fake.waitForDisconnect());
+  auto partition = registerPartition(1);
+  expectDelivers(addChannel(0, partitionId()), *partition, 20);
 }
 
 TEST_F(RemoteInputChannelTest, bufferForUnknownChannelDisconnectsOnlyThatConnection) {
@@ -418,13 +440,7 @@ TEST_F(RemoteInputChannelTest, bufferForUnknownChannelDisconnectsOnlyThatConnect
   }
   EXPECT_TRUE(fake.waitForDisconnect());
   // The other connection and its channel are untouched.
-  ASSERT_OK_AND_ASSIGN(auto pool, LocalBufferPool::create(*producerGlobal_, 4, 4, "producer"));
-  testing::ScopedThread producer([&] { pool->close(); },
-                                 [&] { produce(*partition->subpartition(0), *pool, 0, 20); });
-  ChannelReader goodReader(good, 0);
-  EXPECT_TRUE(goodReader.readAll(0, 20));
-  producer.join();
-  EXPECT_OK(good.status());
+  expectDelivers(good, *partition, 20);
 }
 
 TEST_F(RemoteInputChannelTest, producerDisconnectsPeerSendingCreditForUnknownChannel) {
@@ -453,13 +469,7 @@ TEST_F(RemoteInputChannelTest, producerDisconnectsPeerSendingCreditForUnknownCha
   EXPECT_TRUE(
       testing::eventually([&] { return producerConnections_->numServerConnections() == 1; }));
   // The good consumer's connection still serves its channel.
-  ASSERT_OK_AND_ASSIGN(auto pool, LocalBufferPool::create(*producerGlobal_, 4, 4, "producer"));
-  testing::ScopedThread producer([&] { pool->close(); },
-                                 [&] { produce(*partition->subpartition(0), *pool, 0, 20); });
-  ChannelReader goodReader(good, 0);
-  EXPECT_TRUE(goodReader.readAll(0, 20));
-  producer.join();
-  EXPECT_OK(good.status());
+  expectDelivers(good, *partition, 20);
 }
 
 TEST_F(RemoteInputChannelTest, producerDisconnectsPeerSendingGarbage) {
