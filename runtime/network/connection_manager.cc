@@ -133,6 +133,14 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     manager_.impl_->numServers.store(manager_.impl_->servers.size(), std::memory_order_relaxed);
   }
 
+  /// Return whether a reader still serves a subpartition (not finished, not cancelled).
+  bool serving() const {
+    for (const auto& [channel, reader] : readers_) {
+      if (reader->subpartition != nullptr) return true;
+    }
+    return false;
+  }
+
   /// A reader's subpartition got data (io thread, posted by notifyDataAvailable).
   void onReaderAvailable(uint32_t channel) {
     if (closed_) return;
@@ -192,7 +200,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void onRead(const asio::error_code& error, size_t bytes) {
     if (closed_) return;
     if (error) {
-      close(error == asio::error::eof ? Status::ok() : fromAsio(error, "read"));
+      // The end of the stream, or an error while no reader sends anything: nothing was lost.
+      close(error == asio::error::eof || !serving() ? Status::ok() : fromAsio(error, "read"));
       return;
     }
     decoder_.commit(bytes);
@@ -535,8 +544,10 @@ class ClientConnection final : public CreditAnnouncer,
   void onRead(const asio::error_code& error, size_t bytes) {
     if (closed_) return;
     if (error) {
-      if (error == asio::error::eof && channels_.empty()) {
-        close(Status::ok());  // an idle connection whose peer shut down: nothing was lost
+      if (channels_.empty()) {
+        // An idle connection whose peer shut down (an end of stream, or a reset if our last
+        // cancellations were still unread there): nothing was lost.
+        close(Status::ok());
         return;
       }
       close(error == asio::error::eof ? Status::unavailable("peer closed the connection")
