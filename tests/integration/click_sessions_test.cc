@@ -128,11 +128,16 @@ TEST_F(ClickSessionsTest, sessionsOfTheShippedClicksMatchTheOracle) {
   ASSERT_GT(expected.size(), 100u);
   for (int parallelism = 1; parallelism <= 4; ++parallelism) {
     for (const char* rows : {"1024", "7"}) {
-      SCOPED_TRACE("-p " + std::to_string(parallelism) + " rows " + rows);
-      auto [sessions, rejected] = runOk(input, {"-p", std::to_string(parallelism), "-D",
-                                                std::string("execution.batch.rows=") + rows});
-      EXPECT_EQ(sortedLines(sessions), expected);
-      EXPECT_EQ(rejected, "");
+      for (const char* taskManagers : {"1", "3"}) {  // 3: tasks talk over loopback TCP
+        SCOPED_TRACE("-p " + std::to_string(parallelism) + " rows " + rows + " taskmanagers " +
+                     taskManagers);
+        auto [sessions, rejected] =
+            runOk(input, {"-p", std::to_string(parallelism), "-D",
+                          std::string("execution.batch.rows=") + rows, "-D",
+                          std::string("taskmanager.count=") + taskManagers});
+        EXPECT_EQ(sortedLines(sessions), expected);
+        EXPECT_EQ(rejected, "");
+      }
     }
   }
 }

@@ -121,7 +121,9 @@ class EventLog {
 
 /// Run `queryName` in result mode over `config` at `parallelism` (the source at
 /// min(parallelism, generators)) with extra -D options, and return the lines of its output,
-/// sorted (row order is free). A failed run fails the test and returns nothing.
+/// sorted (row order is free). At parallelism > 1 the MiniCluster has one TaskManager per
+/// subtask unless the options say otherwise, so the query's exchanges cross loopback TCP. A
+/// failed run fails the test and returns nothing.
 inline std::vector<std::string> runQuery(const std::string& queryName, const NexmarkConfig& config,
                                          int parallelism,
                                          std::vector<std::string> dynamicOptions = {}) {
@@ -133,6 +135,12 @@ inline std::vector<std::string> runQuery(const std::string& queryName, const Nex
   options.config = config;
   options.parallelism = parallelism;
   options.dynamicOptions = std::move(dynamicOptions);
+  const bool taskManagersSet =
+      std::any_of(options.dynamicOptions.begin(), options.dynamicOptions.end(),
+                  [](const std::string& o) { return o.rfind("taskmanager.count=", 0) == 0; });
+  if (parallelism > 1 && !taskManagersSet) {
+    options.dynamicOptions.push_back("taskmanager.count=" + std::to_string(parallelism));
+  }
   const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
                                     ("nexmark-" + queryName + "-p" + std::to_string(parallelism));
   std::filesystem::remove_all(dir);
