@@ -54,16 +54,12 @@ target_compile_features(header_selfcontained PRIVATE cxx_std_20)
 # compile definitions. strom_proto, once it exists, provides the generated "proto/....pb.h" headers
 # (and is then generated before the check compiles). strom_build_flags applies the project's
 # warnings, so a header that warns fails the check under STROM_WERROR.
-# yaml-cpp 0.7 (Debian 12) exports the target "yaml-cpp", newer versions "yaml-cpp::yaml-cpp".
 foreach(_dep fmt::fmt spdlog::spdlog yaml-cpp::yaml-cpp Threads::Threads strom_proto
              strom_build_flags)
   if(TARGET ${_dep})
     target_link_libraries(header_selfcontained PRIVATE ${_dep})
   endif()
 endforeach()
-if(NOT TARGET yaml-cpp::yaml-cpp AND TARGET yaml-cpp)
-  target_link_libraries(header_selfcontained PRIVATE yaml-cpp)
-endif()
 
 # --- layering_test -----------------------------------------------------------------------------
 if(STROM_BUILD_TESTS)
