@@ -13,41 +13,14 @@
 #include <strom/detail/flat_hash_map.h>
 
 #include <chrono>
-#include <span>
 
+#include "bench/nexmark/queries/window_counts.h"
 #include "bench/nexmark/query.h"
 
 namespace strom::nexmark {
 namespace {
 
 constexpr int64_t kGapMs = 10'000;
-
-struct Q11Row {
-  int64_t bidder = 0;
-  int64_t bidCount = 0;
-  int64_t starttime = 0;
-  int64_t endtime = 0;
-  STROM_FIELDS(bidder, bidCount, starttime, endtime)
-};
-
-/// Counts the bids of a session (merged when sessions merge).
-struct CountBids {
-  int64_t createAccumulator() const { return 0; }
-  int64_t add(int64_t /*bidder*/, int64_t count) const { return count + 1; }
-  int64_t getResult(int64_t count) const { return count; }
-  int64_t merge(int64_t a, int64_t b) const { return a + b; }
-};
-
-/// Emits a session's count with its bidder and window.
-class SessionRow final : public ProcessWindowFunction<int64_t, Q11Row, int64_t> {
- public:
-  void process(const int64_t& bidder, Context& ctx, std::span<const int64_t> counts,
-               Collector<Q11Row>& out) override {
-    for (int64_t count : counts) {
-      out.collect(Q11Row{bidder, count, ctx.window().start, ctx.window().end});
-    }
-  }
-};
 
 class Q11 final : public Query {
  public:
@@ -63,7 +36,7 @@ class Q11 final : public Query {
                        .name("Q11 Bidder");
     auto sessions = bidders.keyBy([](int64_t bidder) { return bidder; })
                         .window(EventTimeSessionWindows::withGap(std::chrono::milliseconds(kGapMs)))
-                        .aggregate(CountBids{}, SessionRow{})
+                        .aggregate(CountBids{}, BidderWindowCountRow{})
                         .name("Q11 Sessions");
     output.append(sessions);
     return Status::ok();
@@ -86,7 +59,8 @@ class Q11 final : public Query {
       auto [session, inserted] =
           open.tryEmplace(e.bid.bidder, static_cast<uint64_t>(e.bid.bidder), Session{t, t, 0});
       if (!inserted && t > session->last + kGapMs) {
-        tally.add(Q11Row{e.bid.bidder, session->count, session->start, session->last + kGapMs});
+        tally.add(BidderWindowCount{e.bid.bidder, session->count, session->start,
+                                    session->last + kGapMs});
         *session = Session{t, t, 0};
       }
       session->start = std::min(session->start, t);
@@ -94,7 +68,7 @@ class Q11 final : public Query {
       ++session->count;
     }));
     for (const auto& [bidder, session] : open) {
-      tally.add(Q11Row{bidder, session.count, session.start, session.last + kGapMs});
+      tally.add(BidderWindowCount{bidder, session.count, session.start, session.last + kGapMs});
     }
     return tally;
   }

@@ -18,8 +18,8 @@
 
 #include <chrono>
 #include <limits>
-#include <span>
 
+#include "bench/nexmark/queries/window_counts.h"
 #include "bench/nexmark/query.h"
 
 namespace strom::nexmark {
@@ -27,14 +27,6 @@ namespace {
 
 constexpr int64_t kWindowMs = 10'000;
 constexpr int64_t kEndOfInput = std::numeric_limits<int64_t>::max();
-
-struct Q12Row {
-  int64_t bidder = 0;
-  int64_t bidCount = 0;
-  int64_t starttime = 0;
-  int64_t endtime = 0;
-  STROM_FIELDS(bidder, bidCount, starttime, endtime)
-};
 
 /// Flink's ProcessingTimeTrigger that also fires (and purges) the windows still open at end of
 /// input, when the final watermark fires its event-time timer at +infinity.
@@ -58,24 +50,6 @@ class ProcessingTimeOrEndOfInputTrigger final : public Trigger<int64_t, TimeWind
   }
 };
 
-struct CountBids {
-  int64_t createAccumulator() const { return 0; }
-  int64_t add(int64_t /*bidder*/, int64_t count) const { return count + 1; }
-  int64_t getResult(int64_t count) const { return count; }
-  int64_t merge(int64_t a, int64_t b) const { return a + b; }
-};
-
-/// Emits a window's count with its bidder and window.
-class WindowRow final : public ProcessWindowFunction<int64_t, Q12Row, int64_t> {
- public:
-  void process(const int64_t& bidder, Context& ctx, std::span<const int64_t> counts,
-               Collector<Q12Row>& out) override {
-    for (int64_t count : counts) {
-      out.collect(Q12Row{bidder, count, ctx.window().start, ctx.window().end});
-    }
-  }
-};
-
 class Q12 final : public Query {
  public:
   std::string_view name() const override { return "q12"; }
@@ -92,7 +66,7 @@ class Q12 final : public Query {
         bidders.keyBy([](int64_t bidder) { return bidder; })
             .window(TumblingProcessingTimeWindows::of(std::chrono::milliseconds(kWindowMs)))
             .trigger(ProcessingTimeOrEndOfInputTrigger{})
-            .aggregate(CountBids{}, WindowRow{})
+            .aggregate(CountBids{}, BidderWindowCountRow{})
             .name("Q12 Bids per Window");
     output.append(counts);
     return Status::ok();
@@ -113,7 +87,7 @@ class Q12 final : public Query {
     auto open = [&](int64_t now) { start = now - now % kWindowMs; };
     auto emit = [&] {
       for (const auto& [bidder, count] : counts) {
-        tally.add(Q12Row{bidder, count, start, start + kWindowMs});
+        tally.add(BidderWindowCount{bidder, count, start, start + kWindowMs});
       }
       counts.clear();
     };

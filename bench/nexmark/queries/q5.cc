@@ -23,6 +23,7 @@
 #include <span>
 #include <vector>
 
+#include "bench/nexmark/queries/window_counts.h"
 #include "bench/nexmark/query.h"
 
 namespace strom::nexmark {
@@ -43,13 +44,6 @@ struct AuctionCount {
   int64_t num = 0;
   int64_t windowEnd = 0;
   STROM_FIELDS(auction, num, windowEnd)
-};
-
-struct CountBids {
-  int64_t createAccumulator() const { return 0; }
-  int64_t add(int64_t /*auction*/, int64_t count) const { return count + 1; }
-  int64_t getResult(int64_t count) const { return count; }
-  int64_t merge(int64_t a, int64_t b) const { return a + b; }
 };
 
 /// Tags a window's count with its auction and window.
