@@ -29,14 +29,5 @@ function(strom_add_test name)
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()
 
-# strom_add_job(name SOURCES job.cc [DEPS ...]): a user job built from a STROM_JOB(build)
-# source file. It yields an executable that runs the job on an embedded MiniCluster.
-function(strom_add_job name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
-  add_executable(${name} ${ARG_SOURCES})
-  if(TARGET strom::strom)
-    target_link_libraries(${name} PRIVATE strom::strom ${ARG_DEPS})
-  else()
-    target_link_libraries(${name} PRIVATE Strom::strom ${ARG_DEPS})
-  endif()
-endfunction()
+# strom_add_job(): cmake/StromAddJob.cmake, installed for users as well.
+include(${CMAKE_CURRENT_LIST_DIR}/StromAddJob.cmake)

@@ -9,7 +9,6 @@
 #include <memory>
 
 #include "graph/job_graph.h"
-#include "graph/stream_graph.h"
 #include "runtime/minicluster/mini_cluster.h"
 
 namespace strom {
@@ -38,40 +37,8 @@ DataStreamSource<std::string> StreamExecutionEnvironment::readTextFile(std::stri
 }
 
 Result<JobExecutionResult> StreamExecutionEnvironment::execute(std::string jobName) {
-  const Configuration& config = state_->configuration;
-  // Validate the settings that getParallelism() reads leniently.
-  STROM_ASSIGN_OR_RETURN(int64_t defaultParallelism, config.getInt("parallelism.default", 1));
-  STROM_ASSIGN_OR_RETURN(int64_t maxParallelism,
-                         config.getInt("pipeline.max-parallelism", kDefaultMaxParallelism));
-  int parallelism =
-      state_->parallelism != -1 ? state_->parallelism : static_cast<int>(defaultParallelism);
-  int maxP =
-      state_->maxParallelism != -1 ? state_->maxParallelism : static_cast<int>(maxParallelism);
-  if (parallelism < 1) {
-    return Status::invalidArgument("parallelism " + std::to_string(parallelism) +
-                                   " must be at least 1");
-  }
-  if (maxP < 1 || maxP > 32768) {
-    return Status::invalidArgument("max parallelism " + std::to_string(maxP) +
-                                   " is outside 1..32768");
-  }
-  if (parallelism > maxP) {
-    return Status::invalidArgument("parallelism " + std::to_string(parallelism) +
-                                   " exceeds the max parallelism " + std::to_string(maxP));
-  }
-  if (state_->transformations.empty()) {
-    return Status::invalidArgument("job '" + jobName + "' has no operators");
-  }
-  bool hasSink = std::any_of(state_->transformations.begin(), state_->transformations.end(),
-                             [](const auto& t) { return t->kind == TransformationKind::kSink; });
-  if (!hasSink) {
-    return Status::invalidArgument("job '" + jobName +
-                                   "' has no sink: add print(), sinkTo() or writeAsText()");
-  }
-  STROM_ASSIGN_OR_RETURN(auto streamGraph,
-                         graph::StreamGraph::create(state_->transformations, parallelism, maxP));
-  STROM_ASSIGN_OR_RETURN(auto jobGraph, graph::JobGraph::create(streamGraph, jobName, config));
-
+  STROM_ASSIGN_OR_RETURN(auto jobGraph, graph::buildJobGraph(*this, std::move(jobName)));
+  const Configuration& config = jobGraph->configuration();
   runtime::MiniCluster::Options options;
   options.configuration = config;
   STROM_ASSIGN_OR_RETURN(int64_t taskManagers, config.getInt("taskmanager.count", 1));

@@ -1,5 +1,8 @@
 #include "graph/job_graph.h"
 
+#include <strom/environment.h>
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -31,6 +34,70 @@ void appendJsonString(std::string& out, const std::string& s) {
     }
   }
   out += '"';
+}
+
+// The canonical description that fingerprint() hashes: one line per item, every string
+// length-prefixed ("<length>:<bytes>") so that no choice of names can make two different
+// topologies describe alike. Versioned by its first line.
+void appendField(std::string& out, std::string_view s) {
+  out += std::to_string(s.size());
+  out += ':';
+  out += s;
+  out += ' ';
+}
+
+const char* kindName(TransformationKind kind) {
+  switch (kind) {
+    case TransformationKind::kSource:
+      return "source";
+    case TransformationKind::kOneInput:
+      return "one-input";
+    case TransformationKind::kTwoInput:
+      return "two-input";
+    case TransformationKind::kSink:
+      return "sink";
+    case TransformationKind::kUnion:
+      return "union";
+    case TransformationKind::kPartition:
+      return "partition";
+    case TransformationKind::kSideOutput:
+      return "side-output";
+  }
+  return "unknown";
+}
+
+std::string computeFingerprint(const JobGraph& job) {
+  std::string text = "strom-job-graph-fingerprint 1\njob ";
+  appendField(text, job.jobName());
+  text += '\n';
+  const StreamGraph& graph = job.streamGraph();
+  for (const JobVertex& v : job.vertices()) {
+    text += "vertex " + std::to_string(v.id) + ' ' + std::to_string(v.parallelism) + ' ' +
+            std::to_string(v.maxParallelism) + ' ';
+    appendField(text, v.name);
+    text += '\n';
+    for (int nodeId : v.chain) {
+      const StreamNode& node = *graph.node(nodeId);
+      text += "operator " + std::to_string(nodeId) + ' ' + kindName(node.kind()) + ' ';
+      appendField(text, node.name());
+      appendField(text, node.transformation->uid);
+      text += '\n';
+    }
+  }
+  for (const JobEdge& e : job.edges()) {
+    const StreamEdge& streamEdge = graph.edges()[static_cast<size_t>(e.streamEdge)];
+    text += "edge " + std::to_string(e.id) + ' ' + std::to_string(e.sourceVertex) + ' ' +
+            std::to_string(e.targetVertex) + ' ' + partitionerName(e.kind) + ' ' +
+            std::to_string(streamEdge.sourceNode) + ' ' + std::to_string(streamEdge.targetNode) +
+            ' ' + std::to_string(streamEdge.inputIndex) + ' ';
+    appendField(text, streamEdge.sideOutputTag);
+    text += '\n';
+  }
+  XXH128_hash_t hash = XXH3_128bits(text.data(), text.size());
+  char hex[33];
+  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(hash.high64),
+                static_cast<unsigned long long>(hash.low64));
+  return std::string(hex, 32);
 }
 
 }  // namespace
@@ -79,7 +146,47 @@ Result<std::shared_ptr<const JobGraph>> JobGraph::create(std::shared_ptr<const S
     job->edges_.push_back(jobEdge);
   }
   job->streamGraph_ = std::move(graph);
+  job->fingerprint_ = computeFingerprint(*job);
   return std::shared_ptr<const JobGraph>(std::move(job));
+}
+
+Result<std::shared_ptr<const JobGraph>> buildJobGraph(const StreamExecutionEnvironment& env,
+                                                      std::string jobName) {
+  const detail::EnvironmentState& state = *env.state();
+  const Configuration& config = state.configuration;
+  // Validate the settings that getParallelism() reads leniently.
+  STROM_ASSIGN_OR_RETURN(int64_t defaultParallelism, config.getInt("parallelism.default", 1));
+  STROM_ASSIGN_OR_RETURN(int64_t defaultMaxParallelism,
+                         config.getInt("pipeline.max-parallelism", kDefaultMaxParallelism));
+  int parallelism =
+      state.parallelism != -1 ? state.parallelism : static_cast<int>(defaultParallelism);
+  int maxParallelism =
+      state.maxParallelism != -1 ? state.maxParallelism : static_cast<int>(defaultMaxParallelism);
+  if (parallelism < 1) {
+    return Status::invalidArgument("parallelism " + std::to_string(parallelism) +
+                                   " must be at least 1");
+  }
+  if (maxParallelism < 1 || maxParallelism > 32768) {
+    return Status::invalidArgument("max parallelism " + std::to_string(maxParallelism) +
+                                   " is outside 1..32768");
+  }
+  if (parallelism > maxParallelism) {
+    return Status::invalidArgument("parallelism " + std::to_string(parallelism) +
+                                   " exceeds the max parallelism " +
+                                   std::to_string(maxParallelism));
+  }
+  if (state.transformations.empty()) {
+    return Status::invalidArgument("job '" + jobName + "' has no operators");
+  }
+  bool hasSink = std::any_of(state.transformations.begin(), state.transformations.end(),
+                             [](const auto& t) { return t->kind == TransformationKind::kSink; });
+  if (!hasSink) {
+    return Status::invalidArgument("job '" + jobName +
+                                   "' has no sink: add print(), sinkTo() or writeAsText()");
+  }
+  STROM_ASSIGN_OR_RETURN(auto streamGraph,
+                         StreamGraph::create(state.transformations, parallelism, maxParallelism));
+  return JobGraph::create(std::move(streamGraph), std::move(jobName), config);
 }
 
 int JobGraph::maxVertexParallelism() const {

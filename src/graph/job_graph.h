@@ -10,6 +10,10 @@
 
 #include "graph/stream_graph.h"
 
+namespace strom {
+class StreamExecutionEnvironment;
+}  // namespace strom
+
 namespace strom::graph {
 
 /// A data exchange between two vertices: one result partition per producer subtask.
@@ -59,6 +63,13 @@ class JobGraph {
   int maxVertexParallelism() const;
   /// Return the plan as JSON (vertices, chains, edges), for `strom info` and logs.
   std::string toJson() const;
+  /// Return the topology fingerprint: 32 lowercase hex digits of the XXH3-128 hash of a
+  /// canonical description of the job name, the vertices (id, name, parallelism, max
+  /// parallelism, and each chained operator's node id, kind, name and uid) and the edges (id,
+  /// endpoints, partitioner, the stream edge's input index and side output). Two builds of the
+  /// same deterministic program give the same fingerprint in every process; a different
+  /// operator, parallelism or edge gives a different one. Computed once, at create().
+  const std::string& fingerprint() const { return fingerprint_; }
 
  private:
   std::string jobName_;
@@ -67,6 +78,15 @@ class JobGraph {
   std::vector<int> vertexOfNode_;  // by stream node id; -1 for virtual ids
   std::shared_ptr<const StreamGraph> streamGraph_;
   Configuration configuration_;
+  std::string fingerprint_;
 };
+
+/// Validate the environment's settings (parallelism, max parallelism, at least one operator and
+/// one sink) and build the StreamGraph and then the JobGraph of the job declared on `env`,
+/// carrying `env`'s configuration. The one path from a declared program to a JobGraph: used by
+/// execute(), the job library loader, the CLI and the TaskManagers, so every process builds the
+/// same graph from the same program, arguments and configuration. Errors name what is wrong.
+Result<std::shared_ptr<const JobGraph>> buildJobGraph(const StreamExecutionEnvironment& env,
+                                                      std::string jobName);
 
 }  // namespace strom::graph

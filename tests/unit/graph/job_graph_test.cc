@@ -567,5 +567,83 @@ TEST(JobGraphTest, toJsonEscapesNames) {
   EXPECT_THAT((*doc)["edges"].array, IsEmpty());
 }
 
+/// Declare a keyed pipeline whose shape the fingerprint tests vary one aspect at a time.
+struct PipelineShape {
+  int parallelism = 2;
+  int sumParallelism = 2;
+  std::string mapName = "Doubler";
+  std::string mapUid;
+  bool rebalanceBeforeSink = false;
+  std::string jobName = "job";
+};
+
+std::string fingerprintOf(const PipelineShape& shape) {
+  StreamExecutionEnvironment env;
+  env.setParallelism(shape.parallelism);
+  auto sums = env.fromSequence(0, 99)
+                  .name("Numbers")
+                  .map([](int64_t x) { return 2 * x; })
+                  .name(shape.mapName)
+                  .uid(shape.mapUid)
+                  .keyBy([](int64_t x) { return x % 7; })
+                  .reduce([](int64_t a, int64_t b) { return a + b; })
+                  .name("Sum")
+                  .setParallelism(shape.sumParallelism);
+  if (shape.rebalanceBeforeSink) {
+    collectInto(sums.rebalance(), "Collect");
+  } else {
+    collectInto(sums, "Collect");
+  }
+  auto job = buildJobGraph(env, shape.jobName);
+  EXPECT_TRUE(job.isOk()) << job.status().toString();
+  return job.isOk() ? (*job)->fingerprint() : std::string();
+}
+
+TEST(JobGraphTest, fingerprintIs32LowercaseHexDigits) {
+  EXPECT_THAT(fingerprintOf({}), ::testing::MatchesRegex("[0-9a-f]{32}"));
+}
+
+TEST(JobGraphTest, fingerprintIsEqualForTwoBuildsOfTheSameProgram) {
+  EXPECT_EQ(fingerprintOf({}), fingerprintOf({}));
+}
+
+TEST(JobGraphTest, fingerprintChangesWithParallelismOperatorUidEdgeOrJobName) {
+  const std::string base = fingerprintOf({});
+  PipelineShape shape;
+  shape.parallelism = 3;
+  EXPECT_NE(fingerprintOf(shape), base) << "default parallelism";
+  shape = {};
+  shape.sumParallelism = 1;
+  EXPECT_NE(fingerprintOf(shape), base) << "one operator's parallelism";
+  shape = {};
+  shape.mapName = "Tripler";
+  EXPECT_NE(fingerprintOf(shape), base) << "operator name";
+  shape = {};
+  shape.mapUid = "doubler-v2";
+  EXPECT_NE(fingerprintOf(shape), base) << "operator uid";
+  shape = {};
+  shape.rebalanceBeforeSink = true;
+  EXPECT_NE(fingerprintOf(shape), base) << "edge";
+  shape = {};
+  shape.jobName = "other";
+  EXPECT_NE(fingerprintOf(shape), base) << "job name";
+}
+
+TEST(JobGraphTest, buildJobGraphRejectsAJobWithoutSinkOrWithBadParallelism) {
+  StreamExecutionEnvironment noSink;
+  noSink.fromSequence(0, 9).map([](int64_t x) { return x; });
+  ASSERT_STATUS(StatusCode::kInvalidArgument, buildJobGraph(noSink, "job"));
+
+  StreamExecutionEnvironment tooParallel;
+  tooParallel.setParallelism(4).setMaxParallelism(2);
+  collectInto(tooParallel.fromSequence(0, 9), "Collect");
+  ASSERT_STATUS(StatusCode::kInvalidArgument, buildJobGraph(tooParallel, "job"));
+
+  StreamExecutionEnvironment badConfig(Configuration{});
+  badConfig.getConfiguration().set("parallelism.default", "many");
+  collectInto(badConfig.fromSequence(0, 9), "Collect");
+  ASSERT_STATUS(StatusCode::kInvalidArgument, buildJobGraph(badConfig, "job"));
+}
+
 }  // namespace
 }  // namespace strom::graph
