@@ -70,14 +70,14 @@ Result<std::shared_ptr<JobLibrary>> JobLibrary::open(const std::string& path) {
   }
   if (entry->abiVersion != detail::kJobLibraryAbiVersion) {
     return Status::invalidArgument(
-        where + ": job library ABI version " + std::to_string(entry->abiVersion) +
-        ", this Strom (" STROM_VERSION ") loads ABI version " +
+        where + ": built for job library ABI version " + std::to_string(entry->abiVersion) +
+        ", but this Strom (" STROM_VERSION ") loads ABI version " +
         std::to_string(detail::kJobLibraryAbiVersion) + ": rebuild the job against this Strom");
   }
   std::string version = entry->stromVersion != nullptr ? entry->stromVersion : "";
   if (version != STROM_VERSION) {
     return Status::invalidArgument(where + ": built with Strom " + version +
-                                   ", this is Strom " STROM_VERSION
+                                   ", but this is Strom " STROM_VERSION
                                    ": rebuild the job against this Strom");
   }
   return std::make_shared<JobLibrary>(absolute.string(), entry);

@@ -4,7 +4,8 @@
 # joblib_job_library_check, which links the build tree's libstrom.so).
 #
 #   cmake -DSTROM_BUILD_DIR=... -DSTROM_SOURCE_DIR=... -DWORK_DIR=... -DCHECK=... \
-#         -DGENERATOR=... -DCXX_COMPILER=... [-DCXX_LAUNCHER=...] -P run_install_test.cmake
+#         -DGENERATOR=... -DCXX_COMPILER=... [-DCXX_LAUNCHER=...] [-DSANITIZE=...] \
+#         -P run_install_test.cmake
 cmake_minimum_required(VERSION 3.25)
 
 function(run)
@@ -31,6 +32,12 @@ endforeach()
 set(launcher "")
 if(CXX_LAUNCHER)
   set(launcher "-DCMAKE_CXX_COMPILER_LAUNCHER=${CXX_LAUNCHER}")
+endif()
+if(SANITIZE)
+  # The installed libstrom.so of a sanitizer build needs the runtime loaded first.
+  foreach(kind EXE MODULE)
+    list(APPEND launcher "-DCMAKE_${kind}_LINKER_FLAGS=-fsanitize=${SANITIZE}")
+  endforeach()
 endif()
 run("${CMAKE_COMMAND}" -S "${STROM_SOURCE_DIR}/tests/install" -B "${user}" -G "${GENERATOR}"
     -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix}"

@@ -149,13 +149,13 @@ TEST(JobLibraryTest, anotherAbiOrStromVersionIsRejected) {
   auto abi = JobLibrary::open(STROM_TEST_WRONG_ABI);
   ASSERT_STATUS(StatusCode::kInvalidArgument, abi);
   EXPECT_THAT(messageOf(abi.status()),
-              AllOf(HasSubstr(STROM_TEST_WRONG_ABI), HasSubstr("ABI version"),
+              AllOf(HasSubstr(STROM_TEST_WRONG_ABI), HasSubstr("built for job library ABI version"),
                     HasSubstr("rebuild the job")));
   auto version = JobLibrary::open(STROM_TEST_WRONG_VERSION);
   ASSERT_STATUS(StatusCode::kInvalidArgument, version);
   EXPECT_THAT(messageOf(version.status()),
               AllOf(HasSubstr(STROM_TEST_WRONG_VERSION), HasSubstr("built with Strom 0.0.1"),
-                    HasSubstr("this is Strom " STROM_VERSION)));
+                    HasSubstr("but this is Strom " STROM_VERSION)));
 }
 
 TEST(JobLibraryTest, undefinedSymbolsAreNamed) {
