@@ -18,6 +18,7 @@ enum class StatusCode : int {
   kNotFound = 5,
   kAlreadyExists = 6,
   kResourceExhausted = 8,
+  kFailedPrecondition = 9,  // the object is not in a state that allows the operation
   kInternal = 13,
   kUnavailable = 14,
   kCorruption = 15,  // gRPC DATA_LOSS
@@ -61,6 +62,9 @@ class [[nodiscard]] Status {
   static Status cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
   static Status resourceExhausted(std::string m) {
     return {StatusCode::kResourceExhausted, std::move(m)};
+  }
+  static Status failedPrecondition(std::string m) {
+    return {StatusCode::kFailedPrecondition, std::move(m)};
   }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 

@@ -13,7 +13,8 @@ Result<std::unique_ptr<MiniCluster>> MiniCluster::start(Options options) {
   }
   const Clock* clock = options.clock ? options.clock : &SystemClock::instance();
   std::unique_ptr<MiniCluster> cluster(new MiniCluster());
-  cluster->jobManager_ = std::make_unique<JobManager>();
+  STROM_RETURN_IF_ERROR(JobManager::checkConfiguration(options.configuration));
+  cluster->jobManager_ = std::make_unique<JobManager>(options.configuration, clock);
   for (int i = 0; i < options.numberOfTaskManagers; ++i) {
     STROM_ASSIGN_OR_RETURN(TaskManager::Options tmOptions,
                            TaskManager::Options::fromConfiguration(
@@ -28,11 +29,17 @@ Result<std::unique_ptr<MiniCluster>> MiniCluster::start(Options options) {
 
 void MiniCluster::testingLoseTaskManager(int index) {
   TaskManager& lost = taskManager(index);
-  jobManager_->unregisterTaskManager(&lost);
+  jobManager_->unregisterTaskManager(
+      &lost,
+      Status::unavailable("MiniCluster::testingLoseTaskManager(" + std::to_string(index) + ")"));
   lost.testingShutDownNetwork();
 }
 
 MiniCluster::~MiniCluster() {
+  // The JobManager must not call a TaskManager once it is shut down, nor restart jobs onto it.
+  for (auto& tm : taskManagers_) {
+    jobManager_->unregisterTaskManager(tm.get(), Status::cancelled("the MiniCluster shuts down"));
+  }
   for (auto& tm : taskManagers_) tm->shutdown();
 }
 

@@ -20,8 +20,10 @@ class MiniCluster {
  public:
   struct Options {
     int numberOfTaskManagers = 1;  // taskmanager.count
-    Configuration configuration;   // TaskManager options (slots, buffers, ...)
-    const Clock* clock = nullptr;  // null: the system clock
+    /// The JobManager's keys (slot.request.timeout, restart-strategy.*, jobstore.*) and the
+    /// TaskManagers' (slots, buffers, ...).
+    Configuration configuration;
+    const Clock* clock = nullptr;  // null: the system clock; also times restarts
   };
 
   static Result<std::unique_ptr<MiniCluster>> start(Options options);
@@ -33,9 +35,10 @@ class MiniCluster {
   int numberOfTaskManagers() const { return static_cast<int>(taskManagers_.size()); }
   TaskManager& taskManager(int index) { return *taskManagers_.at(static_cast<size_t>(index)); }
 
-  /// Test hook: lose TaskManager `index` as if its process died: later jobs are not scheduled
-  /// onto it, and its data connections and server close at once, so running jobs with tasks
-  /// on it fail through their remote channels. Its task threads end when cancelled.
+  /// Test hook: lose TaskManager `index` as if its process died: the JobManager unregisters it
+  /// (its tasks count as failed, their jobs fail or restart on the other TaskManagers, and no
+  /// later job is scheduled onto it), and its data connections and server close at once. Its
+  /// task threads end when cancelled (releaseJob or the MiniCluster's end).
   void testingLoseTaskManager(int index);
 
  private:

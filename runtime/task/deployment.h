@@ -61,12 +61,32 @@ struct ResultPartitionDescriptor {
   int numSubpartitions = 0;
 };
 
+/// What a TaskManager daemon needs to rebuild a submitted job's JobGraph from its job library
+/// (DESIGN §2.4): the library to fetch, the arguments and configuration to call the job's
+/// `build` with, and the fingerprint the rebuilt graph must have. A value type, shared
+/// read-only between the JobManager's job and every deployment of it.
+struct JobInformation {
+  std::string jobName;
+  /// The sha256 of the job library, as 64 lowercase hex characters: its key in the blob store.
+  std::string libraryKey;
+  /// The job's arguments (after the library's path on the `strom run` command line).
+  std::vector<std::string> args;
+  /// The job's configuration: the client's, with `-D` options and `-p` applied.
+  Configuration configuration;
+  /// The JobGraph's topology fingerprint, which the rebuilt graph must match.
+  std::string fingerprint;
+};
+
 /// Everything a TaskManager needs to run one subtask (Flink's TaskDeploymentDescriptor).
 struct TaskDeploymentDescriptor {
   ExecutionAttemptId attemptId;
   /// The job, with the user code that creates its operators. In embedded mode this is the
   /// JobGraph the client built; a TaskManager daemon rebuilds it from the job library.
   std::shared_ptr<const graph::JobGraph> jobGraph;
+  /// How to rebuild `jobGraph` from the job library: null in embedded mode (then `jobGraph`
+  /// carries the user code); set for a job submitted to a daemon, whose gateway sends it and
+  /// whose TaskManager rebuilds `jobGraph` from the library.
+  std::shared_ptr<const JobInformation> jobInformation;
   std::vector<ResultPartitionDescriptor> outputs;  // in the order of JobVertex::outputs
   std::vector<InputGateDescriptor> inputs;         // in the order of JobVertex::inputs
 

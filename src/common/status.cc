@@ -18,6 +18,8 @@ std::string_view statusCodeName(StatusCode code) {
       return "AlreadyExists";
     case StatusCode::kResourceExhausted:
       return "ResourceExhausted";
+    case StatusCode::kFailedPrecondition:
+      return "FailedPrecondition";
     case StatusCode::kInternal:
       return "Internal";
     case StatusCode::kUnavailable:

@@ -1,8 +1,9 @@
 // A TaskManager lost while a job streams records across it, on a MiniCluster of three
-// TaskManagers talking over loopback TCP: the job fails promptly with an error that names the
-// lost TaskManager's data address, no task hangs, and the remaining TaskManagers run the next
-// job to the oracle's result. Also: network buffer counts too small for a job's channels are
-// rejected before anything is deployed.
+// TaskManagers talking over loopback TCP: the job (with no restart strategy) fails promptly
+// with an error that names the lost TaskManager's data address, no task hangs, the remaining
+// TaskManagers run the next job to the oracle's result, and a job wider than what is left
+// waits for slots until slot.request.timeout. Also: network buffer counts too small for a
+// job's channels are rejected before anything is deployed.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -115,6 +116,8 @@ Configuration clusterConfig() {
   Configuration config;
   config.set("taskmanager.count", std::to_string(kTaskManagers));
   config.set("taskmanager.numberOfTaskSlots", "1");
+  // A job that cannot get its slots fails after this long (the last check below).
+  config.set("slot.request.timeout", "300 ms");
   return config;
 }
 
@@ -205,9 +208,15 @@ TEST_P(LostTaskManagerTest, jobFailsPromptlyNamingTheLostPeerAndTheOthersStayUsa
 
   // The two remaining TaskManagers (and the connections between them) still work.
   ASSERT_NO_FATAL_FAILURE(expectSumsJobSucceeds(*cluster));
-  // And a job wider than what is left is refused for slots, not sent to the lost one.
+  // And a job wider than what is left waits for slots and fails at slot.request.timeout,
+  // naming what it needs and what is free; it is not sent to the lost TaskManager.
   ASSERT_OK_AND_ASSIGN(auto wide, jobGraphOf(env, kTaskManagers, clusterConfig()));
-  ASSERT_STATUS(StatusCode::kResourceExhausted, cluster->jobManager().submitJob(wide));
+  ASSERT_OK_AND_ASSIGN(std::string wideId, cluster->jobManager().submitJob(wide));
+  Result<JobExecutionResult> refused = cluster->jobManager().waitForJob(wideId);
+  ASSERT_STATUS(StatusCode::kResourceExhausted, refused);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("could not get 3 slots within slot.request.timeout (300 ms): 2 of 2 "
+                        "slots are free"));
 }
 
 INSTANTIATE_TEST_SUITE_P(WhichTaskManager, LostTaskManagerTest, ::testing::Values(0, 1, 2),
