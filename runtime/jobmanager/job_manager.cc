@@ -294,14 +294,15 @@ bool JobManager::hasEnded(const Job& job) {
   return isTerminal(job.status) && !job.deploying;
 }
 
-bool JobManager::expired(const Job& job, int64_t nowMs) const {
-  return isTerminal(job.status) && nowMs - job.endMs >= endedJobExpirationMs_;
+bool JobManager::dropped(const Job& job, int64_t nowMs) const {
+  return isTerminal(job.status) &&
+         (nowMs - job.endMs >= endedJobExpirationMs_ || endedCount_ - job.endIndex > maxEndedJobs_);
 }
 
 Result<JobStatusInfo> JobManager::jobStatus(const std::string& jobId) const {
   std::lock_guard lock(mu_);
   auto it = jobs_.find(jobId);
-  if (it == jobs_.end() || expired(*it->second, now())) {
+  if (it == jobs_.end() || dropped(*it->second, now())) {
     return Status::notFound("job " + jobId + " is unknown");
   }
   return statusOf(*it->second);
@@ -329,7 +330,7 @@ std::vector<JobStatusInfo> JobManager::listJobs() const {
   int64_t nowMs = now();
   std::vector<const Job*> jobs;
   for (const auto& [id, job] : jobs_) {
-    if (!expired(*job, nowMs)) jobs.push_back(job.get());
+    if (!dropped(*job, nowMs)) jobs.push_back(job.get());
   }
   std::sort(jobs.begin(), jobs.end(),
             [](const Job* a, const Job* b) { return a->sequence > b->sequence; });
@@ -359,7 +360,7 @@ Status JobManager::cancelJob(const std::string& jobId) {
   {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(jobId);
-    if (it == jobs_.end() || expired(*it->second, now())) {
+    if (it == jobs_.end() || dropped(*it->second, now())) {
       return Status::notFound("job " + jobId + " is unknown");
     }
     Job& job = *it->second;
@@ -532,18 +533,23 @@ void JobManager::archive(Job& job) {
   job.endMs = now();
   job.graph.reset();  // the user code, and a daemon's handle on the job library
   job.info.reset();
+  job.endIndex = endedCount_++;
   pendingReleases_.push_back(job.id);
   endedJobs_.push_back(job.id);
+  // The scheduler thread erases dropped jobs (trimEndedJobs): callers of archive may be
+  // iterating over jobs_.
   wakeScheduler();
-  int64_t nowMs = job.endMs;
+}
+
+void JobManager::trimEndedJobs() {
+  int64_t nowMs = now();
   while (!endedJobs_.empty()) {
     auto oldest = jobs_.find(endedJobs_.front());
-    if (oldest != jobs_.end() && static_cast<int64_t>(endedJobs_.size()) <= maxEndedJobs_ &&
-        !expired(*oldest->second, nowMs)) {
-      break;
+    if (oldest != jobs_.end()) {
+      if (!dropped(*oldest->second, nowMs)) break;
+      jobs_.erase(oldest);
     }
-    if (oldest != jobs_.end() && oldest->second.get() != &job) jobs_.erase(oldest);
-    endedJobs_.erase(endedJobs_.begin());
+    endedJobs_.pop_front();
   }
 }
 
@@ -579,6 +585,7 @@ void JobManager::run() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     schedulerWoken_ = false;
+    trimEndedJobs();
     int64_t t = now();
     std::vector<std::string> toRelease;
     std::vector<std::string> toDeploy;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -158,6 +159,7 @@ class JobManager final : public JobManagerGateway {
     Status failure;                     // the current attempt's first failure
     int64_t startMs = 0;
     int64_t endMs = 0;
+    int64_t endIndex = 0;                     // how many jobs had ended before this one
     std::map<std::string, int64_t> counters;  // summed over the current attempt's finished tasks
   };
   struct Slot {
@@ -211,8 +213,12 @@ class JobManager final : public JobManagerGateway {
   void archive(Job& job);
   /// The job is terminal and no gateway call for it is in progress. REQUIRES: mu_ held.
   static bool hasEnded(const Job& job);
+  /// The job ended longer than `jobstore.expiration-time` ago, or more than
+  /// `jobstore.max-capacity` jobs ended after it: it is no longer listed. REQUIRES: mu_ held.
+  bool dropped(const Job& job, int64_t nowMs) const;
+  /// Erase dropped jobs. Only the scheduler thread calls it, between its passes over jobs_.
   /// REQUIRES: mu_ held.
-  bool expired(const Job& job, int64_t nowMs) const;
+  void trimEndedJobs();
   JobStatusInfo statusOf(const Job& job) const;  // REQUIRES: mu_ held
   Job* findJob(const std::string& jobId);        // REQUIRES: mu_ held
   const TaskManagerEntry* findTaskManager(const TaskManagerGateway* gateway) const;
@@ -233,10 +239,11 @@ class JobManager final : public JobManagerGateway {
   int64_t nextSlotId_ = 0;                            // GUARDED_BY(mu_)
   std::vector<TaskManagerEntry> taskManagers_;        // GUARDED_BY(mu_); registered ones
   std::map<std::string, std::unique_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
-  std::vector<std::string> endedJobs_;                // GUARDED_BY(mu_); oldest first
-  std::vector<std::string> pendingReleases_;          // GUARDED_BY(mu_); ended jobs to release
-  int64_t nextSequence_ = 0;                          // GUARDED_BY(mu_)
-  std::mt19937_64 idRandom_;                          // GUARDED_BY(mu_); job ids
+  std::deque<std::string> endedJobs_;         // GUARDED_BY(mu_); not yet erased, oldest first
+  int64_t endedCount_ = 0;                    // GUARDED_BY(mu_); jobs ended so far
+  std::vector<std::string> pendingReleases_;  // GUARDED_BY(mu_); ended jobs to release
+  int64_t nextSequence_ = 0;                  // GUARDED_BY(mu_)
+  std::mt19937_64 idRandom_;                  // GUARDED_BY(mu_); job ids
   std::thread scheduler_;
 };
 
