@@ -15,7 +15,7 @@ readonly PACKAGES=(
   libasio-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   librocksdb-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libxxhash-dev
-  zlib1g-dev clang-format
+  zlib1g-dev libssl-dev clang-format
 )
 readonly BUILD_DIR=build
 readonly JOBS="${STROM_JOBS:-2}"

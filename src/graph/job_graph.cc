@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace strom::graph {
@@ -187,6 +188,87 @@ Result<std::shared_ptr<const JobGraph>> buildJobGraph(const StreamExecutionEnvir
   STROM_ASSIGN_OR_RETURN(auto streamGraph,
                          StreamGraph::create(state.transformations, parallelism, maxParallelism));
   return JobGraph::create(std::move(streamGraph), std::move(jobName), config);
+}
+
+Result<std::shared_ptr<const JobGraph>> JobGraph::fromTopology(std::string jobName,
+                                                               std::vector<JobVertex> vertices,
+                                                               std::vector<JobEdge> edges,
+                                                               Configuration configuration,
+                                                               std::string fingerprint) {
+  auto bad = [&](const std::string& what) {
+    return Status::invalidArgument("job graph '" + jobName + "': " + what);
+  };
+  int numVertices = static_cast<int>(vertices.size());
+  int numEdges = static_cast<int>(edges.size());
+  if (numVertices == 0) return bad("has no vertices");
+  for (int i = 0; i < numEdges; ++i) {
+    const JobEdge& e = edges[static_cast<size_t>(i)];
+    std::string name = "edge " + std::to_string(i);
+    if (e.id != i) return bad(name + " has id " + std::to_string(e.id));
+    if (e.sourceVertex < 0 || e.targetVertex >= numVertices || e.sourceVertex >= e.targetVertex) {
+      return bad(name + " connects vertex " + std::to_string(e.sourceVertex) + " to " +
+                 std::to_string(e.targetVertex) + ": not an earlier to a later vertex of " +
+                 std::to_string(numVertices));
+    }
+  }
+  auto job = std::make_shared<JobGraph>();
+  std::vector<int> inputsSeen(edges.size(), 0);
+  std::vector<int> outputsSeen(edges.size(), 0);
+  for (int i = 0; i < numVertices; ++i) {
+    const JobVertex& v = vertices[static_cast<size_t>(i)];
+    std::string name = "vertex " + std::to_string(i) + " '" + v.name + "'";
+    if (v.id != i) return bad(name + " has id " + std::to_string(v.id));
+    if (v.parallelism < 1 || v.maxParallelism < v.parallelism) {
+      return bad(name + " has parallelism " + std::to_string(v.parallelism) +
+                 " outside 1..maxParallelism " + std::to_string(v.maxParallelism));
+    }
+    if (v.chain.empty()) return bad(name + " has an empty chain");
+    for (int node : v.chain) {
+      if (node < 0 || node > (1 << 24))
+        return bad(name + " has stream node " + std::to_string(node));
+      if (static_cast<size_t>(node) >= job->vertexOfNode_.size()) {
+        job->vertexOfNode_.resize(static_cast<size_t>(node) + 1, -1);
+      }
+      int& owner = job->vertexOfNode_[static_cast<size_t>(node)];
+      if (owner != -1)
+        return bad(name + ": stream node " + std::to_string(node) + " is chained twice");
+      owner = i;
+    }
+    for (int edge : v.inputs) {
+      if (edge < 0 || edge >= numEdges || edges[static_cast<size_t>(edge)].targetVertex != i ||
+          inputsSeen[static_cast<size_t>(edge)]++ != 0) {
+        return bad(name + " lists input edge " + std::to_string(edge) + " that does not enter it");
+      }
+    }
+    for (int edge : v.outputs) {
+      if (edge < 0 || edge >= numEdges || edges[static_cast<size_t>(edge)].sourceVertex != i ||
+          outputsSeen[static_cast<size_t>(edge)]++ != 0) {
+        return bad(name + " lists output edge " + std::to_string(edge) + " that does not leave it");
+      }
+    }
+  }
+  for (int i = 0; i < numEdges; ++i) {
+    if (inputsSeen[static_cast<size_t>(i)] != 1 || outputsSeen[static_cast<size_t>(i)] != 1) {
+      return bad("edge " + std::to_string(i) + " is not among its vertices' inputs and outputs");
+    }
+  }
+  job->jobName_ = std::move(jobName);
+  job->vertices_ = std::move(vertices);
+  job->edges_ = std::move(edges);
+  job->configuration_ = std::move(configuration);
+  job->fingerprint_ = std::move(fingerprint);
+  return std::shared_ptr<const JobGraph>(std::move(job));
+}
+
+const StreamGraph& JobGraph::streamGraph() const {
+  if (streamGraph_ == nullptr) {
+    // A programmer error, not bad input: only TaskManagers create operators, from a graph they
+    // built from the job library.
+    std::fprintf(stderr, "JobGraph '%s' holds only the topology: it has no StreamGraph\n",
+                 jobName_.c_str());
+    std::abort();
+  }
+  return *streamGraph_;
 }
 
 int JobGraph::maxVertexParallelism() const {

@@ -51,11 +51,26 @@ class JobGraph {
   static Result<std::shared_ptr<const JobGraph>> create(std::shared_ptr<const StreamGraph> graph,
                                                         std::string jobName,
                                                         Configuration configuration);
+  /// Build the graph of a topology alone, as the JobManager receives it: it never runs user
+  /// code, so the graph has no StreamGraph (hasStreamGraph() is false, and streamGraph() aborts
+  /// naming the job). Its fingerprint() is `fingerprint`, as the client computed it (the
+  /// operators it covers are not here to compute it again). InvalidArgument naming the vertex or
+  /// edge if the topology is inconsistent: ids not 0..n-1 in order, an edge not from an earlier
+  /// vertex to a later one, inputs and outputs that do not match the edges, a parallelism
+  /// outside 1..maxParallelism, a stream node in two chains.
+  static Result<std::shared_ptr<const JobGraph>> fromTopology(std::string jobName,
+                                                              std::vector<JobVertex> vertices,
+                                                              std::vector<JobEdge> edges,
+                                                              Configuration configuration,
+                                                              std::string fingerprint = "");
 
   const std::string& jobName() const { return jobName_; }
   const std::vector<JobVertex>& vertices() const { return vertices_; }
   const std::vector<JobEdge>& edges() const { return edges_; }
-  const StreamGraph& streamGraph() const { return *streamGraph_; }
+  /// Return the operators' graph. Only a graph built from the user's program has one (see
+  /// fromTopology): calling this on a topology-only graph is a programmer error and aborts.
+  const StreamGraph& streamGraph() const;
+  bool hasStreamGraph() const { return streamGraph_ != nullptr; }
   const Configuration& configuration() const { return configuration_; }
   /// Return the vertex that runs stream node `nodeId`.
   int vertexOfNode(int nodeId) const { return vertexOfNode_.at(static_cast<size_t>(nodeId)); }
@@ -75,8 +90,8 @@ class JobGraph {
   std::string jobName_;
   std::vector<JobVertex> vertices_;
   std::vector<JobEdge> edges_;
-  std::vector<int> vertexOfNode_;  // by stream node id; -1 for virtual ids
-  std::shared_ptr<const StreamGraph> streamGraph_;
+  std::vector<int> vertexOfNode_;                   // by stream node id; -1 for virtual ids
+  std::shared_ptr<const StreamGraph> streamGraph_;  // null for a topology-only graph
   Configuration configuration_;
   std::string fingerprint_;
 };

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "proto/strom.grpc.pb.h"
+#include "runtime/task/deployment.h"
+
+namespace strom::runtime {
+
+/// A TaskManagerGateway over gRPC: how the JobManager calls a TaskManager daemon's TaskManager
+/// service. submitTask and checkJobFits wait for the answer, for at most `timeout`
+/// (pekko.ask.timeout); cancelTask and releaseJob return at once and finish in the background,
+/// logging a failure. A TaskManager that is unreachable gives Unavailable or DeadlineExceeded,
+/// never a hang. Once close()d (the TaskManager was lost), every call in progress is cancelled
+/// and every later one fails at once with the cause.
+///
+/// Thread-safe. The destructor closes the gateway and waits for the background calls' callbacks
+/// (each ends within its deadline, and at once after close()).
+class RemoteTaskManagerGateway final : public TaskManagerGateway {
+ public:
+  RemoteTaskManagerGateway(std::string taskManagerId, std::string rpcAddress,
+                           std::string dataAddress, int numberOfSlots,
+                           std::chrono::milliseconds timeout);
+  ~RemoteTaskManagerGateway() override;
+  RemoteTaskManagerGateway(const RemoteTaskManagerGateway&) = delete;
+  RemoteTaskManagerGateway& operator=(const RemoteTaskManagerGateway&) = delete;
+
+  const std::string& taskManagerId() const override { return taskManagerId_; }
+  int numberOfSlots() const override { return numberOfSlots_; }
+  std::string dataAddress() const override { return dataAddress_; }
+  /// The "host:port" of the TaskManager's gRPC service.
+  const std::string& rpcAddress() const { return rpcAddress_; }
+
+  Status checkJobFits(const std::string& jobName,
+                      const std::vector<const TaskDeploymentDescriptor*>& tasks) override;
+  Status submitTask(TaskDeploymentDescriptor descriptor) override;
+  void cancelTask(const ExecutionAttemptId& attemptId) override;
+  void releaseJob(const std::string& jobId) override;
+
+  /// Cancel the calls in progress and fail every later call with `cause`.
+  void close(Status cause);
+
+ private:
+  struct AsyncCall;
+  /// Register `context` as a call in progress with this gateway's deadline; the close cause if
+  /// closed.
+  Status beginCall(grpc::ClientContext* context);
+  void endCall(grpc::ClientContext* context);
+  /// The callback of a background call: log a failure, forget and delete the call.
+  void endAsyncCall(AsyncCall* call, const grpc::Status& status);
+  /// Return "TaskManager <id> (<rpc address>)", the prefix of this gateway's errors.
+  std::string name() const;
+
+  const std::string taskManagerId_;
+  const std::string rpcAddress_;
+  const std::string dataAddress_;
+  const int numberOfSlots_;
+  const std::chrono::milliseconds timeout_;
+  std::unique_ptr<rpc::TaskManager::Stub> stub_;
+
+  std::mutex mu_;
+  std::condition_variable callEnded_;
+  std::set<grpc::ClientContext*> calls_;  // GUARDED_BY(mu_); calls in progress
+  int asyncCalls_ = 0;                    // GUARDED_BY(mu_); background calls not yet ended
+  Status closed_;                         // GUARDED_BY(mu_); the cause once closed
+};
+
+}  // namespace strom::runtime
