@@ -314,7 +314,9 @@ grpc::Status JobManagerServer::heartbeat(
     {
       std::lock_guard lock(mu_);
       auto it = registrations_.find(registrationId);
-      if (it == registrations_.end() || it->second->lost) break;
+      // Once lost, the stream stays open (unanswered) until loseTaskManager has unregistered the
+      // TaskManager and cancels it.
+      if (it == registrations_.end() || it->second->lost) continue;
       it->second->lastHeartbeat = SteadyClock::now();
     }
     open = stream->Write(ack);
@@ -367,7 +369,6 @@ void JobManagerServer::loseTaskManager(const std::string& registrationId, const 
     auto it = registrations_.find(registrationId);
     if (it == registrations_.end() || it->second->lost) return;
     it->second->lost = true;
-    if (it->second->stream != nullptr) it->second->stream->TryCancel();
     gateway = it->second->gateway.get();
   }
   logger()->warn("TaskManager {} at {} is lost: {}", gateway->taskManagerId(),
@@ -383,6 +384,9 @@ void JobManagerServer::loseTaskManager(const std::string& registrationId, const 
     std::lock_guard lock(mu_);
     auto it = registrations_.find(registrationId);
     if (it == registrations_.end()) return;  // shutdown() took it
+    // Only now tell the TaskManager (a hung one that wakes up): the states of the tasks it then
+    // cancels must not reach the JobManager before the loss, or they would be the jobs' cause.
+    if (it->second->stream != nullptr) it->second->stream->TryCancel();
     gone = std::move(it->second);
     registrations_.erase(it);
   }

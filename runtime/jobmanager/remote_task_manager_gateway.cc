@@ -11,15 +11,6 @@
 
 namespace strom::runtime {
 
-/// A background call: owns what gRPC needs until the callback runs.
-struct RemoteTaskManagerGateway::AsyncCall {
-  grpc::ClientContext context;
-  rpc::ExecutionAttemptId attemptId;
-  rpc::ReleaseJobRequest release;
-  rpc::Empty response;
-  std::string what;  // for the log
-};
-
 RemoteTaskManagerGateway::RemoteTaskManagerGateway(std::string taskManagerId,
                                                    std::string rpcAddress, std::string dataAddress,
                                                    int numberOfSlots,
@@ -30,12 +21,15 @@ RemoteTaskManagerGateway::RemoteTaskManagerGateway(std::string taskManagerId,
       numberOfSlots_(numberOfSlots),
       timeout_(timeout),
       stub_(rpc::TaskManager::NewStub(
-          grpc::CreateChannel(rpcAddress_, grpc::InsecureChannelCredentials()))) {}
+          grpc::CreateChannel(rpcAddress_, grpc::InsecureChannelCredentials()))) {
+  sender_ = std::thread([this] { sendCancels(); });
+}
 
 RemoteTaskManagerGateway::~RemoteTaskManagerGateway() {
   close(Status::unavailable(name() + ": gateway closed"));
+  sender_.join();
   std::unique_lock lock(mu_);
-  callEnded_.wait(lock, [&] { return asyncCalls_ == 0 && calls_.empty(); });
+  callEnded_.wait(lock, [&] { return calls_.empty(); });
 }
 
 std::string RemoteTaskManagerGateway::name() const {
@@ -56,23 +50,12 @@ void RemoteTaskManagerGateway::endCall(grpc::ClientContext* context) {
   callEnded_.notify_all();
 }
 
-void RemoteTaskManagerGateway::endAsyncCall(AsyncCall* call, const grpc::Status& status) {
-  std::unique_ptr<AsyncCall> owned(call);
-  std::lock_guard lock(mu_);
-  // After close() the TaskManager is lost: a failed call is expected, not news.
-  if (!status.ok() && closed_.isOk()) {
-    moduleLogger("jobmanager")
-        ->warn("{}: {} failed: {}", name(), owned->what, fromGrpcStatus(status).toString());
-  }
-  calls_.erase(&owned->context);
-  --asyncCalls_;
-  callEnded_.notify_all();
-}
-
 void RemoteTaskManagerGateway::close(Status cause) {
   std::lock_guard lock(mu_);
   if (closed_.isOk()) closed_ = std::move(cause);
   for (grpc::ClientContext* context : calls_) context->TryCancel();
+  cancels_.clear();
+  callEnded_.notify_all();
 }
 
 Status RemoteTaskManagerGateway::checkJobFits(
@@ -106,31 +89,59 @@ Status RemoteTaskManagerGateway::submitTask(TaskDeploymentDescriptor descriptor)
 }
 
 void RemoteTaskManagerGateway::cancelTask(const ExecutionAttemptId& attemptId) {
-  auto call = std::make_unique<AsyncCall>();
-  executionAttemptIdToProto(attemptId, &call->attemptId);
-  call->what = "cancelling " + attemptId.toString();
-  if (!beginCall(&call->context).isOk()) return;  // lost: its tasks end without us
-  {
-    std::lock_guard lock(mu_);
-    ++asyncCalls_;
-  }
-  AsyncCall* raw = call.release();
-  stub_->async()->CancelTask(&raw->context, &raw->attemptId, &raw->response,
-                             [this, raw](grpc::Status status) { endAsyncCall(raw, status); });
+  std::lock_guard lock(mu_);
+  if (!closed_.isOk()) return;  // lost: its tasks end without us
+  cancels_.push_back(attemptId);
+  callEnded_.notify_all();
 }
 
 void RemoteTaskManagerGateway::releaseJob(const std::string& jobId) {
-  auto call = std::make_unique<AsyncCall>();
-  call->release.set_job_id(jobId);
-  call->what = "releasing job " + jobId;
-  if (!beginCall(&call->context).isOk()) return;
-  {
-    std::lock_guard lock(mu_);
-    ++asyncCalls_;
+  // Waits for the answer: the JobManager deploys a restarted job's next attempt once the release
+  // returns, and a release that arrived later would cancel the new attempt's tasks.
+  rpc::ReleaseJobRequest request;
+  request.set_job_id(jobId);
+  grpc::ClientContext context;
+  if (!beginCall(&context).isOk()) return;  // lost: it holds nothing of the job any more
+  rpc::Empty response;
+  grpc::Status status = stub_->ReleaseJob(&context, request, &response);
+  endCall(&context);
+  if (!status.ok() && !isClosed()) {
+    moduleLogger("jobmanager")
+        ->warn("{}: releasing job {} failed: {}", name(), jobId, fromGrpcStatus(status).toString());
   }
-  AsyncCall* raw = call.release();
-  stub_->async()->ReleaseJob(&raw->context, &raw->release, &raw->response,
-                             [this, raw](grpc::Status status) { endAsyncCall(raw, status); });
+}
+
+bool RemoteTaskManagerGateway::isClosed() {
+  std::lock_guard lock(mu_);
+  return !closed_.isOk();
+}
+
+void RemoteTaskManagerGateway::sendCancels() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    callEnded_.wait(lock, [&] { return !closed_.isOk() || !cancels_.empty(); });
+    if (!closed_.isOk()) return;
+    ExecutionAttemptId call = std::move(cancels_.front());
+    cancels_.pop_front();
+    lock.unlock();
+    grpc::ClientContext context;
+    rpc::Empty response;
+    std::string what;
+    Status status = beginCall(&context);
+    if (status.isOk()) {
+      rpc::ExecutionAttemptId request;
+      executionAttemptIdToProto(call, &request);
+      what = "cancelling " + call.toString();
+      grpc::Status result = stub_->CancelTask(&context, request, &response);
+      endCall(&context);
+      status = fromGrpcStatus(result);
+    }
+    lock.lock();
+    // After close() the TaskManager is lost: a failed call is expected, not news.
+    if (!status.isOk() && closed_.isOk()) {
+      moduleLogger("jobmanager")->warn("{}: {} failed: {}", name(), what, status.toString());
+    }
+  }
 }
 
 }  // namespace strom::runtime

@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "proto/strom.grpc.pb.h"
@@ -17,14 +19,16 @@
 namespace strom::runtime {
 
 /// A TaskManagerGateway over gRPC: how the JobManager calls a TaskManager daemon's TaskManager
-/// service. submitTask and checkJobFits wait for the answer, for at most `timeout`
-/// (pekko.ask.timeout); cancelTask and releaseJob return at once and finish in the background,
-/// logging a failure. A TaskManager that is unreachable gives Unavailable or DeadlineExceeded,
-/// never a hang. Once close()d (the TaskManager was lost), every call in progress is cancelled
-/// and every later one fails at once with the cause.
+/// service. submitTask, checkJobFits and releaseJob wait for the answer, for at most `timeout`
+/// (pekko.ask.timeout): the JobManager deploys a restarted job's next attempt only once the
+/// release returned. cancelTask returns at once; the gateway's sender thread sends the cancels in
+/// order and logs a failure. A TaskManager that is unreachable gives Unavailable or
+/// DeadlineExceeded, never a hang. Once close()d (the TaskManager was lost), every call in
+/// progress is cancelled and every later one fails at once with the cause.
 ///
-/// Thread-safe. The destructor closes the gateway and waits for the background calls' callbacks
-/// (each ends within its deadline, and at once after close()).
+/// Thread-safe. The destructor closes the gateway (dropping the cancels not yet sent) and joins
+/// the sender. (Not gRPC's callback API: gRPC 1.51's shared callback completion queue can be
+/// unreferenced twice when channels come and go, which aborts the process.)
 class RemoteTaskManagerGateway final : public TaskManagerGateway {
  public:
   RemoteTaskManagerGateway(std::string taskManagerId, std::string rpcAddress,
@@ -50,13 +54,13 @@ class RemoteTaskManagerGateway final : public TaskManagerGateway {
   void close(Status cause);
 
  private:
-  struct AsyncCall;
   /// Register `context` as a call in progress with this gateway's deadline; the close cause if
   /// closed.
   Status beginCall(grpc::ClientContext* context);
   void endCall(grpc::ClientContext* context);
-  /// The callback of a background call: log a failure, forget and delete the call.
-  void endAsyncCall(AsyncCall* call, const grpc::Status& status);
+  bool isClosed();
+  /// The sender thread's loop.
+  void sendCancels();
   /// Return "TaskManager <id> (<rpc address>)", the prefix of this gateway's errors.
   std::string name() const;
 
@@ -68,10 +72,11 @@ class RemoteTaskManagerGateway final : public TaskManagerGateway {
   std::unique_ptr<rpc::TaskManager::Stub> stub_;
 
   std::mutex mu_;
-  std::condition_variable callEnded_;
-  std::set<grpc::ClientContext*> calls_;  // GUARDED_BY(mu_); calls in progress
-  int asyncCalls_ = 0;                    // GUARDED_BY(mu_); background calls not yet ended
-  Status closed_;                         // GUARDED_BY(mu_); the cause once closed
+  std::condition_variable callEnded_;       // a call ended, a cancel came, or closed
+  std::set<grpc::ClientContext*> calls_;    // GUARDED_BY(mu_); calls in progress
+  std::deque<ExecutionAttemptId> cancels_;  // GUARDED_BY(mu_); not yet sent
+  Status closed_;                           // GUARDED_BY(mu_); the cause once closed
+  std::thread sender_;
 };
 
 }  // namespace strom::runtime

@@ -538,6 +538,69 @@ TEST_F(ClusterRpcTest, taskManagerCancelsItsTasksAndRegistersWithANewJobManager)
   EXPECT_EQ(collected->records().size(), 100u);
 }
 
+TEST_F(ClusterRpcTest, jobRestartsOnAnotherTaskManagerWhenItsTaskManagerIsLost) {
+  Configuration configuration;
+  configuration.set("restart-strategy.type", "fixed-delay");
+  configuration.set("restart-strategy.fixed-delay.attempts", "3");
+  configuration.set("restart-strategy.fixed-delay.delay", "10 ms");
+  startJobManager(configuration);
+  TaskManagerServer* first = startTaskManager("tm-first");
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(waitForTaskManagers(1));
+
+  // Runs until released; the first attempt on tm-first, the second on tm-second.
+  StreamExecutionEnvironment env;
+  auto running = std::make_shared<std::atomic<int>>(0);
+  auto collected = std::make_shared<CollectedRecords<int64_t>>();
+  env.fromSource<int64_t>(std::make_shared<EndlessSource>(running), "Endless")
+      .filter([](const int64_t& v) { return v % 1000000 == 0; })
+      .sinkTo(std::make_shared<DiscardSink>(), "Discard");
+  auto graph = graphOf(env, "restarting", 1);
+  ASSERT_OK_AND_ASSIGN(std::string jobId, submit(*graph));
+  ASSERT_TRUE(waitFor([&] { return running->load(std::memory_order_relaxed) == 1; }, seconds(20)));
+  ASSERT_NE(startTaskManager("tm-second"), nullptr);
+  ASSERT_TRUE(waitForTaskManagers(2));
+
+  first->shutdown();
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto status = jobStatus(jobId);
+        return status.isOk() && status->restarts == 1 && status->status == JobStatus::kRunning;
+      },
+      seconds(20)));
+  // The new attempt's source runs (on tm-second: tm-first is gone).
+  ASSERT_TRUE(waitFor([&] { return running->load(std::memory_order_relaxed) == 1; }, seconds(20)));
+  grpc::ClientContext context;
+  rpc::JobIdRequest cancel;
+  cancel.set_job_id(jobId);
+  rpc::Empty empty;
+  ASSERT_TRUE(stub_->CancelJob(&context, cancel, &empty).ok());
+  ASSERT_OK_AND_ASSIGN(JobStatusInfo done, waitForJob(jobId));
+  EXPECT_EQ(done.status, JobStatus::kCanceled) << done.failure.toString();
+  EXPECT_EQ(done.restarts, 1);
+}
+
+TEST_F(ClusterRpcTest, libraryThatArrivesCorruptedFailsTheDeployment) {
+  startJobManager();
+  StreamExecutionEnvironment env;
+  env.fromSequence(1, 10).sinkTo(
+      std::make_shared<CollectSink<int64_t>>(std::make_shared<CollectedRecords<int64_t>>()));
+  auto graph = graphOf(env, "corrupted library", 1);
+  // No TaskManager yet: the job waits for a slot while its library rots on the JobManager's disk.
+  ASSERT_OK_AND_ASSIGN(std::string jobId, submit(*graph));
+  std::string key = Sha256::hexOf("job library of corrupted library");
+  ASSERT_OK_AND_ASSIGN(std::string path, server_->blobStore().path(key));
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "job library of c0rrupted library";
+  ASSERT_NE(startTaskManager("tm-careful"), nullptr);
+  ASSERT_OK_AND_ASSIGN(JobStatusInfo done, waitForJob(jobId));
+  ASSERT_EQ(done.status, JobStatus::kFailed);
+  EXPECT_EQ(done.failure.code(), StatusCode::kCorruption) << done.failure.toString();
+  EXPECT_THAT(done.failure.message(), HasSubstr("TaskManager tm-careful"));
+  EXPECT_THAT(done.failure.message(), HasSubstr("downloading blob " + key));
+  EXPECT_THAT(done.failure.message(), HasSubstr("the bytes have sha256"));
+  EXPECT_EQ(resolutions_.load(std::memory_order_relaxed), 0);
+}
+
 TEST_F(ClusterRpcTest, portInUseIsAClearError) {
   startJobManager();
   Configuration configuration;
