@@ -1,10 +1,11 @@
 // Restarts on the MiniCluster: a job whose map throws on its first attempt only restarts and
 // finishes with the oracle's result; a job whose map always throws fails once the restart
 // strategy gives up, naming the restart count; a job that loses a TaskManager mid-run restarts
-// onto the remaining ones and finishes with the oracle's result. Records carry the attempt
-// number that produced them (RuntimeContext::getAttemptNumber), so that the output of the
-// attempt that finished can be compared exactly: a restart begins from scratch (no
-// checkpoints yet), and earlier attempts leave partial output behind.
+// onto the remaining ones and finishes with the oracle's result; a cancelled running job ends
+// CANCELED without a restart. Records carry the attempt number that produced them
+// (RuntimeContext::getAttemptNumber), so that the output of the attempt that finished can be
+// compared exactly: a restart begins from scratch (no checkpoints yet), and earlier attempts
+// leave partial output behind.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -206,6 +207,42 @@ TEST_P(LostTaskManagerRestartTest, theJobRestartsOntoTheRemainingTaskManagers) {
   // Release what the lost TaskManager still runs (its network is down; its tasks were never
   // cancelled by the JobManager).
   cluster->taskManager(lost).releaseJob(jobId);
+}
+
+TEST(RestartTest, cancellingARunningJobCancelsItsTasksAndListsItCanceled) {
+  Configuration config = restartConfig(5);
+  runtime::MiniCluster::Options options;
+  options.numberOfTaskManagers = 2;
+  options.configuration = config;
+  ASSERT_OK_AND_ASSIGN(auto cluster, runtime::MiniCluster::start(options));
+  StreamExecutionEnvironment env(config);
+  auto gate = std::make_shared<GatedSource::Gate>();  // never opened: the job runs until cancelled
+  auto out = std::make_shared<CollectedRecords<Tagged>>();
+  env.fromSource<int64_t>(std::make_shared<GatedSource>(gate, 100), "Gated")
+      .map(FlakyTag(-1, /*always=*/false))
+      .keyBy([](const Tagged& t) { return t.second % 5; })
+      .map([](const Tagged& t) { return t; })
+      .sinkTo(std::make_shared<CollectSink<Tagged>>(out));
+  ASSERT_OK_AND_ASSIGN(auto streamGraph, graph::StreamGraph::create(env.transformations(), 2, 128));
+  ASSERT_OK_AND_ASSIGN(auto job,
+                       graph::JobGraph::create(std::move(streamGraph), "to cancel", config));
+  runtime::JobManager& jm = cluster->jobManager();
+  ASSERT_OK_AND_ASSIGN(std::string jobId, jm.submitJob(job));
+  ASSERT_TRUE(testing::eventually([&] { return out->records().size() >= 200; }));
+  ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo running, jm.jobStatus(jobId));
+  EXPECT_EQ(running.status, runtime::JobStatus::kRunning);
+  ASSERT_OK(jm.cancelJob(jobId));
+  ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo status,
+                       jm.waitForJobTermination(jobId, kJobDeadline));
+  EXPECT_EQ(status.status, runtime::JobStatus::kCanceled);
+  EXPECT_EQ(status.restarts, 0);  // a cancelled job is not restarted
+  EXPECT_EQ(status.failure.code(), StatusCode::kCancelled);
+  std::vector<runtime::JobStatusInfo> jobs = jm.listJobs();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].jobId, jobId);
+  EXPECT_EQ(jobs[0].jobName, "to cancel");
+  EXPECT_STREQ(runtime::jobStatusName(jobs[0].status), "CANCELED");
+  EXPECT_EQ(jm.cancelJob(jobId).code(), StatusCode::kFailedPrecondition);
 }
 
 INSTANTIATE_TEST_SUITE_P(WhichTaskManager, LostTaskManagerRestartTest, ::testing::Values(0, 1),
