@@ -19,6 +19,7 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/sha256.h"
+#include "graph/job_library.h"
 #include "runtime/task/deployment_proto.h"
 
 namespace strom::runtime {
@@ -46,6 +47,24 @@ Result<milliseconds> positiveDuration(const Configuration& configuration, std::s
 }
 
 }  // namespace
+
+JobGraphResolver jobLibraryResolver() {
+  return [](const JobInformation& info,
+            const std::string& libraryPath) -> Result<std::shared_ptr<const graph::JobGraph>> {
+    STROM_ASSIGN_OR_RETURN(std::shared_ptr<graph::JobLibrary> library,
+                           graph::JobLibrary::open(libraryPath));
+    STROM_ASSIGN_OR_RETURN(
+        std::shared_ptr<const graph::JobGraph> jobGraph,
+        library->buildJobGraph(JobArgs(info.args), info.configuration, info.jobName));
+    if (jobGraph->fingerprint() != info.fingerprint) {
+      return Status::invalidArgument(
+          "the job graph built here has fingerprint " + jobGraph->fingerprint() +
+          ", the submitted one " + info.fingerprint +
+          ": the job's build must declare the same topology for the same arguments every time");
+    }
+    return jobGraph;
+  };
+}
 
 /// The TaskManager gRPC service: converts and forwards to the server and its TaskManager.
 class TaskManagerServer::TaskManagerService final : public rpc::TaskManager::Service {

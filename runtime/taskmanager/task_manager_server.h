@@ -33,6 +33,14 @@ namespace strom::runtime {
 using JobGraphResolver = std::function<Result<std::shared_ptr<const graph::JobGraph>>(
     const JobInformation& info, const std::string& libraryPath)>;
 
+/// Return the resolver a TaskManager daemon uses: open the job library at `libraryPath`
+/// (graph::JobLibrary, which stays loaded), call its `build` with `info.args` and
+/// `info.configuration`, build the JobGraph named `info.jobName`, and check its fingerprint
+/// against `info.fingerprint`: InvalidArgument naming both fingerprints if they differ (the
+/// program's build is not deterministic, or the TaskManager got other arguments). The process
+/// must link libstrom.so (see JobLibrary).
+JobGraphResolver jobLibraryResolver();
+
 /// The TaskManager daemon's gRPC side: creates a TaskManager, serves the TaskManager service
 /// (proto/strom.proto) for the JobManager, registers with the JobManager and keeps a heartbeat
 /// stream open to it. Registration retries with a backoff until `taskmanager.registration.timeout`
