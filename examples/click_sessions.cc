@@ -159,7 +159,8 @@ strom::Status build(strom::StreamExecutionEnvironment& env, const strom::JobArgs
                  "how long a closed session still takes late clicks (updating its line)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("-p,--parallelism", parallelism, "parallelism of the sessionizing");
-  app.add_option("-D", options, "configuration override key=value (repeatable)");
+  app.add_option("-D", options, "configuration override key=value (repeatable)")
+      ->allow_extra_args(false);
   STROM_RETURN_IF_ERROR(examples::parseArgs(app, args,
                                             "--input FILE --output FILE [--rejected FILE] "
                                             "[--gap-ms N] [--out-of-orderness-ms N] "

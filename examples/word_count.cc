@@ -43,12 +43,15 @@ strom::Status build(strom::StreamExecutionEnvironment& env, const strom::JobArgs
   std::vector<std::string> options;
   app.add_option("--input", input, "text file to read")->required();
   app.add_option("--output", output, "file to write the counts to")->required();
-  app.add_option("-p,--parallelism", parallelism, "parallelism of the splitting and counting");
-  app.add_option("-D", options, "configuration override key=value (repeatable)");
+  // Without -p: parallelism.default (`strom run -p N` sets it), else 1.
+  CLI::Option* parallelismOption =
+      app.add_option("-p,--parallelism", parallelism, "parallelism of the splitting and counting");
+  app.add_option("-D", options, "configuration override key=value (repeatable)")
+      ->allow_extra_args(false);
   STROM_RETURN_IF_ERROR(
       examples::parseArgs(app, args, "--input FILE --output FILE [-p N] [-D key=value]..."));
   STROM_RETURN_IF_ERROR(examples::applyOptions(env, options));
-  env.setParallelism(parallelism);
+  if (parallelismOption->count() > 0) env.setParallelism(parallelism);
 
   env.readTextFile(input)
       .setParallelism(1)

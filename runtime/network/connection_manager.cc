@@ -56,6 +56,9 @@ Result<ConnectionManagerOptions> ConnectionManagerOptions::fromConfiguration(
                                    " is outside 0..65535");
   }
   options.port = static_cast<uint16_t>(port);
+  // The data server listens where the TaskManager's RPC server does: the address other
+  // TaskManagers reach this host at.
+  options.bindHost = configuration.getString("taskmanager.host", "127.0.0.1");
   STROM_ASSIGN_OR_RETURN(uint64_t segment,
                          configuration.getMemorySize("taskmanager.memory.segment-size", 32 * 1024));
   options.segmentSize = segment;

@@ -55,7 +55,7 @@ JobGraphResolver jobLibraryResolver() {
                            graph::JobLibrary::open(libraryPath));
     STROM_ASSIGN_OR_RETURN(
         std::shared_ptr<const graph::JobGraph> jobGraph,
-        library->buildJobGraph(JobArgs(info.args), info.configuration, info.jobName));
+        library->buildJobGraph(JobArgs(info.args, info.jobName), info.configuration, info.jobName));
     if (jobGraph->fingerprint() != info.fingerprint) {
       return Status::invalidArgument(
           "the job graph built here has fingerprint " + jobGraph->fingerprint() +

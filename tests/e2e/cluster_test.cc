@@ -1,0 +1,566 @@
+// End-to-end tests of a Strom cluster: real strom-jobmanager and strom-taskmanager processes on
+// loopback with ephemeral ports, jobs submitted as job libraries with the real `strom` CLI, a
+// TaskManager killed with SIGKILL mid-job, cancel and list, and bad input. Outputs are checked
+// exactly against an oracle computed here. Every wait has a deadline; nothing sleeps.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testutil/daemon_process.h"
+#include "testutil/subprocess.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using strom::testutil::DaemonProcess;
+using strom::testutil::readWholeFile;
+using strom::testutil::runProcess;
+using strom::testutil::RunResult;
+using strom::testutil::writeWholeFile;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kBinDir = STROM_BIN_DIR;
+constexpr const char* kWordCountLibrary = STROM_WORD_COUNT_LIBRARY;
+constexpr const char* kNondeterministicLibrary = STROM_NONDETERMINISTIC_LIBRARY;
+
+constexpr std::chrono::seconds kStartDeadline{20};
+constexpr std::chrono::seconds kJobDeadline{60};
+// The first log line of each daemon names the address it bound.
+constexpr const char* kJobManagerBound = R"(JobManager listening on 127\.0\.0\.1:(\d+))";
+constexpr const char* kTaskManagerRegistered = R"(registered with the JobManager)";
+
+std::string bin(const std::string& name) { return std::string(kBinDir) + "/" + name; }
+
+/// Every "word,count" line word_count writes for `text`, sorted (the running count of each
+/// occurrence; words are maximal runs of ASCII letters and digits, lower-cased).
+std::vector<std::string> expectedCounts(const std::string& text) {
+  std::map<std::string, int64_t> counts;
+  std::vector<std::string> lines;
+  std::string word;
+  auto flush = [&] {
+    if (word.empty()) return;
+    lines.push_back(word + "," + std::to_string(++counts[word]));
+    word.clear();
+  };
+  for (char c : text) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x80 && std::isalnum(u)) {
+      word.push_back(static_cast<char>(std::tolower(u)));
+    } else {
+      flush();
+    }
+  }
+  flush();
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+std::vector<std::string> sortedLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+/// Deterministic text: `lines` lines of words drawn from a small vocabulary.
+std::string makeText(int lines, uint32_t seed) {
+  static const char* kWords[] = {"stream", "state", "Barrier", "window", "key", "Flink",
+                                 "strom",  "task",  "slot",    "event",  "time"};
+  std::mt19937 random(seed);
+  std::string text;
+  for (int i = 0; i < lines; ++i) {
+    int n = 1 + static_cast<int>(random() % 8);
+    for (int w = 0; w < n; ++w) {
+      if (w > 0) text += ' ';
+      text += kWords[random() % std::size(kWords)];
+    }
+    text += '\n';
+  }
+  return text;
+}
+
+/// A named pipe that serves `text` to every reader that opens it, recording when each open
+/// happened. With `holdFirstReader`, the first reader gets only the first half and then waits,
+/// until release() is called, with the pipe held open: a job reading it is stuck mid-input,
+/// deterministically. After release() that first reader sees end of input; later readers get the
+/// whole text.
+class FifoServer {
+ public:
+  FifoServer(std::string path, std::string text, bool holdFirstReader)
+      : path_(std::move(path)), text_(std::move(text)), hold_(holdFirstReader) {
+    ::signal(SIGPIPE, SIG_IGN);  // a reader that goes away must not kill the test
+    ok_ = ::mkfifo(path_.c_str(), 0600) == 0;
+    // Readers closing the pipe, as events: see serve().
+    inotify_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    ok_ =
+        ok_ && inotify_ >= 0 && ::inotify_add_watch(inotify_, path_.c_str(), IN_CLOSE_NOWRITE) >= 0;
+    if (ok_) thread_ = std::thread([this] { serve(); });
+  }
+  ~FifoServer() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      released_ = true;
+    }
+    changed_.notify_all();
+    // Unblock an open() waiting for a reader.
+    int fd = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (thread_.joinable()) thread_.join();
+    if (fd >= 0) ::close(fd);
+    if (inotify_ >= 0) ::close(inotify_);
+  }
+  bool ok() const { return ok_; }
+  void release() {
+    {
+      std::lock_guard lock(mu_);
+      released_ = true;
+    }
+    changed_.notify_all();
+  }
+  /// Wait until the pipe has been opened `n` times; return the time of the n-th open.
+  std::optional<Clock::time_point> waitForOpen(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    if (!changed_.wait_for(lock, timeout, [&] { return opens_.size() >= n; })) return {};
+    return opens_[n - 1];
+  }
+
+ private:
+  // Each round waits until the previous round's reader has closed the pipe (an inotify
+  // IN_CLOSE_NOWRITE event): opening for writing while a stale reader still holds the pipe would
+  // succeed at once and hand it a second copy of the text, as one endless input.
+  void serve() {
+    for (int round = 0;; ++round) {
+      if (!waitForReaderCloses(round)) return;
+      int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);  // no spawned child may hold it
+      Clock::time_point openedAt = Clock::now();
+      bool hold;
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_ || fd < 0) {
+          if (fd >= 0) ::close(fd);
+          return;
+        }
+        hold = hold_ && round == 0;
+        opens_.push_back(openedAt);
+      }
+      changed_.notify_all();
+      if (hold) {
+        writeAll(fd, text_.rfind('\n', text_.size() / 2) + 1);  // whole lines
+        std::unique_lock lock(mu_);
+        changed_.wait(lock, [&] { return released_; });
+      } else {
+        writeAll(fd, text_.size());
+      }
+      ::close(fd);
+    }
+  }
+  /// Wait until readers closed the pipe `n` times in all; false when stopping.
+  bool waitForReaderCloses(int n) {
+    while (readerCloses_ < n) {
+      alignas(inotify_event) char buffer[4096];
+      ssize_t length = ::read(inotify_, buffer, sizeof buffer);
+      for (ssize_t at = 0; at < length;) {
+        auto* event = reinterpret_cast<inotify_event*>(buffer + at);
+        if (event->mask & IN_CLOSE_NOWRITE) ++readerCloses_;
+        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+      }
+      if (readerCloses_ >= n) break;
+      pollfd entry{inotify_, POLLIN, 0};
+      ::poll(&entry, 1, 100);  // wakes on an event; the bound only lets it see stopping_
+      std::lock_guard lock(mu_);
+      if (stopping_) return false;
+    }
+    return true;
+  }
+  bool writeAll(int fd, size_t end) {
+    size_t done = 0;
+    while (done < end) {
+      ssize_t n = ::write(fd, text_.data() + done, end - done);
+      if (n <= 0) return false;  // the reader went away
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  std::string path_;
+  std::string text_;
+  bool hold_;
+  bool ok_ = false;
+  int inotify_ = -1;
+  int readerCloses_ = 0;  // used by the serving thread only
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<Clock::time_point> opens_;  // GUARDED_BY(mu_)
+  bool released_ = false;                 // GUARDED_BY(mu_)
+  bool stopping_ = false;                 // GUARDED_BY(mu_)
+};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("strom-e2e-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "conf");
+    // An empty configuration file: everything comes from -D options below.
+    writeWholeFile((dir_ / "conf" / "strom.yaml").string(), "# e2e test\n");
+  }
+  void TearDown() override {
+    taskManagers_.clear();
+    jobManager_.reset();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  std::vector<std::string> daemonArgs(std::vector<std::string> extra) const {
+    std::vector<std::string> args{
+        "--config-dir", (dir_ / "conf").string(),
+        "-D",           "heartbeat.interval=200 ms",
+        "-D",           "heartbeat.timeout=3 s",
+        "-D",           "io.tmp.dirs=" + dir_.string(),
+        "-D",           "blob.storage.directory=" + (dir_ / "blobs").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  /// Start the JobManager on an ephemeral port; return false if it did not come up.
+  bool startJobManager() {
+    jobManager_ = std::make_unique<DaemonProcess>(bin("strom-jobmanager"),
+                                                  daemonArgs({"-D", "jobmanager.rpc.port=0"}),
+                                                  (dir_ / "jobmanager.log").string());
+    auto port = jobManager_->waitForLine(kJobManagerBound, kStartDeadline);
+    if (!port) {
+      ADD_FAILURE() << "JobManager did not start:\n" << jobManager_->stderrText();
+      return false;
+    }
+    address_ = "127.0.0.1:" + *port;
+    return true;
+  }
+
+  /// Start a TaskManager with `slots` slots and wait until it registered.
+  DaemonProcess* startTaskManager(int slots) {
+    size_t index = taskManagers_.size();
+    taskManagers_.push_back(std::make_unique<DaemonProcess>(
+        bin("strom-taskmanager"),
+        daemonArgs({"-D", "jobmanager.rpc.port=" + address_.substr(address_.find(':') + 1), "-D",
+                    "taskmanager.numberOfTaskSlots=" + std::to_string(slots)}),
+        (dir_ / ("taskmanager-" + std::to_string(index) + ".log")).string()));
+    DaemonProcess* tm = taskManagers_.back().get();
+    if (!tm->waitForLine(kTaskManagerRegistered, kStartDeadline)) {
+      ADD_FAILURE() << "TaskManager " << index << " did not register:\n" << tm->stderrText();
+      return nullptr;
+    }
+    return tm;
+  }
+
+  RunResult strom(std::vector<std::string> args,
+                  std::chrono::milliseconds deadline = kJobDeadline) {
+    fs::path scratch = dir_ / ("cli-" + std::to_string(cliRuns_++));
+    fs::create_directories(scratch);
+    return runProcess(bin("strom"), args, scratch.string(), deadline);
+  }
+
+  /// `strom list -a` as text.
+  std::string listJobs() {
+    RunResult list = strom({"list", "-a", "-m", address_});
+    EXPECT_EQ(list.exitCode, 0) << list.err;
+    return list.out;
+  }
+
+  std::string logs() const {
+    std::string text = "--- jobmanager\n" + (jobManager_ ? jobManager_->stderrText() : "");
+    for (size_t i = 0; i < taskManagers_.size(); ++i) {
+      text += "--- taskmanager " + std::to_string(i) + "\n" + taskManagers_[i]->stderrText();
+    }
+    return text;
+  }
+
+  fs::path dir_;
+  std::string address_;
+  std::unique_ptr<DaemonProcess> jobManager_;
+  std::vector<std::unique_ptr<DaemonProcess>> taskManagers_;
+  int cliRuns_ = 0;
+};
+
+/// Whether process `pid` runs (exists and is not a zombie waiting for its new parent to reap it).
+bool isAlive(pid_t pid) {
+  std::string stat = readWholeFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+std::string jobIdOf(const std::string& out) {
+  const std::string marker = "submitted with JobID ";
+  size_t at = out.find(marker);
+  if (at == std::string::npos) return "";
+  return out.substr(at + marker.size(), 32);
+}
+
+TEST_F(ClusterTest, WordCountLibraryGivesExactOutputAndIsListed) {
+  ASSERT_TRUE(startJobManager());
+  ASSERT_TRUE(startTaskManager(1));
+  ASSERT_TRUE(startTaskManager(1));
+  std::string text = makeText(20'000, 7);
+  std::string input = (dir_ / "words.txt").string();
+  std::string output = (dir_ / "counts.txt").string();
+  ASSERT_TRUE(writeWholeFile(input, text));
+
+  RunResult run = strom(
+      {"run", "-m", address_, "-p", "2", kWordCountLibrary, "--input", input, "--output", output});
+  ASSERT_EQ(run.exitCode, 0) << run.out << run.err << logs();
+  std::string jobId = jobIdOf(run.out);
+  ASSERT_EQ(jobId.size(), 32u) << run.out;
+  EXPECT_NE(run.out.find("Job with JobID " + jobId + " has finished."), std::string::npos)
+      << run.out;
+  EXPECT_EQ(sortedLines(readWholeFile(output)), expectedCounts(text));
+
+  std::string list = listJobs();
+  EXPECT_NE(list.find(jobId + " : word_count (FINISHED)"), std::string::npos) << list;
+}
+
+// A TaskManager running part of the job is killed with SIGKILL while the job is mid-input (its
+// source reads a pipe that holds back the second half). The JobManager notices at once (the
+// TaskManager's heartbeat stream breaks), fails the job's tasks and restarts the job, from
+// scratch, on the surviving TaskManager and a new one. The output is exactly that of a run
+// without failures.
+TEST_F(ClusterTest, KilledTaskManagerJobRestartsAndFinishesWithExactOutput) {
+  ASSERT_TRUE(startJobManager());
+  ASSERT_TRUE(startTaskManager(1));
+  DaemonProcess* victim = startTaskManager(1);
+  ASSERT_TRUE(victim);
+  std::string text = makeText(20'000, 11);
+  std::string input = (dir_ / "words.fifo").string();
+  std::string output = (dir_ / "counts.txt").string();
+  ASSERT_GT(text.size(), 256u << 10);  // larger than a pipe buffer: see FifoServer::serve
+  FifoServer fifo(input, text, /*holdFirstReader=*/true);
+  ASSERT_TRUE(fifo.ok());
+
+  // The client waits for the job (through its restart) on another thread.
+  Clock::time_point submitted = Clock::now();
+  std::future<RunResult> run = std::async(std::launch::async, [&] {
+    return strom({"run", "-m", address_, "-p", "2", "-D", "restart-strategy.type=fixed-delay", "-D",
+                  "restart-strategy.fixed-delay.attempts=3", "-D",
+                  "restart-strategy.fixed-delay.delay=100 ms", kWordCountLibrary, "--input", input,
+                  "--output", output});
+  });
+  auto firstOpen = fifo.waitForOpen(1, kJobDeadline);
+  if (!firstOpen) {
+    fifo.release();
+    RunResult failed = run.get();
+    FAIL() << "the job's source never opened its input: " << failed.out << failed.err << logs();
+  }
+  std::printf(
+      "[ figures  ] strom run to the source's first read: %lld ms\n",
+      static_cast<long long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(*firstOpen - submitted).count()));
+
+  Clock::time_point killed = Clock::now();
+  victim->kill(SIGKILL);
+  ASSERT_TRUE(victim->waitForExit(std::chrono::seconds(10)));
+  fifo.release();
+  ASSERT_TRUE(startTaskManager(1));  // the replacement
+  auto secondOpen = fifo.waitForOpen(2, kJobDeadline);
+  ASSERT_TRUE(secondOpen) << logs();
+  std::printf(
+      "[ figures  ] TaskManager killed to the restarted source's first read: %lld ms\n",
+      static_cast<long long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(*secondOpen - killed).count()));
+
+  RunResult result = run.get();
+  ASSERT_EQ(result.exitCode, 0) << result.out << result.err << logs();
+  std::string jobId = jobIdOf(result.out);
+  EXPECT_NE(result.out.find("Job with JobID " + jobId + " has finished."), std::string::npos);
+  EXPECT_EQ(sortedLines(readWholeFile(output)), expectedCounts(text));
+  // The JobManager saw the TaskManager go and restarted the job once.
+  EXPECT_TRUE(jobManager_->waitForLine("lost", std::chrono::seconds(1))) << logs();
+}
+
+TEST_F(ClusterTest, CancelStopsARunningJobAndUnknownIdsAreErrors) {
+  ASSERT_TRUE(startJobManager());
+  ASSERT_TRUE(startTaskManager(1));
+  std::string input = (dir_ / "words.fifo").string();
+  FifoServer fifo(input, makeText(100, 3), /*holdFirstReader=*/true);
+  ASSERT_TRUE(fifo.ok());
+  RunResult detached = strom({"run", "-m", address_, "-d", kWordCountLibrary, "--input", input,
+                              "--output", (dir_ / "out.txt").string()});
+  ASSERT_EQ(detached.exitCode, 0) << detached.err;
+  std::string jobId = jobIdOf(detached.out);
+  ASSERT_TRUE(fifo.waitForOpen(1, kJobDeadline)) << logs();
+  EXPECT_NE(listJobs().find(jobId + " : word_count (RUNNING)"), std::string::npos);
+
+  RunResult cancel = strom({"cancel", "-m", address_, jobId});
+  EXPECT_EQ(cancel.exitCode, 0) << cancel.err;
+  EXPECT_NE(cancel.out.find("Cancelled job " + jobId), std::string::npos);
+  fifo.release();  // the source's read returns; the task sees it was cancelled
+  ASSERT_TRUE(jobManager_->waitForLine(jobId + ".*CANCELED", kJobDeadline)) << logs();
+  EXPECT_NE(listJobs().find(jobId + " : word_count (CANCELED)"), std::string::npos);
+
+  RunResult unknown = strom({"cancel", "-m", address_, "0123456789abcdef0123456789abcdef"});
+  EXPECT_EQ(unknown.exitCode, 1);
+  EXPECT_NE(unknown.err.find("0123456789abcdef0123456789abcdef"), std::string::npos) << unknown.err;
+  // The cluster still runs jobs.
+  std::string in = (dir_ / "small.txt").string();
+  ASSERT_TRUE(writeWholeFile(in, "a b a\n"));
+  RunResult run = strom({"run", "-m", address_, kWordCountLibrary, "--input", in, "--output",
+                         (dir_ / "small.out").string()});
+  EXPECT_EQ(run.exitCode, 0) << run.err << logs();
+  EXPECT_EQ(sortedLines(readWholeFile((dir_ / "small.out").string())),
+            (std::vector<std::string>{"a,1", "a,2", "b,1"}));
+}
+
+TEST_F(ClusterTest, BadLibrariesAndNondeterministicBuildsAreRejected) {
+  ASSERT_TRUE(startJobManager());
+  ASSERT_TRUE(startTaskManager(1));
+  std::string notElf = (dir_ / "notajob.so").string();
+  ASSERT_TRUE(writeWholeFile(notElf, "this is not a shared object\n"));
+  RunResult bad = strom({"run", "-m", address_, notElf});
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_NE(bad.err.find(notElf), std::string::npos) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+
+  RunResult missing = strom({"run", "-m", address_, (dir_ / "missing.so").string()});
+  EXPECT_EQ(missing.exitCode, 2);
+  EXPECT_NE(missing.err.find("missing.so"), std::string::npos) << missing.err;
+
+  RunResult mismatch = strom({"run", "-m", address_, kNondeterministicLibrary});
+  EXPECT_EQ(mismatch.exitCode, 1) << mismatch.out << mismatch.err << logs();
+  EXPECT_NE(mismatch.err.find("fingerprint"), std::string::npos) << mismatch.err;
+
+  // The daemons are still up and run a good job.
+  std::string in = (dir_ / "small.txt").string();
+  ASSERT_TRUE(writeWholeFile(in, "x y x\n"));
+  RunResult run = strom({"run", "-m", address_, kWordCountLibrary, "--input", in, "--output",
+                         (dir_ / "small.out").string()});
+  EXPECT_EQ(run.exitCode, 0) << run.err << logs();
+}
+
+TEST_F(ClusterTest, UnreachableJobManagerBadConfigAndPortInUseAreOneLineErrors) {
+  // A port nobody listens on: bind one, keep it bound without listening.
+  int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t length = sizeof addr;
+  ASSERT_EQ(::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &length), 0);
+  std::string deadPort = std::to_string(ntohs(addr.sin_port));
+  RunResult unreachable = strom({"list", "-m", "127.0.0.1:" + deadPort});
+  EXPECT_EQ(unreachable.exitCode, 1);
+  EXPECT_NE(unreachable.err.find("cannot reach the JobManager at 127.0.0.1:" + deadPort),
+            std::string::npos)
+      << unreachable.err;
+
+  RunResult unknownKey =
+      runProcess(bin("strom-jobmanager"), daemonArgs({"-D", "jobmanager.rpc.prot=0"}),
+                 dir_.string(), kStartDeadline);
+  EXPECT_NE(unknownKey.exitCode, 0);
+  EXPECT_NE(unknownKey.err.find("unknown config key 'jobmanager.rpc.prot'"), std::string::npos)
+      << unknownKey.err;
+
+  RunResult badValue =
+      runProcess(bin("strom-taskmanager"), daemonArgs({"-D", "heartbeat.interval=often"}),
+                 dir_.string(), kStartDeadline);
+  EXPECT_NE(badValue.exitCode, 0);
+  EXPECT_NE(badValue.err.find("heartbeat.interval"), std::string::npos) << badValue.err;
+
+  writeWholeFile((dir_ / "conf" / "strom.yaml").string(), "jobmanager.rpc.port: [1, 2]\n");
+  RunResult badFile =
+      runProcess(bin("strom-jobmanager"), daemonArgs({}), dir_.string(), kStartDeadline);
+  EXPECT_NE(badFile.exitCode, 0);
+  EXPECT_NE(badFile.err.find("strom.yaml"), std::string::npos) << badFile.err;
+  writeWholeFile((dir_ / "conf" / "strom.yaml").string(), "# e2e test\n");
+
+  ASSERT_TRUE(startJobManager());
+  std::string port = address_.substr(address_.find(':') + 1);
+  RunResult inUse =
+      runProcess(bin("strom-jobmanager"), daemonArgs({"-D", "jobmanager.rpc.port=" + port}),
+                 dir_.string(), kStartDeadline);
+  EXPECT_NE(inUse.exitCode, 0);
+  EXPECT_NE(inUse.err.find(port), std::string::npos) << inUse.err;
+  ::close(sock);
+}
+
+// bin/start-cluster.sh starts the JobManager and a TaskManager per line of conf/workers (here
+// localhost twice), a job runs on them, and bin/stop-cluster.sh stops every daemon it started.
+TEST_F(ClusterTest, ScriptsStartAndStopACluster) {
+  // A free port for the JobManager: the TaskManagers started by the script must know it.
+  int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t length = sizeof addr;
+  ASSERT_EQ(::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &length), 0);
+  std::string port = std::to_string(ntohs(addr.sin_port));
+  ::close(sock);
+  fs::path conf = dir_ / "conf";
+  ASSERT_TRUE(writeWholeFile((conf / "strom.yaml").string(),
+                             "jobmanager.rpc.port: " + port +
+                                 "\nheartbeat.interval: 200 ms\nio.tmp.dirs: " + dir_.string() +
+                                 "\nblob.storage.directory: " + (dir_ / "blobs").string() + "\n"));
+  ASSERT_TRUE(writeWholeFile((conf / "workers").string(), "# two here\nlocalhost\nlocalhost\n"));
+  ::setenv("STROM_CONF_DIR", conf.c_str(), 1);
+  ::setenv("STROM_LOG_DIR", (dir_ / "log").c_str(), 1);
+  ::setenv("STROM_PID_DIR", (dir_ / "pids").c_str(), 1);
+
+  RunResult start = runProcess(bin("start-cluster.sh"), {}, dir_.string(), kStartDeadline);
+  ASSERT_EQ(start.exitCode, 0) << start.out << start.err;
+  // As strom-daemon.sh names its pid files.
+  std::string user = ::getenv("USER") ? ::getenv("USER") : ::getpwuid(::getuid())->pw_name;
+  std::string input = (dir_ / "words.txt").string();
+  std::string text = makeText(1'000, 5);
+  ASSERT_TRUE(writeWholeFile(input, text));
+  // The job waits for slots until the TaskManagers have registered.
+  RunResult run = strom({"run", "-p", "2", kWordCountLibrary, "--input", input, "--output",
+                         (dir_ / "counts.txt").string()});
+  EXPECT_EQ(run.exitCode, 0) << run.out << run.err;
+  EXPECT_EQ(sortedLines(readWholeFile((dir_ / "counts.txt").string())), expectedCounts(text));
+
+  std::vector<pid_t> pids;
+  for (const char* daemon : {"jobmanager", "taskmanager"}) {
+    std::istringstream in(
+        readWholeFile((dir_ / "pids").string() + "/strom-" + user + "-" + daemon + ".pid"));
+    for (pid_t pid; in >> pid;) pids.push_back(pid);
+  }
+  EXPECT_EQ(pids.size(), 3u);
+  RunResult stop = runProcess(bin("stop-cluster.sh"), {}, dir_.string(), kStartDeadline);
+  EXPECT_EQ(stop.exitCode, 0) << stop.out << stop.err;
+  for (pid_t pid : pids) {
+    // stop-cluster.sh waits for each daemon to exit.
+    EXPECT_FALSE(isAlive(pid)) << "daemon " << pid << " still runs";
+  }
+  ::unsetenv("STROM_CONF_DIR");
+  ::unsetenv("STROM_LOG_DIR");
+  ::unsetenv("STROM_PID_DIR");
+}
+
+}  // namespace
