@@ -93,12 +93,12 @@ Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
   services.configuration = options_.configuration;
   std::string jobId = descriptor.attemptId.jobId;
   STROM_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, Task::create(std::move(descriptor), services));
-  Task* started = task.get();
-  {
-    std::lock_guard lock(mu_);
-    tasksByJob_[jobId].push_back(std::move(task));
-  }
-  started->start();
+  // Start the thread before the task becomes visible to releaseJob() and shutdown(): they join
+  // and destroy the tasks they take, which must not happen to a task whose thread is not
+  // started yet (start() would then run on a destroyed task).
+  std::lock_guard lock(mu_);
+  task->start();
+  tasksByJob_[jobId].push_back(std::move(task));
   return Status::ok();
 }
 
