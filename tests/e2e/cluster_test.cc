@@ -105,37 +105,44 @@ std::string makeText(int lines, uint32_t seed) {
   return text;
 }
 
-/// A named pipe that serves `text` to every reader that opens it, recording when each open
-/// happened. With `holdFirstReader`, the first reader gets only the first half and then waits,
-/// until release() is called, with the pipe held open: a job reading it is stuck mid-input,
-/// deterministically. After release() that first reader sees end of input; later readers get the
-/// whole text.
-class FifoServer {
+/// An input that holds a job mid-input, deterministically: a named pipe whose first (and only)
+/// reader gets the first half of `text` and then waits, the pipe held open, until release();
+/// then that reader sees end of input. replaceWithFile() first puts a regular file with the
+/// whole text at the same path (rename over the pipe: the held reader keeps the pipe), so the
+/// next opener, the restarted job's source, reads the whole text from a plain file. Opens are
+/// seen through inotify, so the test can time them without polling.
+class HeldInput {
  public:
-  FifoServer(std::string path, std::string text, bool holdFirstReader)
-      : path_(std::move(path)), text_(std::move(text)), hold_(holdFirstReader) {
+  HeldInput(std::string path, std::string text) : path_(std::move(path)), text_(std::move(text)) {
     ::signal(SIGPIPE, SIG_IGN);  // a reader that goes away must not kill the test
-    ok_ = ::mkfifo(path_.c_str(), 0600) == 0;
-    // Readers closing the pipe, as events: see serve().
-    inotify_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    ok_ =
-        ok_ && inotify_ >= 0 && ::inotify_add_watch(inotify_, path_.c_str(), IN_CLOSE_NOWRITE) >= 0;
+    inotify_ = ::inotify_init1(IN_CLOEXEC);
+    ok_ = inotify_ >= 0 && ::mkfifo(path_.c_str(), 0600) == 0;
     if (ok_) thread_ = std::thread([this] { serve(); });
   }
-  ~FifoServer() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      released_ = true;
-    }
-    changed_.notify_all();
-    // Unblock an open() waiting for a reader.
+  ~HeldInput() {
+    release();
+    // Unblock an open() still waiting for a reader.
     int fd = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (thread_.joinable()) thread_.join();
     if (fd >= 0) ::close(fd);
     if (inotify_ >= 0) ::close(inotify_);
   }
   bool ok() const { return ok_; }
+
+  /// Wait until the pipe's reader opened it; return when.
+  std::optional<Clock::time_point> waitForPipeOpen(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    if (!changed_.wait_for(lock, timeout, [&] { return pipeOpened_.has_value(); })) return {};
+    return pipeOpened_;
+  }
+  /// Put a regular file with the whole text at the path, watched for opens.
+  bool replaceWithFile() {
+    std::string temporary = path_ + ".file";
+    if (!writeWholeFile(temporary, text_)) return false;
+    if (::inotify_add_watch(inotify_, temporary.c_str(), IN_OPEN) < 0) return false;
+    return ::rename(temporary.c_str(), path_.c_str()) == 0;
+  }
+  /// Let the pipe's reader see end of input.
   void release() {
     {
       std::lock_guard lock(mu_);
@@ -143,83 +150,51 @@ class FifoServer {
     }
     changed_.notify_all();
   }
-  /// Wait until the pipe has been opened `n` times; return the time of the n-th open.
-  std::optional<Clock::time_point> waitForOpen(size_t n, std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    if (!changed_.wait_for(lock, timeout, [&] { return opens_.size() >= n; })) return {};
-    return opens_[n - 1];
+  /// Wait until the file of replaceWithFile() is opened; return when.
+  std::optional<Clock::time_point> waitForFileOpen(std::chrono::milliseconds timeout) {
+    pollfd entry{inotify_, POLLIN, 0};
+    if (::poll(&entry, 1, static_cast<int>(timeout.count())) != 1) return {};
+    Clock::time_point at = Clock::now();
+    alignas(inotify_event) char buffer[4096];
+    if (::read(inotify_, buffer, sizeof buffer) <= 0) return {};
+    return at;
   }
 
  private:
-  // Each round waits until the previous round's reader has closed the pipe (an inotify
-  // IN_CLOSE_NOWRITE event): opening for writing while a stale reader still holds the pipe would
-  // succeed at once and hand it a second copy of the text, as one endless input.
   void serve() {
-    for (int round = 0;; ++round) {
-      if (!waitForReaderCloses(round)) return;
-      int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);  // no spawned child may hold it
-      Clock::time_point openedAt = Clock::now();
-      bool hold;
-      {
-        std::lock_guard lock(mu_);
-        if (stopping_ || fd < 0) {
-          if (fd >= 0) ::close(fd);
-          return;
-        }
-        hold = hold_ && round == 0;
-        opens_.push_back(openedAt);
-      }
-      changed_.notify_all();
-      if (hold) {
-        writeAll(fd, text_.rfind('\n', text_.size() / 2) + 1);  // whole lines
-        std::unique_lock lock(mu_);
-        changed_.wait(lock, [&] { return released_; });
-      } else {
-        writeAll(fd, text_.size());
-      }
-      ::close(fd);
-    }
-  }
-  /// Wait until readers closed the pipe `n` times in all; false when stopping.
-  bool waitForReaderCloses(int n) {
-    while (readerCloses_ < n) {
-      alignas(inotify_event) char buffer[4096];
-      ssize_t length = ::read(inotify_, buffer, sizeof buffer);
-      for (ssize_t at = 0; at < length;) {
-        auto* event = reinterpret_cast<inotify_event*>(buffer + at);
-        if (event->mask & IN_CLOSE_NOWRITE) ++readerCloses_;
-        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
-      }
-      if (readerCloses_ >= n) break;
-      pollfd entry{inotify_, POLLIN, 0};
-      ::poll(&entry, 1, 100);  // wakes on an event; the bound only lets it see stopping_
+    // O_CLOEXEC: no child the test spawns meanwhile may hold the pipe open.
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    {
       std::lock_guard lock(mu_);
-      if (stopping_) return false;
+      pipeOpened_ = Clock::now();
+      if (released_ || fd < 0) {
+        if (fd >= 0) ::close(fd);
+        changed_.notify_all();
+        return;
+      }
     }
-    return true;
-  }
-  bool writeAll(int fd, size_t end) {
-    size_t done = 0;
-    while (done < end) {
-      ssize_t n = ::write(fd, text_.data() + done, end - done);
-      if (n <= 0) return false;  // the reader went away
+    changed_.notify_all();
+    size_t half = text_.rfind('\n', text_.size() / 2) + 1;  // whole lines
+    for (size_t done = 0; done < half;) {
+      ssize_t n = ::write(fd, text_.data() + done, half - done);
+      if (n <= 0) break;  // the reader went away
       done += static_cast<size_t>(n);
     }
-    return true;
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return released_; });
+    lock.unlock();
+    ::close(fd);
   }
 
   std::string path_;
   std::string text_;
-  bool hold_;
   bool ok_ = false;
   int inotify_ = -1;
-  int readerCloses_ = 0;  // used by the serving thread only
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable changed_;
-  std::vector<Clock::time_point> opens_;  // GUARDED_BY(mu_)
-  bool released_ = false;                 // GUARDED_BY(mu_)
-  bool stopping_ = false;                 // GUARDED_BY(mu_)
+  std::optional<Clock::time_point> pipeOpened_;  // GUARDED_BY(mu_)
+  bool released_ = false;                        // GUARDED_BY(mu_)
 };
 
 class ClusterTest : public ::testing::Test {
@@ -356,11 +331,10 @@ TEST_F(ClusterTest, KilledTaskManagerJobRestartsAndFinishesWithExactOutput) {
   DaemonProcess* victim = startTaskManager(1);
   ASSERT_TRUE(victim);
   std::string text = makeText(20'000, 11);
-  std::string input = (dir_ / "words.fifo").string();
+  std::string input = (dir_ / "words.in").string();
   std::string output = (dir_ / "counts.txt").string();
-  ASSERT_GT(text.size(), 256u << 10);  // larger than a pipe buffer: see FifoServer::serve
-  FifoServer fifo(input, text, /*holdFirstReader=*/true);
-  ASSERT_TRUE(fifo.ok());
+  HeldInput held(input, text);
+  ASSERT_TRUE(held.ok());
 
   // The client waits for the job (through its restart) on another thread.
   Clock::time_point submitted = Clock::now();
@@ -370,9 +344,9 @@ TEST_F(ClusterTest, KilledTaskManagerJobRestartsAndFinishesWithExactOutput) {
                   "restart-strategy.fixed-delay.delay=100 ms", kWordCountLibrary, "--input", input,
                   "--output", output});
   });
-  auto firstOpen = fifo.waitForOpen(1, kJobDeadline);
+  auto firstOpen = held.waitForPipeOpen(kJobDeadline);
   if (!firstOpen) {
-    fifo.release();
+    held.release();
     RunResult failed = run.get();
     FAIL() << "the job's source never opened its input: " << failed.out << failed.err << logs();
   }
@@ -381,12 +355,15 @@ TEST_F(ClusterTest, KilledTaskManagerJobRestartsAndFinishesWithExactOutput) {
       static_cast<long long>(
           std::chrono::duration_cast<std::chrono::milliseconds>(*firstOpen - submitted).count()));
 
+  // The restarted attempt reads the whole text from a plain file; the first attempt, stuck on
+  // the pipe, is killed in the middle of its input.
+  ASSERT_TRUE(held.replaceWithFile());
   Clock::time_point killed = Clock::now();
   victim->kill(SIGKILL);
   ASSERT_TRUE(victim->waitForExit(std::chrono::seconds(10)));
-  fifo.release();
+  held.release();
   ASSERT_TRUE(startTaskManager(1));  // the replacement
-  auto secondOpen = fifo.waitForOpen(2, kJobDeadline);
+  auto secondOpen = held.waitForFileOpen(kJobDeadline);
   ASSERT_TRUE(secondOpen) << logs();
   std::printf(
       "[ figures  ] TaskManager killed to the restarted source's first read: %lld ms\n",
@@ -405,20 +382,20 @@ TEST_F(ClusterTest, KilledTaskManagerJobRestartsAndFinishesWithExactOutput) {
 TEST_F(ClusterTest, CancelStopsARunningJobAndUnknownIdsAreErrors) {
   ASSERT_TRUE(startJobManager());
   ASSERT_TRUE(startTaskManager(1));
-  std::string input = (dir_ / "words.fifo").string();
-  FifoServer fifo(input, makeText(100, 3), /*holdFirstReader=*/true);
-  ASSERT_TRUE(fifo.ok());
+  std::string input = (dir_ / "words.in").string();
+  HeldInput held(input, makeText(100, 3));
+  ASSERT_TRUE(held.ok());
   RunResult detached = strom({"run", "-m", address_, "-d", kWordCountLibrary, "--input", input,
                               "--output", (dir_ / "out.txt").string()});
   ASSERT_EQ(detached.exitCode, 0) << detached.err;
   std::string jobId = jobIdOf(detached.out);
-  ASSERT_TRUE(fifo.waitForOpen(1, kJobDeadline)) << logs();
+  ASSERT_TRUE(held.waitForPipeOpen(kJobDeadline)) << logs();
   EXPECT_NE(listJobs().find(jobId + " : word_count (RUNNING)"), std::string::npos);
 
   RunResult cancel = strom({"cancel", "-m", address_, jobId});
   EXPECT_EQ(cancel.exitCode, 0) << cancel.err;
   EXPECT_NE(cancel.out.find("Cancelled job " + jobId), std::string::npos);
-  fifo.release();  // the source's read returns; the task sees it was cancelled
+  held.release();  // the source's read returns; the task sees it was cancelled
   ASSERT_TRUE(jobManager_->waitForLine(jobId + ".*CANCELED", kJobDeadline)) << logs();
   EXPECT_NE(listJobs().find(jobId + " : word_count (CANCELED)"), std::string::npos);
 
