@@ -284,6 +284,21 @@ class ClusterTest : public ::testing::Test {
   int cliRuns_ = 0;
 };
 
+/// Bind a TCP socket to an ephemeral loopback port without listening; return the port ("" on
+/// error) and the socket in `sock` (the caller closes it).
+std::string bindLoopbackPort(int& sock) {
+  sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof addr;
+  if (sock < 0 || ::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+    return "";
+  }
+  return std::to_string(ntohs(addr.sin_port));
+}
+
 /// Whether process `pid` runs (exists and is not a zombie waiting for its new parent to reap it).
 bool isAlive(pid_t pid) {
   std::string stat = readWholeFile("/proc/" + std::to_string(pid) + "/stat");
@@ -439,16 +454,10 @@ TEST_F(ClusterTest, BadLibrariesAndNondeterministicBuildsAreRejected) {
 }
 
 TEST_F(ClusterTest, UnreachableJobManagerBadConfigAndPortInUseAreOneLineErrors) {
-  // A port nobody listens on: bind one, keep it bound without listening.
-  int sock = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(sock, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t length = sizeof addr;
-  ASSERT_EQ(::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &length), 0);
-  std::string deadPort = std::to_string(ntohs(addr.sin_port));
+  // A port nobody listens on: bound, kept bound, never listening.
+  int sock = -1;
+  std::string deadPort = bindLoopbackPort(sock);
+  ASSERT_FALSE(deadPort.empty());
   RunResult unreachable = strom({"list", "-m", "127.0.0.1:" + deadPort});
   EXPECT_EQ(unreachable.exitCode, 1);
   EXPECT_NE(unreachable.err.find("cannot reach the JobManager at 127.0.0.1:" + deadPort),
@@ -489,15 +498,9 @@ TEST_F(ClusterTest, UnreachableJobManagerBadConfigAndPortInUseAreOneLineErrors) 
 // localhost twice), a job runs on them, and bin/stop-cluster.sh stops every daemon it started.
 TEST_F(ClusterTest, ScriptsStartAndStopACluster) {
   // A free port for the JobManager: the TaskManagers started by the script must know it.
-  int sock = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(sock, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t length = sizeof addr;
-  ASSERT_EQ(::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &length), 0);
-  std::string port = std::to_string(ntohs(addr.sin_port));
+  int sock = -1;
+  std::string port = bindLoopbackPort(sock);
+  ASSERT_FALSE(port.empty());
   ::close(sock);
   fs::path conf = dir_ / "conf";
   ASSERT_TRUE(writeWholeFile((conf / "strom.yaml").string(),

@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "testutil/subprocess.h"
+
 extern char** environ;
 
 namespace strom::testutil {
@@ -92,16 +94,7 @@ class DaemonProcess {
       if (pid_ <= 0) return std::nullopt;
       if (exited_) return exitCode_;
     }
-    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-    if (pidfd >= 0) {
-      pollfd entry{pidfd, POLLIN, 0};
-      int ready;
-      do {
-        ready = ::poll(&entry, 1, static_cast<int>(timeout.count()));
-      } while (ready < 0 && errno == EINTR);
-      ::close(pidfd);
-      if (ready == 0) return std::nullopt;
-    }
+    if (!waitForExitEvent(pid_, timeout)) return std::nullopt;
     // Reap under the lock, so that kill() never signals a reused pid.
     std::lock_guard lock(mu_);
     if (exited_) return exitCode_;

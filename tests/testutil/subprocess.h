@@ -44,23 +44,28 @@ inline bool writeWholeFile(const std::string& path, std::string_view bytes) {
   return static_cast<bool>(out);
 }
 
-/// Wait for `pid` to exit, killing it if it outlives `deadline`. Uses a pidfd so the wait is an
-/// event wait with a bound, not a sleep-and-poll loop.
-inline void waitForChild(pid_t pid, std::chrono::milliseconds deadline, RunResult& result) {
+/// Wait up to `timeout` for child `pid` to exit, without reaping it; return false on timeout.
+/// Uses a pidfd so the wait is an event wait with a bound, not a sleep-and-poll loop. Without
+/// pidfd support it returns true at once (the caller's waitpid then blocks; ctest's TIMEOUT stops
+/// a hung run).
+inline bool waitForExitEvent(pid_t pid, std::chrono::milliseconds timeout) {
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd >= 0) {
-    pollfd entry{pidfd, POLLIN, 0};
-    int ready;
-    do {
-      ready = ::poll(&entry, 1, static_cast<int>(deadline.count()));
-    } while (ready < 0 && errno == EINTR);
-    ::close(pidfd);
-    if (ready == 0) {
-      result.timedOut = true;
-      ::kill(pid, SIGKILL);
-    }
+  if (pidfd < 0) return true;
+  pollfd entry{pidfd, POLLIN, 0};
+  int ready;
+  do {
+    ready = ::poll(&entry, 1, static_cast<int>(timeout.count()));
+  } while (ready < 0 && errno == EINTR);
+  ::close(pidfd);
+  return ready != 0;
+}
+
+/// Wait for `pid` to exit, killing it if it outlives `deadline`.
+inline void waitForChild(pid_t pid, std::chrono::milliseconds deadline, RunResult& result) {
+  if (!waitForExitEvent(pid, deadline)) {
+    result.timedOut = true;
+    ::kill(pid, SIGKILL);
   }
-  // Without pidfd support the wait is unbounded; ctest's TIMEOUT then stops a hung run.
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
