@@ -34,7 +34,9 @@
 #include <strom/detail/flat_hash_map.h>
 #include <strom/detail/heap_state.h>
 #include <strom/key.h>
+#include <strom/type_serializer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -426,6 +428,49 @@ class ListState final : public detail::StateBase {
     return keyId >= lists_.size() || lists_[keyId].empty();
   }
 
+  bool isSerializable() const override { return Serializable<T>; }
+  std::vector<std::string> serializerIdentities() const override {
+    return {detail::serializerIdentity<T>()};
+  }
+  // varint(count) (T [lastAccess:i64le]){count}, count >= 1
+  void snapshotValue(uint32_t keyId, DataOutput& out) const override {
+    if constexpr (Serializable<T>) {
+      const std::vector<T>& list = lists_[keyId];
+      out.writeVarint(list.size());
+      for (size_t i = 0; i < list.size(); ++i) {
+        TypeSerializer<T>::serialize(list[i], out);
+        if (ttlPolicy().enabled()) out.writeFixed(lastAccess_[keyId][i]);
+      }
+    }
+  }
+  bool restoreValue(DataInput& in, bool apply) override {
+    if constexpr (Serializable<T>) {
+      const size_t minElementSize = std::max<size_t>(
+          1, detail::minSerializedSize<T>() + (ttlPolicy().enabled() ? sizeof(int64_t) : 0));
+      size_t count = 0;
+      if (!detail::readCount(in, minElementSize, count) || count == 0) return in.fail();
+      std::vector<T> values;
+      values.reserve(count);
+      std::vector<int64_t> stamps(ttlPolicy().enabled() ? count : 0);
+      for (size_t i = 0; i < count; ++i) {
+        T element{};  // not values[i]: std::vector<bool> has no bool&
+        if (!TypeSerializer<T>::deserialize(in, element)) return false;
+        values.push_back(std::move(element));
+        if (ttlPolicy().enabled() && !in.readFixed(stamps[i])) return false;
+      }
+      if (!apply) return true;
+      const uint32_t id = keyId(true);
+      if (id >= lists_.size()) grow(id);
+      const bool wasEmpty = lists_[id].empty();
+      lists_[id] = std::move(values);
+      if (ttlPolicy().enabled()) lastAccess_[id] = std::move(stamps);
+      if (wasEmpty) noteFilled(id);
+      return true;
+    } else {
+      return in.fail();
+    }
+  }
+
   bool dropExpiredFor(uint32_t keyId, int64_t nowMillis) override {
     if (!ttlPolicy().enabled() || isEmptyFor(keyId)) return false;
     removeExpired(keyId, nowMillis);
@@ -601,6 +646,57 @@ class MapState final : public detail::StateBase {
  private:
   bool isEmptyFor(uint32_t keyId) const override {
     return keyId >= maps_.size() || maps_[keyId].empty();
+  }
+
+  bool isSerializable() const override { return Serializable<UK> && Serializable<UV>; }
+  std::vector<std::string> serializerIdentities() const override {
+    return {detail::serializerIdentity<UK>(), detail::serializerIdentity<UV>()};
+  }
+  // varint(count) (UK UV [lastAccess:i64le]){count}, count >= 1, keys distinct
+  void snapshotValue(uint32_t keyId, DataOutput& out) const override {
+    if constexpr (Serializable<UK> && Serializable<UV>) {
+      const Map& map = maps_[keyId];
+      out.writeVarint(map.size());
+      for (auto it = map.begin(); it != map.end(); ++it) {
+        TypeSerializer<UK>::serialize(it.key(), out);
+        TypeSerializer<UV>::serialize(it.value().value, out);
+        if (ttlPolicy().enabled()) out.writeFixed(it.value().lastAccess);
+      }
+    }
+  }
+  bool restoreValue(DataInput& in, bool apply) override {
+    if constexpr (Serializable<UK> && Serializable<UV>) {
+      const size_t minEntrySize =
+          std::max<size_t>(1, detail::minSerializedSize<UK>() + detail::minSerializedSize<UV>() +
+                                  (ttlPolicy().enabled() ? sizeof(int64_t) : 0));
+      size_t count = 0;
+      if (!detail::readCount(in, minEntrySize, count) || count == 0) return in.fail();
+      Map map;
+      map.reserve(count);
+      for (size_t i = 0; i < count; ++i) {
+        UK key{};
+        UV value{};
+        int64_t lastAccess = 0;
+        if (!TypeSerializer<UK>::deserialize(in, key) ||
+            !TypeSerializer<UV>::deserialize(in, value)) {
+          return false;
+        }
+        if (ttlPolicy().enabled() && !in.readFixed(lastAccess)) return false;
+        const uint64_t hash = detail::mapKeyHash(key);
+        if (!map.tryEmplace(std::move(key), hash, std::move(value), lastAccess).second) {
+          return in.fail();  // a duplicate user key
+        }
+      }
+      if (!apply) return true;
+      const uint32_t id = keyId(true);
+      if (id >= maps_.size()) maps_.resize(size_t{id} + 1);
+      const bool wasEmpty = maps_[id].empty();
+      maps_[id] = std::move(map);
+      if (wasEmpty) noteFilled(id);
+      return true;
+    } else {
+      return in.fail();
+    }
   }
 
   bool dropExpiredFor(uint32_t keyId, int64_t nowMillis) override {

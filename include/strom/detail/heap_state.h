@@ -11,6 +11,7 @@
 
 #include <strom/detail/flat_hash_map.h>
 #include <strom/key.h>
+#include <strom/type_serializer.h>
 
 #include <concepts>
 #include <cstddef>
@@ -22,6 +23,7 @@
 #include <string>
 #include <type_traits>
 #include <typeindex>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -65,6 +67,18 @@ struct TtlPolicy {
   bool operator==(const TtlPolicy&) const = default;
 };
 
+/// Return the identity of TypeSerializer<T> that snapshots record so that a restore detects an
+/// incompatible serializer: TypeSerializer<T>::kIdentity when the specialization declares one
+/// (a string, to be changed when its encoding changes), else the mangled name of T.
+template <class T>
+std::string serializerIdentity() {
+  if constexpr (requires { TypeSerializer<T>::kIdentity; }) {
+    return std::string(TypeSerializer<T>::kIdentity);
+  } else {
+    return typeid(T).name();
+  }
+}
+
 /// The non-template face of a registered keyed state, owned by its KeyedStateBackend. The
 /// handles of <strom/state.h> derive from it. Single-threaded, like its backend.
 class StateBase {
@@ -86,6 +100,21 @@ class StateBase {
   /// Return true if this emptied the state for `keyId`. Used by compaction, which does the
   /// backend's bookkeeping itself.
   virtual bool dropExpiredFor(uint32_t keyId, int64_t nowMillis) = 0;
+
+  // ---- Snapshot support (include/strom/detail/keyed_state_snapshot.h) ----------------------
+
+  /// Return whether every value type of the state has a TypeSerializer.
+  virtual bool isSerializable() const = 0;
+  /// Return the serializerIdentity() of each serialized value type, in encoding order.
+  virtual std::vector<std::string> serializerIdentities() const = 0;
+  /// Append the value of `keyId`, which must not be empty, with its TTL timestamps when TTL is
+  /// enabled (layout: docs/formats.md, keyed state snapshots). Requires isSerializable().
+  virtual void snapshotValue(uint32_t keyId, DataOutput& out) const = 0;
+  /// Decode one value written by snapshotValue() (with TTL timestamps iff ttlPolicy() is
+  /// enabled). If `apply`, make it the value of the backend's current key, creating the key,
+  /// with the decoded timestamps; otherwise only check that it decodes. Return false on
+  /// truncated or malformed input (then nothing was changed).
+  virtual bool restoreValue(DataInput& in, bool apply) = 0;
 
  protected:
   StateBase(KeyedStateBackend& backend, std::string name, StateKind kind, std::type_index type,
@@ -130,6 +159,33 @@ class SingleValueState : public StateBase {
     }
     values_[keyId].reset();
     return true;
+  }
+
+  bool isSerializable() const final { return Serializable<V>; }
+  std::vector<std::string> serializerIdentities() const final { return {serializerIdentity<V>()}; }
+  void snapshotValue(uint32_t keyId, DataOutput& out) const final {
+    if constexpr (Serializable<V>) {
+      TypeSerializer<V>::serialize(*values_[keyId], out);
+      if (ttlPolicy().enabled()) out.writeFixed(lastAccess_[keyId]);
+    }
+  }
+  bool restoreValue(DataInput& in, bool apply) final {
+    if constexpr (Serializable<V>) {
+      V value{};
+      int64_t lastAccess = 0;
+      if (!TypeSerializer<V>::deserialize(in, value)) return false;
+      if (ttlPolicy().enabled() && !in.readFixed(lastAccess)) return false;
+      if (!apply) return true;
+      const uint32_t id = keyId(true);
+      if (id >= values_.size()) grow(id);
+      const bool wasEmpty = !values_[id].has_value();
+      values_[id] = std::move(value);
+      if (ttlPolicy().enabled()) lastAccess_[id] = lastAccess;
+      if (wasEmpty) noteFilled(id);
+      return true;
+    } else {
+      return in.fail();
+    }
   }
 
  protected:

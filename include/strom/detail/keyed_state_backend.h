@@ -84,6 +84,10 @@ class KeyedStateBackend {
   size_t numKeys() const { return numKeys_; }
   /// Return the number of registered states.
   size_t numStates() const { return states_.size(); }
+  /// Return registered state `index` (< numStates()), in registration order: for snapshots.
+  const detail::StateBase& stateAt(size_t index) const { return *states_[index]; }
+  /// Return the registered state named `name`, or nullptr: for restores.
+  detail::StateBase* findRegisteredState(std::string_view name) const { return findState(name); }
 
   /// Drop expired TTL values of all keys (whatever their visibility), and erase the keys whose
   /// states are then all empty, recycling their ids. O(keys x states): call it at a cheap

@@ -3,6 +3,7 @@
 // The timers of keyed operators (Flink's InternalTimerService heap), kept per key group.
 
 #include <strom/detail/flat_hash_map.h>
+#include <strom/fields.h>
 #include <strom/key.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@ namespace strom {
 
 /// The namespace of timers that belong to the key alone (keyed process functions).
 struct VoidNamespace {
+  STROM_FIELDS()  // serialized as zero bytes
   bool operator==(const VoidNamespace&) const = default;
 };
 
@@ -107,6 +109,17 @@ class KeyedTimerQueue {
   /// Return the number of entries in the heap, cancelled ones included (for tests: it stays
   /// within twice the registered timers plus a constant).
   size_t heapEntries() const { return heap_.size(); }
+  /// Call `fn(const K& key, const N& ns, int64_t time)` for every registered timer, in
+  /// unspecified order (for snapshots). `fn` must not change the queue.
+  template <class Fn>
+  void forEachTimer(Fn&& fn) const {
+    for (const FlatHashMap<TimerId, char>& group : registered_) {
+      for (auto it = group.begin(); it != group.end(); ++it) {
+        const TimerId& id = it.key();
+        fn(id.key, id.ns, id.time);
+      }
+    }
+  }
   /// Return the number of registered timers of `keyGroup` (in the queue's range).
   size_t sizeOfKeyGroup(int keyGroup) const {
     return registered_[static_cast<size_t>(keyGroup - range_.startKeyGroup)].size();
