@@ -281,7 +281,8 @@ class OperatorContext {
 };
 
 /// One operator instance in a chain. Created by its OperatorFactory on the task thread, then
-/// open() → (processBatch | onProcessingTime | processWatermark | processWatermarkStatus)* →
+/// open() → (processBatch | onProcessingTime | processWatermark | processWatermarkStatus |
+/// prepareSnapshotPreBarrier → snapshotState)* →
 /// processWatermark(INT64_MAX) → endInput() → close(), all on that thread.
 class StreamOperator {
  public:
@@ -314,6 +315,17 @@ class StreamOperator {
   /// see InputBase::processWatermarkStatus. The task sends it only on a change. This default
   /// forwards it.
   virtual void processWatermarkStatus(bool idle) { emitWatermarkStatus(idle); }
+  /// Called on the task thread when the barrier of checkpoint `checkpointId` reached this
+  /// operator, in chain order (head first), before any operator's snapshotState and before the
+  /// barrier is forwarded: emit what must precede the barrier (Flink's
+  /// prepareSnapshotPreBarrier). The task flushes the outputs afterwards. This default does
+  /// nothing.
+  virtual void prepareSnapshotPreBarrier(int64_t /*checkpointId*/) {}
+  /// Take the synchronous part of this operator's snapshot for checkpoint `checkpointId`: it
+  /// covers exactly the records received before the barrier (aligned checkpoints). Called on
+  /// the task thread in chain order, after every prepareSnapshotPreBarrier, before the barrier
+  /// is forwarded. This default does nothing.
+  virtual void snapshotState(int64_t /*checkpointId*/) {}
   /// Called once when all input has been processed: emit what is pending.
   virtual void endInput() {}
   virtual void close() {}

@@ -329,8 +329,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
       --reader.credit;
       bool finished = item->isEndOfPartition();
       if (item->isEvent()) {
-        encodeEventPayload(static_cast<uint8_t>(item->event().type), item->event().value,
-                           frame.event);
+        const Event& event = item->event();
+        encodeEventPayload(static_cast<uint8_t>(event.type), event.value, event.timestamp,
+                           event.options, frame.event);
         encodeBufferFramePrefix(message, kEventPayloadSize, frame.prefix);
         gather_.emplace_back(asio::buffer(frame.prefix));
         gather_.emplace_back(asio::buffer(frame.event));

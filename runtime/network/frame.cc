@@ -164,19 +164,25 @@ void encodeBufferFramePrefix(const BufferMessage& message, size_t payloadSize,
   put<uint8_t>(p, message.isEvent ? 1 : 0);
 }
 
-void encodeEventPayload(uint8_t type, int64_t value, std::span<std::byte, kEventPayloadSize> out) {
+void encodeEventPayload(uint8_t type, int64_t value, int64_t timestamp, uint8_t options,
+                        std::span<std::byte, kEventPayloadSize> out) {
   std::byte* p = out.data();
   put<uint8_t>(p, type);
   put<int64_t>(p, value);
+  put<int64_t>(p, timestamp);
+  put<uint8_t>(p, options);
 }
 
-Status decodeEventPayload(std::span<const std::byte> payload, uint8_t& type, int64_t& value) {
+Status decodeEventPayload(std::span<const std::byte> payload, uint8_t& type, int64_t& value,
+                          int64_t& timestamp, uint8_t& options) {
   if (payload.size() != kEventPayloadSize) {
     return Status::corruption("network frame: event payload of " + std::to_string(payload.size()) +
-                              " bytes, expected 9");
+                              " bytes, expected " + std::to_string(kEventPayloadSize));
   }
   std::memcpy(&type, payload.data(), 1);
   std::memcpy(&value, payload.data() + 1, 8);
+  std::memcpy(&timestamp, payload.data() + 9, 8);
+  std::memcpy(&options, payload.data() + 17, 1);
   return Status::ok();
 }
 
@@ -270,7 +276,7 @@ Result<Frame> FrameDecoder::decodeBody(FrameType type, std::span<const std::byte
       message.isEvent = (flags & 1) != 0;
       message.payload = reader.rest();
       if (message.isEvent && message.payload.size() != kEventPayloadSize) {
-        return malformed(type, "event payload is not 9 bytes");
+        return malformed(type, "event payload is not 18 bytes");
       }
       return Frame(message);
     }

@@ -6,7 +6,7 @@
 //
 //   frame            := header body
 //   header           := magic:u8 version:u8 type:u8 reserved:u8 length:u32le
-//                       ; magic = 0x53 ('S'), version = 1, reserved = 0,
+//                       ; magic = 0x53 ('S'), version = 2, reserved = 0,
 //                       ; length = bytes in body, at most the decoder's maxBodySize
 //   body             := partitionRequest | buffer | addCredit | cancelRequest | closeRequest
 //                     | error | partitionNotFound                 ; selected by type
@@ -16,7 +16,8 @@
 //   buffer           := channel:u32le sequence:u32le backlog:u32le flags:u8  ; type 2
 //                       payload:byte*                         ; length - 13 bytes
 //                       ; flags bit 0: the payload is an event; other bits zero
-//   event payload    := eventType:u8 value:i64le              ; EventType, 9 bytes
+//   event payload    := eventType:u8 value:i64le timestamp:i64le options:u8  ; 18 bytes
+//                       ; EventType; timestamp and options: barriers only, else 0
 //   addCredit        := channel:u32le credit:u32le           ; type 3, credit >= 1
 //   cancelRequest    := channel:u32le                        ; type 4
 //   closeRequest     := (empty)                              ; type 5
@@ -45,12 +46,12 @@
 namespace strom::network {
 
 inline constexpr uint8_t kFrameMagic = 0x53;
-inline constexpr uint8_t kFrameVersion = 1;
+inline constexpr uint8_t kFrameVersion = 2;
 inline constexpr size_t kFrameHeaderSize = 8;
 /// Bytes of a buffer frame before its payload: the header and the fixed body fields.
 inline constexpr size_t kBufferFramePrefixSize = kFrameHeaderSize + 13;
 /// Bytes of an encoded event payload.
-inline constexpr size_t kEventPayloadSize = 9;
+inline constexpr size_t kEventPayloadSize = 18;
 /// The channel id of an error that concerns the whole connection.
 inline constexpr uint32_t kConnectionWide = 0xffffffffu;
 
@@ -128,10 +129,12 @@ Status encodeFrame(const Frame& frame, std::vector<std::byte>& out);
 void encodeBufferFramePrefix(const BufferMessage& message, size_t payloadSize,
                              std::span<std::byte, kBufferFramePrefixSize> out);
 
-/// Write the payload of event (`type`, `value`) into `out`.
-void encodeEventPayload(uint8_t type, int64_t value, std::span<std::byte, kEventPayloadSize> out);
+/// Write the payload of event (`type`, `value`, `timestamp`, `options`) into `out`.
+void encodeEventPayload(uint8_t type, int64_t value, int64_t timestamp, uint8_t options,
+                        std::span<std::byte, kEventPayloadSize> out);
 /// Read an event payload. Corruption if it is not kEventPayloadSize bytes.
-Status decodeEventPayload(std::span<const std::byte> payload, uint8_t& type, int64_t& value);
+Status decodeEventPayload(std::span<const std::byte> payload, uint8_t& type, int64_t& value,
+                          int64_t& timestamp, uint8_t& options);
 
 /// Return a short name of `type` for messages ("buffer", "add-credit", ...).
 const char* frameTypeName(FrameType type);

@@ -139,15 +139,16 @@ Status RemoteChannelState::onBuffer(const BufferMessage& message, uint32_t& cred
   bool wasEmpty = received_.empty();
   if (message.isEvent) {
     uint8_t type = 0;
-    int64_t value = 0;
-    Status decoded = decodeEventPayload(message.payload, type, value);
-    if (!decoded.isOk() || type > static_cast<uint8_t>(EventType::kWatermarkStatus)) {
+    Event event;
+    Status decoded =
+        decodeEventPayload(message.payload, type, event.value, event.timestamp, event.options);
+    if (!decoded.isOk() || type > static_cast<uint8_t>(EventType::kCheckpointBarrier)) {
       free_.push_back(std::move(buffer));
       return violation("malformed event");
     }
-    if (static_cast<EventType>(type) == EventType::kEndOfPartition) ended_ = true;
-    received_.push_back(
-        Received{BufferOrEvent(Event{static_cast<EventType>(type), value}), std::move(buffer)});
+    event.type = static_cast<EventType>(type);
+    if (event.type == EventType::kEndOfPartition) ended_ = true;
+    received_.push_back(Received{BufferOrEvent(event), std::move(buffer)});
   } else {
     if (message.payload.size() > buffer.capacity()) {
       free_.push_back(std::move(buffer));

@@ -173,7 +173,7 @@ void ResultPartition::flushAll() {
   for (int i = 0; i < numSubpartitions(); ++i) flushChannel(i);
 }
 
-void ResultPartition::emitEvent(EventType type, int64_t value) {
+void ResultPartition::emitEvent(const Event& event) {
   if (finished_) {
     fail(Status::internal("result partition " + id_.toString() + ": event after finish()"));
     return;
@@ -181,7 +181,7 @@ void ResultPartition::emitEvent(EventType type, int64_t value) {
   for (int i = 0; i < numSubpartitions(); ++i) {
     flushChannel(i);
     if (closed_.load(std::memory_order_acquire)) continue;
-    subpartitions_[i]->add(Event{type, value});
+    subpartitions_[i]->add(event);
   }
 }
 

@@ -28,16 +28,21 @@
 namespace strom::network {
 
 enum class EventType {
-  kEndOfPartition,   // the last item of a subpartition
-  kWatermark,        // value: the event-time watermark
-  kWatermarkStatus,  // value: 1 when the producer's stream went idle, 0 when it became active
+  kEndOfPartition,     // the last item of a subpartition
+  kWatermark,          // value: the event-time watermark
+  kWatermarkStatus,    // value: 1 when the producer's stream went idle, 0 when it became active
+  kCheckpointBarrier,  // value: the checkpoint id; timestamp and options as below
 };
 
-/// An in-band event; `value` is the watermark for kWatermark, the status for kWatermarkStatus
-/// and 0 otherwise.
+/// An in-band event; `value` is the watermark for kWatermark, the status for kWatermarkStatus,
+/// the checkpoint id for kCheckpointBarrier and 0 otherwise. `timestamp` (the checkpoint's
+/// trigger time, epoch ms) and `options` (a checkpoint::CheckpointType) belong to barriers and
+/// are 0 in every other event.
 struct Event {
   EventType type = EventType::kEndOfPartition;
   int64_t value = 0;
+  int64_t timestamp = 0;
+  uint8_t options = 0;
   bool operator==(const Event&) const = default;
 };
 
@@ -145,7 +150,8 @@ class ResultPartition final : public PartitionWriter {
   /// Return whether a channel holds written bytes not yet enqueued. O(1).
   bool hasUnflushedData() const { return numChannelsWithBuffer_ > 0; }
   /// Enqueue each channel's current buffer, then `Event{type, value}`, to every subpartition.
-  void emitEvent(EventType type, int64_t value);
+  void emitEvent(EventType type, int64_t value) { emitEvent(Event{type, value}); }
+  void emitEvent(const Event& event);
   /// flushAll(), then EndOfPartition to every subpartition. Idempotent. Later writes and events
   /// are discarded and make status() Internal.
   void finish();

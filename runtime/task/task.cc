@@ -50,6 +50,7 @@ Result<TaskOptions> TaskOptions::fromConfiguration(const Configuration& configur
     return Status::invalidArgument(
         "config key 'taskmanager.network.request-backoff.initial': must be at least 1 ms");
   }
+  STROM_ASSIGN_OR_RETURN(options.checkpointingMode, checkpoint::checkpointingModeOf(configuration));
   if (backoff.max < backoff.initial) {
     return Status::invalidArgument("config key 'taskmanager.network.request-backoff.max': " +
                                    std::to_string(backoff.max.count()) +
@@ -181,6 +182,15 @@ void Task::cancel() {
   wakeup_.signal();
 }
 
+void Task::triggerCheckpoint(int64_t checkpointId, int64_t timestamp) {
+  post([this, checkpointId, timestamp] {
+    if (source_ == nullptr || !opened_) return;
+    checkpoint::CheckpointBarrier barrier{checkpointId, timestamp,
+                                          checkpoint::barrierTypeOf(options_.checkpointingMode)};
+    fail(performCheckpoint(barrier));  // the loop stops after this action if it failed
+  });
+}
+
 void Task::join() {
   if (thread_.joinable()) thread_.join();
 }
@@ -190,7 +200,7 @@ void Task::setState(ExecutionState state) {
 }
 
 void Task::fail(Status status) {
-  if (failure_.isOk()) failure_ = std::move(status);
+  if (failure_.isOk() && !status.isOk()) failure_ = std::move(status);
 }
 
 Status Task::checkStopped() {
@@ -374,6 +384,26 @@ Status Task::buildChain() {
       channelsPerGate.push_back(static_cast<int>(gate.channels.size()));
     }
     valve_ = std::make_unique<WatermarkValve>(channelsPerGate);
+    int numChannels = 0;
+    for (int n : channelsPerGate) {
+      firstChannelOfGate_.push_back(numChannels);
+      numChannels += n;
+    }
+    endedChannels_.assign(gates_.size(), 0);
+    barrierHandler_ = std::make_unique<checkpoint::BarrierHandler>(
+        options_.checkpointingMode, numChannels,
+        [this](int channel, BufferOrEvent& item) {
+          // Channel numbers grow with the gate: find the last gate starting at or before it.
+          auto it =
+              std::upper_bound(firstChannelOfGate_.begin(), firstChannelOfGate_.end(), channel);
+          int gate = static_cast<int>(it - firstChannelOfGate_.begin()) - 1;
+          return processInput(gate, channel - firstChannelOfGate_[static_cast<size_t>(gate)], item);
+        },
+        [this](const checkpoint::CheckpointBarrier& barrier) { return performCheckpoint(barrier); },
+        [this](int64_t checkpointId) {
+          moduleLogger("task")->info("task {}: checkpoint {} aborted by a newer barrier", name_,
+                                     checkpointId);
+        });
   }
 
   // Open tail first, so that every operator's consumers are ready when it opens.
@@ -412,10 +442,8 @@ Status Task::runSourceLoop() {
 }
 
 Status Task::runInputLoop() {
-  size_t finishedGates = 0;
-  std::vector<bool> gateFinished(gates_.size(), false);
   size_t nextGate = 0;
-  while (finishedGates < gates_.size()) {
+  while (finishedGates_ < gates_.size()) {
     STROM_RETURN_IF_ERROR(checkStopped());
     int64_t now = services_.clock->currentTimeMillis();
     mailbox_.runAll();
@@ -423,18 +451,14 @@ Status Task::runInputLoop() {
     STROM_RETURN_IF_ERROR(checkStopped());
     // Take up to one buffer from each gate in turn, so that no input starves another.
     bool gotInput = false;
-    for (size_t i = 0; i < gates_.size() && finishedGates < gates_.size(); ++i) {
+    for (size_t i = 0; i < gates_.size() && finishedGates_ < gates_.size(); ++i) {
       size_t g = (nextGate + i) % gates_.size();
-      if (gateFinished[g]) continue;
-      auto next = gates_[g]->pollNext();
+      auto next = gates_[g]->pollNext();  // nullopt once the gate delivered everything
       if (!next) continue;
       gotInput = true;
-      bool finished = false;
-      STROM_RETURN_IF_ERROR(processInput(static_cast<int>(g), next->first, next->second, finished));
-      if (finished) {
-        gateFinished[g] = true;
-        ++finishedGates;
-      }
+      STROM_RETURN_IF_ERROR(
+          barrierHandler_->process(firstChannelOfGate_[g] + next->first, std::move(next->second)));
+      STROM_RETURN_IF_ERROR(checkStopped());
     }
     nextGate = (nextGate + 1) % std::max<size_t>(1, gates_.size());
     if (gotInput) {
@@ -458,7 +482,7 @@ Status Task::runInputLoop() {
   return checkStopped();
 }
 
-Status Task::processInput(int gate, int channel, BufferOrEvent& item, bool& gateFinished) {
+Status Task::processInput(int gate, int channel, BufferOrEvent& item) {
   RecordReaderBase& reader = *readers_[static_cast<size_t>(gate)];
   if (item.isBuffer()) {
     const network::Buffer& buffer = item.buffer();
@@ -467,7 +491,8 @@ Status Task::processInput(int gate, int channel, BufferOrEvent& item, bool& gate
   switch (item.event().type) {
     case EventType::kEndOfPartition: {
       STROM_RETURN_IF_ERROR(reader.endOfChannel(channel));
-      gateFinished = gates_[static_cast<size_t>(gate)]->isFinished();
+      auto& ended = endedChannels_[static_cast<size_t>(gate)];
+      if (++ended == gates_[static_cast<size_t>(gate)]->numChannels()) ++finishedGates_;
       bool wasIdle = valve_->idle();
       forwardValveOutput(wasIdle, valve_->onEndOfChannel(gate, channel));
       return Status::ok();
@@ -483,6 +508,36 @@ Status Task::processInput(int gate, int channel, BufferOrEvent& item, bool& gate
                          valve_->onWatermarkStatus(gate, channel, item.event().value != 0));
       return Status::ok();
     }
+    case EventType::kCheckpointBarrier:
+      // The barrier handler takes every barrier; one here is a bug.
+      return Status::internal("task " + name_ + ": checkpoint barrier passed the barrier handler");
+  }
+  return Status::ok();
+}
+
+Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier) {
+  // Records read before the barrier reach the head operator first.
+  for (auto& reader : readers_) reader->flush();
+  for (auto& member : chain_) {
+    detail::callNamingOperator(member->node->name(), [&] {
+      member->op->prepareSnapshotPreBarrier(barrier.checkpointId);
+      member->op->flushOutputs();
+    });
+  }
+  STROM_RETURN_IF_ERROR(checkStopped());
+  for (auto& member : chain_) {
+    detail::callNamingOperator(member->node->name(),
+                               [&] { member->op->snapshotState(barrier.checkpointId); });
+  }
+  STROM_RETURN_IF_ERROR(checkStopped());
+  // Every record before the barrier is in the partitions now; the barrier follows them.
+  network::Event event = barrier.toEvent();
+  for (auto& partition : partitions_) {
+    partition->emitEvent(event);
+    STROM_RETURN_IF_ERROR(partition->status());
+  }
+  if (services_.checkpointCompleted) {
+    services_.checkpointCompleted(descriptor_.attemptId, barrier.checkpointId);
   }
   return Status::ok();
 }

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "checkpoint/barrier_handler.h"
 #include "common/clock.h"
 #include "runtime/network/buffer.h"
 #include "runtime/network/connection_manager.h"
@@ -41,6 +42,10 @@ struct TaskServices {
   const Clock* clock = nullptr;
   JobManagerGateway* jobManager = nullptr;
   Configuration configuration;  // the TaskManager's, under the job's
+  /// Called on the task thread once the task took its snapshot of checkpoint `checkpointId`
+  /// and forwarded the barrier on all its outputs (the acknowledgement to the JobManager goes
+  /// here). Empty: nobody listens. Must not block for long; must not call into the task.
+  std::function<void(const ExecutionAttemptId& attempt, int64_t checkpointId)> checkpointCompleted;
 };
 
 /// Tuning read from the job configuration.
@@ -51,6 +56,8 @@ struct TaskOptions {
   int floatingBuffers = 8;  // taskmanager.network.memory.floating-buffers-per-gate
   /// taskmanager.network.request-backoff.initial / .max: retries of partition requests.
   network::RequestBackoff requestBackoff;
+  /// execution.checkpointing.mode: how barriers are aligned on the inputs.
+  checkpoint::CheckpointingMode checkpointingMode = checkpoint::CheckpointingMode::kExactlyOnce;
 
   static Result<TaskOptions> fromConfiguration(const Configuration& configuration);
 };
@@ -97,10 +104,17 @@ class Task {
   /// Run `action` on the task thread between batches (see Mailbox). Thread-safe. Actions
   /// still queued when the task ends are dropped.
   void post(std::function<void()> action) { mailbox_.post(std::move(action)); }
+  /// Start checkpoint `checkpointId` (triggered at `timestamp`, epoch ms) at this task if it is
+  /// a source: between two batches, its operators take their snapshots in chain order and the
+  /// barrier goes to every output. A task that is not a source, or whose source ended, ignores
+  /// it. Thread-safe; returns at once (the work is a mailbox action).
+  void triggerCheckpoint(int64_t checkpointId, int64_t timestamp);
 
   const ExecutionAttemptId& attemptId() const { return descriptor_.attemptId; }
   ExecutionState state() const { return state_.load(std::memory_order_acquire); }
   const std::string& name() const { return name_; }
+  /// Return whether the task's vertex has no inputs (its head operator is a source).
+  bool isSource() const { return descriptor_.vertex().isSource(); }
 
  private:
   class OperatorContextImpl;
@@ -114,7 +128,12 @@ class Task {
   Status runSourceLoop();
   Status runInputLoop();
   Status endOfInput();
-  Status processInput(int gate, int channel, network::BufferOrEvent& item, bool& gateFinished);
+  /// Hand one item of gate `gate`'s channel `channel` to its reader or the watermark valve.
+  Status processInput(int gate, int channel, network::BufferOrEvent& item);
+  /// Take the task's snapshot of `barrier`: hand the read records on, call every operator's
+  /// prepareSnapshotPreBarrier (flushing its outputs) then snapshotState, head first, then send
+  /// the barrier on every output and report checkpointCompleted.
+  Status performCheckpoint(const checkpoint::CheckpointBarrier& barrier);
   /// Fire due processing-time callbacks; return the next requested time (or INT64_MAX).
   int64_t fireProcessingTime(int64_t now);
   void flushPartitionsIfDue(int64_t now, bool idle);
@@ -145,7 +164,12 @@ class Task {
   SourceOperatorBase* source_ = nullptr;                    // head, when a source
   bool opened_ = false;
   std::unique_ptr<WatermarkValve> valve_;  // combines the input channels' watermarks
-  int64_t watermark_ = INT64_MIN;          // the last one forwarded to the head operator
+  // Routes the input items through checkpoint alignment; channels numbered over all gates.
+  std::unique_ptr<checkpoint::BarrierHandler> barrierHandler_;
+  std::vector<int> firstChannelOfGate_;  // gate g's channel c is handler channel first[g] + c
+  std::vector<int> endedChannels_;       // per gate: EndOfPartition items processed
+  size_t finishedGates_ = 0;
+  int64_t watermark_ = INT64_MIN;  // the last one forwarded to the head operator
   int64_t lastFlushMillis_ = 0;
 
   network::WakeupSignal wakeup_;

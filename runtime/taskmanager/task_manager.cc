@@ -91,6 +91,10 @@ Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
   services.clock = clock_;
   services.jobManager = jobManager_;
   services.configuration = options_.configuration;
+  {
+    std::lock_guard lock(mu_);
+    services.checkpointCompleted = checkpointListener_;
+  }
   std::string jobId = descriptor.attemptId.jobId;
   STROM_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, Task::create(std::move(descriptor), services));
   // Start the thread before the task becomes visible to releaseJob() and shutdown(): they join
@@ -100,6 +104,24 @@ Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
   task->start();
   tasksByJob_[jobId].push_back(std::move(task));
   return Status::ok();
+}
+
+int TaskManager::testingTriggerCheckpoint(int64_t checkpointId, int64_t timestamp) {
+  std::lock_guard lock(mu_);
+  int sources = 0;
+  for (auto& [jobId, tasks] : tasksByJob_) {
+    for (auto& task : tasks) {
+      task->triggerCheckpoint(checkpointId, timestamp);
+      if (task->isSource() && task->state() == ExecutionState::kRunning) ++sources;
+    }
+  }
+  return sources;
+}
+
+void TaskManager::testingSetCheckpointListener(
+    std::function<void(const ExecutionAttemptId&, int64_t)> listener) {
+  std::lock_guard lock(mu_);
+  checkpointListener_ = std::move(listener);
 }
 
 void TaskManager::cancelTask(const ExecutionAttemptId& attemptId) {

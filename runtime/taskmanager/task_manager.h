@@ -3,6 +3,7 @@
 #include <strom/config.h>
 #include <strom/status.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,15 @@ class TaskManager final : public TaskManagerGateway {
   /// network (or the whole process) went away. Its tasks keep running until they notice.
   void testingShutDownNetwork() { connections_->shutdown(); }
   network::NetworkBufferPool& bufferPool() { return *bufferPool_; }
+  /// Test hook, until the JobManager's checkpoint coordinator triggers checkpoints: trigger
+  /// checkpoint `checkpointId` (at `timestamp`, epoch ms) at every task here, of every job
+  /// (Task::triggerCheckpoint: source tasks start it, the others ignore it). Return the number
+  /// of source tasks here that are running.
+  int testingTriggerCheckpoint(int64_t checkpointId, int64_t timestamp);
+  /// Test hook: tasks submitted after this call report their completed snapshots to `listener`
+  /// (TaskServices::checkpointCompleted; called on task threads).
+  void testingSetCheckpointListener(
+      std::function<void(const ExecutionAttemptId&, int64_t checkpointId)> listener);
 
  private:
   TaskManager(Options options, const Clock* clock, JobManagerGateway* jobManager);
@@ -69,7 +79,8 @@ class TaskManager final : public TaskManagerGateway {
   std::unique_ptr<network::ConnectionManager> connections_;
 
   std::mutex mu_;
-  std::map<std::string, std::vector<std::unique_ptr<Task>>> tasksByJob_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::vector<std::unique_ptr<Task>>> tasksByJob_;        // GUARDED_BY(mu_)
+  std::function<void(const ExecutionAttemptId&, int64_t)> checkpointListener_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace strom::runtime

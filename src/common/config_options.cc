@@ -47,6 +47,7 @@ constexpr ConfigOption kOptions[] = {
     intOption("execution.batch.rows", "1024", 1, 1 << 20),
     option("execution.buffer-timeout", T::kDuration, "5 ms"),
     option("execution.checkpointing.interval", T::kDuration, ""),
+    enumOption("execution.checkpointing.mode", "EXACTLY_ONCE", "exactly_once|at_least_once"),
     option("heartbeat.interval", T::kDuration, "1 s"),
     option("heartbeat.timeout", T::kDuration, "5 s"),
     option("io.tmp.dirs", T::kString, ""),

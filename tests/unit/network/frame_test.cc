@@ -50,11 +50,13 @@ bool sameFrame(const Frame& a, const Frame& b) {
 class FrameTest : public ::testing::Test {
  protected:
   FrameTest() : payload_(bytesOf("hello, remote channel")) {
-    encodeEventPayload(2, -42, eventPayload_);
+    encodeEventPayload(2, -42, 0, 0, eventPayload_);
+    encodeEventPayload(3, 17, 1700000000123, 1, barrierPayload_);
     frames_.push_back(PartitionRequest{7, 3, 2, {"job-1", 4, 5, 6}});
     frames_.push_back(BufferMessage{7, 0, 12, false, payload_});
     frames_.push_back(BufferMessage{8, 1, 0, false, {}});
     frames_.push_back(BufferMessage{7, 99, 1, true, eventPayload_});
+    frames_.push_back(BufferMessage{7, 100, 0, true, barrierPayload_});
     frames_.push_back(AddCredit{7, 5});
     frames_.push_back(CancelRequest{7});
     frames_.push_back(CloseRequest{});
@@ -84,6 +86,7 @@ class FrameTest : public ::testing::Test {
 
   std::vector<std::byte> payload_;
   std::array<std::byte, kEventPayloadSize> eventPayload_{};
+  std::array<std::byte, kEventPayloadSize> barrierPayload_{};
   std::vector<Frame> frames_;
 };
 
@@ -98,9 +101,23 @@ TEST_F(FrameTest, roundTripsEveryMessage) {
 
   uint8_t type = 0;
   int64_t value = 0;
-  ASSERT_OK(decodeEventPayload(eventPayload_, type, value));
+  int64_t timestamp = -1;
+  uint8_t options = 9;
+  ASSERT_OK(decodeEventPayload(eventPayload_, type, value, timestamp, options));
   EXPECT_EQ(type, 2);
   EXPECT_EQ(value, -42);
+  EXPECT_EQ(timestamp, 0);
+  EXPECT_EQ(options, 0);
+  // A checkpoint barrier: id, trigger time and options.
+  ASSERT_OK(decodeEventPayload(barrierPayload_, type, value, timestamp, options));
+  EXPECT_EQ(type, 3);
+  EXPECT_EQ(value, 17);
+  EXPECT_EQ(timestamp, 1700000000123);
+  EXPECT_EQ(options, 1);
+  // The 9-byte payload of format version 1 is rejected.
+  EXPECT_FALSE(
+      decodeEventPayload(std::span(barrierPayload_).first(9), type, value, timestamp, options)
+          .isOk());
 }
 
 TEST_F(FrameTest, bufferPrefixMatchesFullEncoding) {
@@ -196,6 +213,8 @@ TEST_F(FrameTest, rejectsMalformedBodies) {
   cases.push_back(frameWith(FrameType::kBuffer, buffer));
   buffer[12] = std::byte{1};
   buffer.resize(15);
+  cases.push_back(frameWith(FrameType::kBuffer, buffer));
+  buffer.resize(13 + 9);  // a version-1 event payload
   cases.push_back(frameWith(FrameType::kBuffer, buffer));
 
   for (size_t i = 0; i < cases.size(); ++i) {
