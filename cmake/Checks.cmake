@@ -55,7 +55,7 @@ target_compile_features(header_selfcontained PRIVATE cxx_std_20)
 # (and is then generated before the check compiles). strom_build_flags applies the project's
 # warnings, so a header that warns fails the check under STROM_WERROR.
 foreach(_dep fmt::fmt spdlog::spdlog yaml-cpp::yaml-cpp Threads::Threads strom_proto
-             strom_build_flags)
+             strom_checkpoint_proto strom_build_flags)
   if(TARGET ${_dep})
     target_link_libraries(header_selfcontained PRIVATE ${_dep})
   endif()
