@@ -67,16 +67,6 @@ Result<rpc::JobStatusInfo> ClusterClient::waitForJob(const std::string& jobId,
   return response;
 }
 
-Result<rpc::JobStatusInfo> ClusterClient::jobStatus(const std::string& jobId) {
-  rpc::JobIdRequest request;
-  request.set_job_id(jobId);
-  rpc::JobStatusInfo response;
-  auto ctx = context(kCallTimeout);
-  STROM_RETURN_IF_ERROR(fromGrpcStatus(jobManager_->GetJobStatus(ctx.get(), request, &response),
-                                       "JobManager " + address_));
-  return response;
-}
-
 Result<std::vector<rpc::JobStatusInfo>> ClusterClient::listJobs() {
   rpc::ListJobsResponse response;
   auto ctx = context(kCallTimeout);

@@ -30,11 +30,8 @@ class ClusterClient {
   /// Wait up to `timeout` for the job to end; return its status then.
   Result<rpc::JobStatusInfo> waitForJob(const std::string& jobId,
                                         std::chrono::milliseconds timeout);
-  Result<rpc::JobStatusInfo> jobStatus(const std::string& jobId);
   Result<std::vector<rpc::JobStatusInfo>> listJobs();
   Status cancelJob(const std::string& jobId);
-
-  const std::string& address() const { return address_; }
 
  private:
   ClusterClient(std::string address, std::shared_ptr<grpc::Channel> channel);

@@ -7,11 +7,12 @@
 
 namespace strom::testing {
 
-/// Spin (yielding) until `condition` holds; false if it does not within 10 s. Used to observe
-/// that another thread reached a blocking call, never to order events by time.
+/// Spin (yielding) until `condition` holds; false if it does not within `timeout` (10 s by
+/// default). Used to observe that another thread (or a server's state) reached a point that
+/// offers no event to wait on, never to order events by time.
 template <class Condition>
-bool eventually(Condition condition) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+bool eventually(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!condition()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::yield();

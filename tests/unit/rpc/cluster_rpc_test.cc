@@ -57,17 +57,6 @@ constexpr seconds kJobDeadline{60};
 /// How long the endless source runs at most (so that a hang ends eventually).
 constexpr seconds kSourceLimit{40};
 
-/// Wait (yielding to the threads that make it true) until `condition` holds or `deadline`.
-template <class Condition>
-bool waitFor(Condition condition, milliseconds deadline) {
-  auto until = SteadyClock::now() + deadline;
-  while (!condition()) {
-    if (SteadyClock::now() > until) return false;
-    std::this_thread::sleep_for(milliseconds(1));  // polling a condition, not ordering events
-  }
-  return true;
-}
-
 /// Emits its subtask's share of 0, 1, 2, ... until cancelled, or at most kSourceLimit. Counts in
 /// `running` the readers that emitted their first batch and are not destroyed yet.
 class EndlessSource final : public Source<int64_t> {
@@ -204,7 +193,8 @@ class ClusterRpcTest : public ::testing::Test {
   }
 
   bool waitForTaskManagers(int n) {
-    return waitFor([&] { return server_->numberOfTaskManagers() == n; }, seconds(20));
+    return strom::testing::eventually([&] { return server_->numberOfTaskManagers() == n; },
+                                      seconds(20));
   }
 
   /// Build a job graph at `parallelism` from `env` and make the resolver return it (or `error`).
@@ -439,7 +429,8 @@ TEST_F(ClusterRpcTest, taskManagerShutDownMidJobIsLostAtOnce) {
   auto graph = graphOf(env, "endless", 2);
   ASSERT_OK_AND_ASSIGN(std::string jobId, submit(*graph));
   // Both sources emit: the job runs on both TaskManagers.
-  ASSERT_TRUE(waitFor([&] { return running->load(std::memory_order_relaxed) == 2; }, seconds(20)));
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] { return running->load(std::memory_order_relaxed) == 2; }, seconds(20)));
 
   auto before = SteadyClock::now();
   leaving->shutdown();
@@ -470,7 +461,8 @@ TEST_F(ClusterRpcTest, hungTaskManagerIsLostAfterTheHeartbeatTimeout) {
   auto graph = graphOf(env, "endless", 2);
   ASSERT_OK_AND_ASSIGN(std::string jobId, submit(*graph));
   // Both sources emit: the job runs on both TaskManagers.
-  ASSERT_TRUE(waitFor([&] { return running->load(std::memory_order_relaxed) == 2; }, seconds(20)));
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] { return running->load(std::memory_order_relaxed) == 2; }, seconds(20)));
 
   auto before = SteadyClock::now();
   hung->testingPauseHeartbeats(true);
@@ -483,8 +475,8 @@ TEST_F(ClusterRpcTest, hungTaskManagerIsLostAfterTheHeartbeatTimeout) {
 
   // Awake again, it registers anew, and the cluster runs the next job on both TaskManagers.
   hung->testingPauseHeartbeats(false);
-  ASSERT_TRUE(
-      waitFor([&] { return hung->registrations() >= 2 && hung->isRegistered(); }, seconds(20)));
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] { return hung->registrations() >= 2 && hung->isRegistered(); }, seconds(20)));
   ASSERT_TRUE(waitForTaskManagers(2));
   StreamExecutionEnvironment env2;
   auto collected = std::make_shared<CollectedRecords<int64_t>>();
@@ -508,22 +500,24 @@ TEST_F(ClusterRpcTest, taskManagerCancelsItsTasksAndRegistersWithANewJobManager)
       .sinkTo(std::make_shared<DiscardSink>(), "Discard");
   auto graph = graphOf(env, "endless", 1);
   ASSERT_OK_AND_ASSIGN(std::string jobId, submit(*graph));
-  ASSERT_TRUE(waitFor([&] { return running->load(std::memory_order_relaxed) == 1; }, seconds(20)));
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] { return running->load(std::memory_order_relaxed) == 1; }, seconds(20)));
 
   // The JobManager goes away; a new one comes up on the same port.
   int port = server_->port();
   server_->shutdown();
   server_.reset();
   jobManager_.reset();
-  ASSERT_TRUE(waitFor([&] { return !tm->isRegistered(); }, seconds(20)));
+  ASSERT_TRUE(strom::testing::eventually([&] { return !tm->isRegistered(); }, seconds(20)));
   // Its task is cancelled (and its reader gone) without a JobManager asking.
-  ASSERT_TRUE(waitFor([&] { return running->load(std::memory_order_relaxed) == 0; }, seconds(20)));
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] { return running->load(std::memory_order_relaxed) == 0; }, seconds(20)));
   Configuration configuration = configuration_;
   configuration.set("jobmanager.rpc.port", std::to_string(port));
   jobManager_ = std::make_unique<JobManager>(configuration);
   ASSERT_OK_AND_ASSIGN(server_, JobManagerServer::start(configuration, *jobManager_));
   ASSERT_TRUE(waitForTaskManagers(1));
-  ASSERT_TRUE(waitFor([&] { return tm->registrations() == 2; }, seconds(20)));
+  ASSERT_TRUE(strom::testing::eventually([&] { return tm->registrations() == 2; }, seconds(20)));
 
   // The new JobManager runs a job on it.
   auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
@@ -557,19 +551,21 @@ TEST_F(ClusterRpcTest, jobRestartsOnAnotherTaskManagerWhenItsTaskManagerIsLost) 
       .sinkTo(std::make_shared<DiscardSink>(), "Discard");
   auto graph = graphOf(env, "restarting", 1);
   ASSERT_OK_AND_ASSIGN(std::string jobId, submit(*graph));
-  ASSERT_TRUE(waitFor([&] { return running->load(std::memory_order_relaxed) == 1; }, seconds(20)));
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] { return running->load(std::memory_order_relaxed) == 1; }, seconds(20)));
   ASSERT_NE(startTaskManager("tm-second"), nullptr);
   ASSERT_TRUE(waitForTaskManagers(2));
 
   first->shutdown();
-  ASSERT_TRUE(waitFor(
+  ASSERT_TRUE(strom::testing::eventually(
       [&] {
         auto status = jobStatus(jobId);
         return status.isOk() && status->restarts == 1 && status->status == JobStatus::kRunning;
       },
       seconds(20)));
   // The new attempt's source runs (on tm-second: tm-first is gone).
-  ASSERT_TRUE(waitFor([&] { return running->load(std::memory_order_relaxed) == 1; }, seconds(20)));
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] { return running->load(std::memory_order_relaxed) == 1; }, seconds(20)));
   grpc::ClientContext context;
   rpc::JobIdRequest cancel;
   cancel.set_job_id(jobId);

@@ -25,6 +25,7 @@
 #include "runtime/task/deployment_proto.h"
 #include "runtime/taskmanager/blob_client.h"
 #include "runtime/taskmanager/task_manager_server.h"
+#include "testutil/concurrency.h"
 #include "testutil/status_matchers.h"
 
 namespace strom::runtime {
@@ -50,10 +51,8 @@ class JobLibraryRpcTest : public ::testing::Test {
     tmConfiguration.set("taskmanager.numberOfTaskSlots", "2");
     ASSERT_OK_AND_ASSIGN(taskManager_,
                          TaskManagerServer::start(tmConfiguration, jobLibraryResolver()));
-    auto deadline = std::chrono::steady_clock::now() + seconds(20);
-    while (server_->numberOfTaskManagers() < 1 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling a condition
-    }
+    ASSERT_TRUE(strom::testing::eventually([&] { return server_->numberOfTaskManagers() >= 1; },
+                                           seconds(20)));
     ASSERT_EQ(server_->numberOfTaskManagers(), 1);
   }
   void TearDown() override {
