@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -280,10 +281,68 @@ class OperatorContext {
   virtual MetricGroup& metricGroup() = 0;
 };
 
+/// How the elements of one operator state (state not tied to a key) are handed out when a job
+/// restores at another parallelism (Flink's list, union list and broadcast state).
+enum class OperatorStateMode : uint8_t {
+  kSplit = 0,      // list state: the elements of all subtasks, dealt out round-robin
+  kUnion = 1,      // union list state: every subtask gets the elements of all subtasks
+  kBroadcast = 2,  // broadcast state: every subtask gets one copy (every subtask wrote the same)
+};
+
+/// One keyed-state snapshot to restore from (KeyedStateSnapshotter, docs/formats.md §6).
+struct KeyedStateSnapshotInput {
+  /// Names the snapshot in errors, such as the path of its file.
+  std::string name;
+  /// The whole snapshot, as written by KeyedStateSnapshotter::snapshot(). Not owned: must
+  /// outlive the restore() call.
+  std::string_view bytes;
+};
+
+/// What an operator writes into one checkpoint or savepoint: the synchronous part of its
+/// snapshot, taken on the task thread. The task writes the bytes to checkpoint storage
+/// asynchronously, after the barrier went on (docs/formats.md, "Task state files").
+class StateSnapshotContext {
+ public:
+  virtual ~StateSnapshotContext() = default;
+  virtual int64_t checkpointId() const = 0;
+  /// The checkpoint's trigger time, epoch milliseconds of the JobManager's clock.
+  virtual int64_t checkpointTimestamp() const = 0;
+  virtual bool isSavepoint() const = 0;
+  /// Add the operator's keyed state: the bytes of KeyedStateSnapshotter::snapshot() for the
+  /// subtask's key-group range. At most once per snapshot.
+  virtual void addKeyedState(std::string bytes) = 0;
+  /// Add operator state `name` (unique within the operator) as `elements`, each serialized by
+  /// the operator; `mode` says how they are handed out on restore at another parallelism.
+  virtual void addOperatorState(std::string name, OperatorStateMode mode,
+                                std::vector<std::string> elements) = 0;
+};
+
+/// What a restoring operator gets: the state its uid had in the checkpoint or savepoint, already
+/// assigned to this subtask (key groups of its range; operator state dealt out by mode).
+class StateInitializationContext {
+ public:
+  virtual ~StateInitializationContext() = default;
+  /// True when the task restores from a checkpoint or savepoint; false on a fresh start (then
+  /// every accessor below returns nothing).
+  virtual bool isRestored() const = 0;
+  /// The restored checkpoint's id, or -1.
+  virtual int64_t restoredCheckpointId() const = 0;
+  /// The keyed-state snapshots whose key groups overlap this subtask's range (their bytes live
+  /// until initializeState returns).
+  virtual std::span<const KeyedStateSnapshotInput> keyedState() const = 0;
+  /// The elements of operator state `name` assigned to this subtask (empty when there are none).
+  virtual const std::vector<std::string>& operatorState(std::string_view name) const = 0;
+  /// The names of the operator states restored for this operator.
+  virtual std::vector<std::string> operatorStateNames() const = 0;
+};
+
 /// One operator instance in a chain. Created by its OperatorFactory on the task thread, then
-/// open() → (processBatch | onProcessingTime | processWatermark | processWatermarkStatus |
-/// prepareSnapshotPreBarrier → snapshotState)* →
-/// processWatermark(INT64_MAX) → endInput() → close(), all on that thread.
+/// open() → initializeState() → (processBatch | onProcessingTime | processWatermark |
+/// processWatermarkStatus | prepareSnapshotPreBarrier → snapshotState |
+/// notifyCheckpointComplete | notifyCheckpointAborted)* → processWatermark(INT64_MAX) →
+/// endInput() → close(), all on that thread. (Flink initializes state before open(); here
+/// open() comes first, so that user functions register their states in open() and restore
+/// finds them registered.)
 class StreamOperator {
  public:
   virtual ~StreamOperator() = default;
@@ -321,11 +380,23 @@ class StreamOperator {
   /// prepareSnapshotPreBarrier). The task flushes the outputs afterwards. This default does
   /// nothing.
   virtual void prepareSnapshotPreBarrier(int64_t /*checkpointId*/) {}
-  /// Take the synchronous part of this operator's snapshot for checkpoint `checkpointId`: it
-  /// covers exactly the records received before the barrier (aligned checkpoints). Called on
-  /// the task thread in chain order, after every prepareSnapshotPreBarrier, before the barrier
-  /// is forwarded. This default does nothing.
-  virtual void snapshotState(int64_t /*checkpointId*/) {}
+  /// Called once after open() and before the first record, on a fresh start too
+  /// (context.isRestored() false): restore the operator's state from `context`. An error fails
+  /// the task (and so the restore) with it. This default accepts no state: it fails if any was
+  /// restored for this operator.
+  virtual Status initializeState(StateInitializationContext& context);
+  /// Take the synchronous part of this operator's snapshot for `context.checkpointId()` into
+  /// `context`: it covers exactly the records received before the barrier (aligned
+  /// checkpoints). Called on the task thread in chain order, after every
+  /// prepareSnapshotPreBarrier, before the barrier is forwarded. An error declines the
+  /// checkpoint. This default adds nothing.
+  virtual Status snapshotState(StateSnapshotContext& /*context*/) { return Status::ok(); }
+  /// Checkpoint `checkpointId` is complete (its `_metadata` is written): commit what it covers
+  /// (two-phase-commit sinks). Checkpoints complete in id order, but a notification may be
+  /// lost (a failure) or skipped for a newer one: commit everything up to `checkpointId`.
+  virtual void notifyCheckpointComplete(int64_t /*checkpointId*/) {}
+  /// Checkpoint `checkpointId` was aborted: drop what was prepared for it only.
+  virtual void notifyCheckpointAborted(int64_t /*checkpointId*/) {}
   /// Called once when all input has been processed: emit what is pending.
   virtual void endInput() {}
   virtual void close() {}
@@ -354,6 +425,14 @@ class StreamOperator {
   OperatorContext* context_ = nullptr;
   std::vector<OutputBase*> sideOutputs_;
 };
+
+inline Status StreamOperator::initializeState(StateInitializationContext& context) {
+  if (!context.keyedState().empty() || !context.operatorStateNames().empty()) {
+    return Status::invalidArgument(
+        "the checkpoint holds state for this operator, which keeps no state");
+  }
+  return Status::ok();
+}
 
 /// The outcome of one call of a source's emit step.
 enum class InputStatus {

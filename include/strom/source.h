@@ -147,6 +147,14 @@ void SourceOutput<T>::collectInPlace(int64_t timestamp, Fill&& fill) {
   owner_.output_.pushInPlace(timestamp, std::forward<Fill>(fill));
 }
 
+/// One split of a source in a checkpoint: its id and where to resume it, in bytes the source's
+/// readers write and read (an offset, a line number, a generator's index).
+struct SourceSplitState {
+  std::string splitId;
+  std::string position;
+  bool operator==(const SourceSplitState&) const = default;
+};
+
 template <class T>
 class SourceReader {
  public:
@@ -164,6 +172,23 @@ class SourceReader {
     return pollNext(output.records());
   }
   virtual void close() {}
+
+  // ---- Checkpoints (docs/checkpoints.md). A reader that overrides none cannot be part of a
+  // job with checkpointing on: its first checkpoint is declined naming the source.
+
+  /// Return the position of every split this reader has not finished, just after the last
+  /// record it emitted (the synchronous part of a checkpoint, on the task thread).
+  virtual Result<std::vector<SourceSplitState>> snapshotState(int64_t /*checkpointId*/) {
+    return Status::failedPrecondition("the source does not support checkpoints");
+  }
+  /// Called instead of reading this subtask's default share when the job restores: read
+  /// exactly `splits` (written by snapshotState of this source's readers, at any parallelism;
+  /// possibly none) from their positions. Called before open().
+  virtual Status restoreState(std::vector<SourceSplitState> /*splits*/) {
+    return Status::failedPrecondition("the source does not support restoring from a checkpoint");
+  }
+  /// Checkpoint `checkpointId` completed (for sources that acknowledge upstream).
+  virtual void notifyCheckpointComplete(int64_t /*checkpointId*/) {}
 };
 
 /// A source definition: immutable and shareable; createReader is called once per subtask.

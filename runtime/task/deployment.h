@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "graph/job_graph.h"
+#include "proto/checkpoint.pb.h"
 #include "runtime/network/result_partition_id.h"
 
 namespace strom::runtime {
@@ -89,6 +90,9 @@ struct TaskDeploymentDescriptor {
   std::shared_ptr<const JobInformation> jobInformation;
   std::vector<ResultPartitionDescriptor> outputs;  // in the order of JobVertex::outputs
   std::vector<InputGateDescriptor> inputs;         // in the order of JobVertex::inputs
+  /// The state to restore (assigned to this subtask by the JobManager), or null for a fresh
+  /// start.
+  std::shared_ptr<const checkpoint::proto::TaskRestore> restore;
 
   const graph::JobVertex& vertex() const {
     return jobGraph->vertices().at(static_cast<size_t>(attemptId.vertexId));
@@ -112,6 +116,18 @@ class JobManagerGateway {
  public:
   virtual ~JobManagerGateway() = default;
   virtual void updateTaskExecutionState(const TaskExecutionState& state) = 0;
+  /// The task wrote its state for checkpoint `checkpointId` (the handles in `state`, paths
+  /// relative to the checkpoint's root directory).
+  virtual void acknowledgeCheckpoint(const ExecutionAttemptId& /*attemptId*/,
+                                     int64_t /*checkpointId*/,
+                                     const checkpoint::proto::SubtaskState& /*state*/) {}
+  /// The task could not take or write its state for checkpoint `checkpointId`.
+  virtual void declineCheckpoint(const ExecutionAttemptId& /*attemptId*/, int64_t /*checkpointId*/,
+                                 const Status& /*reason*/) {}
+  /// With checkpointing on, a task that processed all its input (every operator's endInput
+  /// ran, its outputs ended) reports it here and waits for the job's final checkpoint
+  /// (CheckpointOptions::final) before it finishes.
+  virtual void reportEndOfInput(const ExecutionAttemptId& /*attemptId*/) {}
 };
 
 /// How the JobManager talks to a TaskManager. Thread-safe; non-blocking.
@@ -132,6 +148,21 @@ class TaskManagerGateway {
   }
   virtual Status submitTask(TaskDeploymentDescriptor descriptor) = 0;
   virtual void cancelTask(const ExecutionAttemptId& attemptId) = 0;
+  /// Start checkpoint `checkpointId` (triggered at `timestamp`, epoch ms) at task `attemptId`:
+  /// a source task emits its barrier (a final checkpoint: every task snapshots at once). An
+  /// error (the task is not running here) aborts the checkpoint.
+  virtual Status triggerCheckpoint(const ExecutionAttemptId& /*attemptId*/,
+                                   int64_t /*checkpointId*/, int64_t /*timestamp*/,
+                                   const checkpoint::proto::CheckpointOptions& /*options*/) {
+    return Status::failedPrecondition("this TaskManager takes no checkpoints");
+  }
+  /// Checkpoint `checkpointId` completed: the task's operators commit
+  /// (StreamOperator::notifyCheckpointComplete). Unknown tasks are ignored.
+  virtual void notifyCheckpointComplete(const ExecutionAttemptId& /*attemptId*/,
+                                        int64_t /*checkpointId*/) {}
+  /// Checkpoint `checkpointId` was aborted. Unknown tasks are ignored.
+  virtual void notifyCheckpointAborted(const ExecutionAttemptId& /*attemptId*/,
+                                       int64_t /*checkpointId*/) {}
   /// Drop what the TaskManager still holds for `jobId` (finished tasks, partitions).
   virtual void releaseJob(const std::string& jobId) = 0;
 };

@@ -525,9 +525,25 @@ Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier) {
     });
   }
   STROM_RETURN_IF_ERROR(checkStopped());
+  // TODO(issue 8): collect the operators' state and write it asynchronously.
+  class Snapshot final : public StateSnapshotContext {
+   public:
+    explicit Snapshot(const checkpoint::CheckpointBarrier& barrier) : barrier_(barrier) {}
+    int64_t checkpointId() const override { return barrier_.checkpointId; }
+    int64_t checkpointTimestamp() const override { return barrier_.timestamp; }
+    bool isSavepoint() const override { return false; }
+    void addKeyedState(std::string) override {}
+    void addOperatorState(std::string, OperatorStateMode, std::vector<std::string>) override {}
+
+   private:
+    const checkpoint::CheckpointBarrier& barrier_;
+  };
+  Snapshot snapshot(barrier);
   for (auto& member : chain_) {
+    Status status;
     detail::callNamingOperator(member->node->name(),
-                               [&] { member->op->snapshotState(barrier.checkpointId); });
+                               [&] { status = member->op->snapshotState(snapshot); });
+    STROM_RETURN_IF_ERROR(status);
   }
   STROM_RETURN_IF_ERROR(checkStopped());
   // Every record before the barrier is in the partitions now; the barrier follows them.

@@ -119,6 +119,7 @@ Result<std::shared_ptr<const JobGraph>> JobGraph::create(std::shared_ptr<const S
       int vertexId = job->vertexOfNode_[static_cast<size_t>(edge.sourceNode)];
       JobVertex& vertex = job->vertices_[static_cast<size_t>(vertexId)];
       vertex.chain.push_back(node.id);
+      vertex.chainUids.push_back(operatorUid(node));
       vertex.name += " -> " + node.name();
       job->vertexOfNode_[static_cast<size_t>(node.id)] = vertexId;
       continue;
@@ -129,6 +130,7 @@ Result<std::shared_ptr<const JobGraph>> JobGraph::create(std::shared_ptr<const S
     vertex.parallelism = node.parallelism;
     vertex.maxParallelism = node.maxParallelism;
     vertex.chain.push_back(node.id);
+    vertex.chainUids.push_back(operatorUid(node));
     job->vertexOfNode_[static_cast<size_t>(node.id)] = vertex.id;
     job->vertices_.push_back(std::move(vertex));
   }
@@ -149,6 +151,11 @@ Result<std::shared_ptr<const JobGraph>> JobGraph::create(std::shared_ptr<const S
   job->streamGraph_ = std::move(graph);
   job->fingerprint_ = computeFingerprint(*job);
   return std::shared_ptr<const JobGraph>(std::move(job));
+}
+
+std::string operatorUid(const StreamNode& node) {
+  const std::string& uid = node.transformation->uid;
+  return uid.empty() ? "node-" + std::to_string(node.id) : uid;
 }
 
 Result<std::shared_ptr<const JobGraph>> buildJobGraph(const StreamExecutionEnvironment& env,
@@ -223,6 +230,10 @@ Result<std::shared_ptr<const JobGraph>> JobGraph::fromTopology(std::string jobNa
                  " outside 1..maxParallelism " + std::to_string(v.maxParallelism));
     }
     if (v.chain.empty()) return bad(name + " has an empty chain");
+    if (v.chainUids.size() != v.chain.size()) {
+      return bad(name + " has " + std::to_string(v.chainUids.size()) + " operator uids for " +
+                 std::to_string(v.chain.size()) + " chained operators");
+    }
     for (int node : v.chain) {
       if (node < 0 || node > (1 << 24))
         return bad(name + " has stream node " + std::to_string(node));

@@ -36,7 +36,9 @@ struct JobVertex {
   std::string name;  // operator names joined by " -> "
   int parallelism = 1;
   int maxParallelism = kDefaultMaxParallelism;
-  std::vector<int> chain;    // stream node ids, head first, in topological order
+  std::vector<int> chain;  // stream node ids, head first, in topological order
+  /// operatorUid() of each chained node, in `chain` order: how checkpoints name their state.
+  std::vector<std::string> chainUids;
   std::vector<int> inputs;   // JobEdge ids consumed by the head
   std::vector<int> outputs;  // JobEdge ids produced by operators of the chain
   bool isSource() const { return inputs.empty(); }
@@ -95,6 +97,11 @@ class JobGraph {
   Configuration configuration_;
   std::string fingerprint_;
 };
+
+/// Return the name checkpoints give stream node `node`'s state: its uid() when set, else
+/// "node-<id>" (ids follow the order of the program's calls, so a changed program may shift
+/// them: set uid() on stateful operators to restore across program changes).
+std::string operatorUid(const StreamNode& node);
 
 /// Validate the environment's settings (parallelism, max parallelism, at least one operator and
 /// one sink) and build the StreamGraph and then the JobGraph of the job declared on `env`,

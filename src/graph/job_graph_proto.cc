@@ -59,6 +59,7 @@ void jobGraphToProto(const JobGraph& graph, rpc::JobGraph* out) {
     pv->set_parallelism(v.parallelism);
     pv->set_max_parallelism(v.maxParallelism);
     for (int node : v.chain) pv->add_chain(node);
+    for (const std::string& uid : v.chainUids) pv->add_chain_uids(uid);
     for (int edge : v.inputs) pv->add_inputs(edge);
     for (int edge : v.outputs) pv->add_outputs(edge);
   }
@@ -84,6 +85,7 @@ Result<std::shared_ptr<const JobGraph>> jobGraphFromProto(const rpc::JobGraph& p
     v.parallelism = pv.parallelism();
     v.maxParallelism = pv.max_parallelism();
     v.chain.assign(pv.chain().begin(), pv.chain().end());
+    v.chainUids.assign(pv.chain_uids().begin(), pv.chain_uids().end());
     v.inputs.assign(pv.inputs().begin(), pv.inputs().end());
     v.outputs.assign(pv.outputs().begin(), pv.outputs().end());
     vertices.push_back(std::move(v));

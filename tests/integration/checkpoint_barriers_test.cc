@@ -116,9 +116,10 @@ class CountingOperator final : public StreamOperator, public Input<Record> {
   void processBatch(RecordBatch<Record>& batch) override {
     for (size_t i = 0; i < batch.size(); ++i) ++counts_[static_cast<size_t>(batch[i].first)];
   }
-  void snapshotState(int64_t checkpointId) override {
+  Status snapshotState(StateSnapshotContext& snapshot) override {
     std::lock_guard lock(recorder_->mu);
-    recorder_->seen[checkpointId][context().subtaskIndex()] = counts_;
+    recorder_->seen[snapshot.checkpointId()][context().subtaskIndex()] = counts_;
+    return Status::ok();
   }
 
  private:

@@ -32,6 +32,7 @@
 #include <strom/detail/keyed_state_backend.h>
 #include <strom/detail/timer_queue.h>
 #include <strom/key.h>
+#include <strom/operator.h>
 #include <strom/state.h>
 #include <strom/status.h>
 #include <strom/type_serializer.h>
@@ -47,15 +48,6 @@
 #include <vector>
 
 namespace strom {
-
-/// One snapshot to restore from.
-struct KeyedStateSnapshotInput {
-  /// Names the snapshot in errors, such as the path of its file.
-  std::string name;
-  /// The whole snapshot, as written by KeyedStateSnapshotter::snapshot(). Not owned: must
-  /// outlive the restore() call.
-  std::string_view bytes;
-};
 
 namespace detail {
 

@@ -68,6 +68,8 @@ TEST(RpcConversionsTest, jobGraphTopologyRoundTrips) {
     EXPECT_EQ(b.parallelism, a.parallelism);
     EXPECT_EQ(b.maxParallelism, a.maxParallelism);
     EXPECT_EQ(b.chain, a.chain);
+    EXPECT_EQ(b.chainUids, a.chainUids);
+    EXPECT_EQ(b.chainUids.size(), a.chain.size());
     EXPECT_EQ(b.inputs, a.inputs);
     EXPECT_EQ(b.outputs, a.outputs);
     for (int node : a.chain) EXPECT_EQ(copy->vertexOfNode(node), original->vertexOfNode(node));
@@ -117,6 +119,7 @@ rpc::JobGraph twoVertices() {
     v->set_parallelism(2);
     v->set_max_parallelism(128);
     v->add_chain(i);
+    v->add_chain_uids("node-" + std::to_string(i));
   }
   proto.mutable_vertices(0)->add_outputs(0);
   proto.mutable_vertices(1)->add_inputs(0);
