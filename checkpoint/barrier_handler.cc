@@ -27,13 +27,17 @@ CheckpointType barrierTypeOf(CheckpointingMode mode) {
 }
 
 Event CheckpointBarrier::toEvent() const {
-  return Event{EventType::kCheckpointBarrier, checkpointId, timestamp, static_cast<uint8_t>(type)};
+  uint8_t options = static_cast<uint8_t>(type);
+  if (savepoint) options |= kBarrierSavepointBit;
+  if (terminate) options |= kBarrierTerminateBit;
+  return Event{EventType::kCheckpointBarrier, checkpointId, timestamp, options};
 }
 
 CheckpointBarrier CheckpointBarrier::fromEvent(const Event& event) {
   assert(event.type == EventType::kCheckpointBarrier);
-  return CheckpointBarrier{event.value, event.timestamp,
-                           static_cast<CheckpointType>(event.options)};
+  return CheckpointBarrier{
+      event.value, event.timestamp, static_cast<CheckpointType>(event.options & kBarrierTypeMask),
+      (event.options & kBarrierSavepointBit) != 0, (event.options & kBarrierTerminateBit) != 0};
 }
 
 BarrierHandler::BarrierHandler(CheckpointingMode mode, int numChannels, Deliver deliver,

@@ -35,11 +35,22 @@ Result<CheckpointingMode> checkpointingModeOf(const Configuration& configuration
 /// Return the barrier type that sources of a job in `mode` emit.
 CheckpointType barrierTypeOf(CheckpointingMode mode);
 
+/// The bits of a barrier event's options byte (docs/formats.md §5).
+inline constexpr uint8_t kBarrierTypeMask = 0x0f;      // CheckpointType
+inline constexpr uint8_t kBarrierSavepointBit = 0x10;  // a savepoint
+inline constexpr uint8_t kBarrierTerminateBit = 0x20;  // stop with a savepoint
+
 /// Barrier n of one checkpoint.
 struct CheckpointBarrier {
   int64_t checkpointId = 0;
   int64_t timestamp = 0;  // trigger time, epoch milliseconds
   CheckpointType type = CheckpointType::kAligned;
+  /// A savepoint (always aligned): the JobManager moves its files into the savepoint's
+  /// directory once it completes.
+  bool savepoint = false;
+  /// Stop with a savepoint: sources emit nothing after this barrier, and every task ends once
+  /// the savepoint completes (notifyCheckpointComplete).
+  bool terminate = false;
 
   network::Event toEvent() const;
   /// REQUIRES: event.type == EventType::kCheckpointBarrier.

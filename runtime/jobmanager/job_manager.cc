@@ -829,3 +829,19 @@ JobManager::Job* JobManager::findJob(const std::string& jobId) {
 }
 
 }  // namespace strom::runtime
+
+namespace strom::runtime {
+
+// Issue 8 in progress: the JobManager's checkpoint coordination lands next.
+Result<std::string> JobManager::triggerSavepoint(const std::string& jobId,
+                                                 const std::string& /*targetDirectory*/,
+                                                 bool /*terminate*/,
+                                                 std::chrono::milliseconds /*timeout*/) {
+  return Status::failedPrecondition("job " + jobId + ": savepoints are not connected yet");
+}
+void JobManager::acknowledgeCheckpoint(const ExecutionAttemptId&, int64_t,
+                                       const checkpoint::proto::SubtaskState&) {}
+void JobManager::declineCheckpoint(const ExecutionAttemptId&, int64_t, const Status&) {}
+void JobManager::reportEndOfInput(const ExecutionAttemptId&) {}
+
+}  // namespace strom::runtime

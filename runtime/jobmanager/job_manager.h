@@ -118,7 +118,22 @@ class JobManager final : public JobManagerGateway {
   /// FailedPrecondition if it has ended already. Cancelling a CANCELLING job is OK.
   Status cancelJob(const std::string& jobId);
 
+  /// Trigger a savepoint of the running job (always aligned, self-contained) into a new
+  /// directory `savepoint-<first 6 hex of the job id>-<random>` below `targetDirectory` (empty:
+  /// `state.savepoints.dir`), and wait for it: return the savepoint's directory. With
+  /// `terminate`, the job then ends (FINISHED) without processing more input (`strom stop
+  /// --savepoint`). NotFound for an unknown job; FailedPrecondition if it is not RUNNING or has
+  /// no `state.checkpoints.dir`; InvalidArgument with no directory given or configured; the
+  /// savepoint's abort reason if it fails (the job keeps running then).
+  Result<std::string> triggerSavepoint(const std::string& jobId, const std::string& targetDirectory,
+                                       bool terminate, std::chrono::milliseconds timeout);
+
   void updateTaskExecutionState(const TaskExecutionState& state) override;
+  void acknowledgeCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
+                             const checkpoint::proto::SubtaskState& state) override;
+  void declineCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
+                         const Status& reason) override;
+  void reportEndOfInput(const ExecutionAttemptId& attemptId) override;
 
   /// Check the JobManager's own keys (`jobstore.*`, `slot.request.timeout` and the
   /// `restart-strategy.*` defaults): InvalidArgument naming the first bad key. The constructor
