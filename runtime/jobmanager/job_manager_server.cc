@@ -4,6 +4,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,12 @@ Status bindFailure(const std::string& requested, const std::string& why) {
                              (why.empty() ? "" : " (" + why + ")") +
                              ": set jobmanager.rpc.address and jobmanager.rpc.port (0 picks a "
                              "free port)");
+}
+
+/// A malformed message from a TaskManager: the error names the sender.
+template <typename Request>
+Status fromTaskManager(const Status& error, const Request& request) {
+  return error.withContext("from TaskManager '" + request.task_manager_id() + "'");
 }
 
 }  // namespace
@@ -130,6 +137,68 @@ class JobManagerServer::JobManagerService final : public rpc::JobManager::Servic
     return toGrpcStatus(server_.jobManager_.cancelJob(request->job_id()));
   }
 
+  grpc::Status AcknowledgeCheckpoint(grpc::ServerContext*,
+                                     const rpc::AcknowledgeCheckpointRequest* request,
+                                     rpc::Empty*) override {
+    auto ack = checkpointAcknowledgementFromProto(*request);
+    if (!ack.isOk()) return toGrpcStatus(fromTaskManager(ack.status(), *request));
+    server_.jobManager_.acknowledgeCheckpoint(ack->attemptId, ack->checkpointId, ack->state);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status DeclineCheckpoint(grpc::ServerContext*, const rpc::DeclineCheckpointRequest* request,
+                                 rpc::Empty*) override {
+    auto decline = checkpointDeclineFromProto(*request);
+    if (!decline.isOk()) return toGrpcStatus(fromTaskManager(decline.status(), *request));
+    server_.jobManager_.declineCheckpoint(decline->attemptId, decline->checkpointId,
+                                          decline->reason);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReportEndOfInput(grpc::ServerContext*, const rpc::ReportEndOfInputRequest* request,
+                                rpc::Empty*) override {
+    ExecutionAttemptId attemptId = executionAttemptIdFromProto(request->attempt_id());
+    Status valid = checkExecutionAttemptId(attemptId, "end of input");
+    if (!valid.isOk()) return toGrpcStatus(fromTaskManager(valid, *request));
+    server_.jobManager_.reportEndOfInput(attemptId);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status TriggerSavepoint(grpc::ServerContext* context,
+                                const rpc::TriggerSavepointRequest* request,
+                                rpc::TriggerSavepointResponse* response) override {
+    if (request->job_id().empty()) {
+      return toGrpcStatus(Status::invalidArgument("savepoint: no job id"));
+    }
+    if (request->timeout_ms() < 0) {
+      return toGrpcStatus(Status::invalidArgument("savepoint of job " + request->job_id() +
+                                                  ": negative timeout " +
+                                                  std::to_string(request->timeout_ms()) + " ms"));
+    }
+    auto timeout = request->timeout_ms() > 0 ? std::chrono::milliseconds(request->timeout_ms())
+                                             : server_.options_.savepointTimeout;
+    auto call = server_.startSavepoint(request->job_id(), request->target_directory(),
+                                       request->terminate(), timeout);
+    if (!call.isOk()) return toGrpcStatus(call.status());
+    SavepointCall& savepoint = **call;
+    std::unique_lock lock(savepoint.mu);
+    while (!savepoint.finished.wait_for(lock, kWaitSlice,
+                                        [&] { return savepoint.result.has_value(); })) {
+      // The savepoint goes on without a listener: the JobManager completes or aborts it.
+      if (context->IsCancelled()) {
+        return toGrpcStatus(
+            Status::cancelled("savepoint of job " + request->job_id() + ": the client went away"));
+      }
+      if (server_.isShuttingDown()) {
+        return toGrpcStatus(Status::unavailable("savepoint of job " + request->job_id() +
+                                                ": the JobManager is shutting down"));
+      }
+    }
+    if (!savepoint.result->isOk()) return toGrpcStatus(savepoint.result->status());
+    response->set_savepoint_path(savepoint.result->value());
+    return grpc::Status::OK;
+  }
+
  private:
   JobManagerServer& server_;
 };
@@ -156,6 +225,12 @@ Result<JobManagerServer::Options> JobManagerServer::Options::fromConfiguration(
                          configuration.getDuration("pekko.ask.timeout", options.rpcTimeout));
   if (options.rpcTimeout.count() <= 0) {
     return Status::invalidArgument("config key 'pekko.ask.timeout' must be positive");
+  }
+  STROM_ASSIGN_OR_RETURN(
+      options.savepointTimeout,
+      configuration.getDuration("execution.checkpointing.timeout", options.savepointTimeout));
+  if (options.savepointTimeout.count() <= 0) {
+    return Status::invalidArgument("config key 'execution.checkpointing.timeout' must be positive");
   }
   return options;
 }
@@ -233,6 +308,53 @@ void JobManagerServer::shutdown() {
     registration->gateway->close(cause);
     jobManager_.unregisterTaskManager(registration->gateway.get(), cause);
   }
+  // No handler starts one any more: the list only shrinks.
+  std::list<SavepointThread> savepoints;
+  {
+    std::lock_guard lock(mu_);
+    savepoints.swap(savepoints_);
+  }
+  for (SavepointThread& savepoint : savepoints) savepoint.thread.join();
+}
+
+Result<std::shared_ptr<JobManagerServer::SavepointCall>> JobManagerServer::startSavepoint(
+    const std::string& jobId, const std::string& targetDirectory, bool terminate,
+    std::chrono::milliseconds timeout) {
+  auto call = std::make_shared<SavepointCall>();
+  std::list<SavepointThread> ended;
+  {
+    std::lock_guard lock(mu_);
+    if (shuttingDown_) {
+      return Status::unavailable("savepoint of job " + jobId + ": the JobManager is shutting down");
+    }
+    for (auto it = savepoints_.begin(); it != savepoints_.end();) {
+      auto next = std::next(it);
+      bool done = false;
+      {
+        std::lock_guard callLock(it->call->mu);
+        done = it->call->result.has_value();
+      }
+      if (done) ended.splice(ended.end(), savepoints_, it);
+      it = next;
+    }
+    SavepointThread& savepoint = savepoints_.emplace_back();
+    savepoint.call = call;
+    savepoint.thread = std::thread([this, call, jobId, targetDirectory, terminate, timeout] {
+      Result<std::string> result =
+          jobManager_.triggerSavepoint(jobId, targetDirectory, terminate, timeout);
+      if (result.isOk()) {
+        logger()->info("savepoint of job {} completed: {}", jobId, *result);
+      } else {
+        logger()->warn("savepoint of job {} failed: {}", jobId, result.status().toString());
+      }
+      std::lock_guard lock(call->mu);
+      call->result = std::move(result);
+      call->finished.notify_all();
+    });
+  }
+  // Their result is set: they end at once.
+  for (SavepointThread& savepoint : ended) savepoint.thread.join();
+  return call;
 }
 
 int JobManagerServer::numberOfTaskManagers() const {

@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -26,9 +28,17 @@ namespace strom::runtime {
 /// names it and says why, when its heartbeat stream breaks (at once), when no heartbeat arrives
 /// within `heartbeat.timeout`, or when it registers again.
 ///
+/// Checkpoint messages from TaskManagers (acks, declines, ends of input) go to the JobManager as
+/// they arrive. TriggerSavepoint runs JobManager::triggerSavepoint, which blocks until the
+/// savepoint completes, on a thread of its own (one per savepoint in progress): the handler only
+/// waits for it, and gives up when its client goes away or the server shuts down, so that the
+/// acks the savepoint waits for, and every other call, are served meanwhile.
+///
 /// Thread contract: gRPC's threads run the handlers; one monitor thread checks heartbeat
-/// deadlines. Public methods are thread-safe. The JobManager must outlive the server; the
-/// server unregisters its TaskManagers from it when it shuts down.
+/// deadlines; savepoint threads run triggerSavepoint. Public methods are thread-safe. The
+/// JobManager must outlive the server; the server unregisters its TaskManagers from it when it
+/// shuts down, and then waits for the savepoints in progress to end (the JobManager aborts them
+/// once their job's tasks are gone, or at their timeout).
 class JobManagerServer {
  public:
   struct Options {
@@ -36,6 +46,9 @@ class JobManagerServer {
     int port = 6123;                                   // jobmanager.rpc.port; 0: ephemeral
     std::chrono::milliseconds heartbeatTimeout{5000};  // heartbeat.timeout
     std::chrono::milliseconds rpcTimeout{10000};       // pekko.ask.timeout
+    /// How long a savepoint may take when its request says nothing
+    /// (execution.checkpointing.timeout).
+    std::chrono::milliseconds savepointTimeout{10 * 60 * 1000};
 
     /// Read the options from `configuration` (keys in docs/config.md); InvalidArgument naming
     /// the key for a bad value.
@@ -51,8 +64,8 @@ class JobManagerServer {
   JobManagerServer(const JobManagerServer&) = delete;
   JobManagerServer& operator=(const JobManagerServer&) = delete;
 
-  /// Stop serving: end every call, stop watching heartbeats, and unregister every TaskManager
-  /// from the JobManager. Idempotent.
+  /// Stop serving: end every call, stop watching heartbeats, unregister every TaskManager from
+  /// the JobManager, and wait for the savepoint threads. Idempotent.
   void shutdown();
 
   /// The bound port (the ephemeral one when configured 0).
@@ -66,6 +79,16 @@ class JobManagerServer {
 
  private:
   class JobManagerService;
+  /// One TriggerSavepoint in progress: its thread sets `result`.
+  struct SavepointCall {
+    std::mutex mu;
+    std::condition_variable finished;
+    std::optional<Result<std::string>> result;  // GUARDED_BY(mu); set once, at the end
+  };
+  struct SavepointThread {
+    std::shared_ptr<SavepointCall> call;
+    std::thread thread;
+  };
   struct Registration {
     std::string registrationId;
     std::unique_ptr<RemoteTaskManagerGateway> gateway;
@@ -82,6 +105,13 @@ class JobManagerServer {
   /// Mark the TaskManager of `registrationId` lost and unregister it from the JobManager with
   /// `why`. Does nothing if it was lost already. REQUIRES: mu_ not held.
   void loseTaskManager(const std::string& registrationId, const std::string& why);
+
+  /// Start JobManager::triggerSavepoint on a thread of its own (joining the threads of savepoints
+  /// that ended); Unavailable if the server is shutting down.
+  Result<std::shared_ptr<SavepointCall>> startSavepoint(const std::string& jobId,
+                                                        const std::string& targetDirectory,
+                                                        bool terminate,
+                                                        std::chrono::milliseconds timeout);
 
   // Handlers (JobManagerService forwards to these).
   Result<std::string> registerTaskManager(const rpc::RegisterTaskManagerRequest& request);
@@ -102,6 +132,7 @@ class JobManagerServer {
   bool shuttingDown_ = false;                                           // GUARDED_BY(mu_)
   int nextRegistration_ = 0;                                            // GUARDED_BY(mu_)
   std::map<std::string, std::unique_ptr<Registration>> registrations_;  // GUARDED_BY(mu_)
+  std::list<SavepointThread> savepoints_;                               // GUARDED_BY(mu_)
   std::thread monitor_;
 };
 

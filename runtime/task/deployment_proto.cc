@@ -1,7 +1,9 @@
 #include "runtime/task/deployment_proto.h"
 
+#include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "graph/job_graph_proto.h"
@@ -87,6 +89,7 @@ void deploymentToProto(const TaskDeploymentDescriptor& descriptor,
       pc->set_producer_data_address(channel.producerDataAddress);
     }
   }
+  if (descriptor.restore) *out->mutable_restore() = *descriptor.restore;
 }
 
 Result<TaskDeploymentDescriptor> deploymentFromProto(const rpc::TaskDeploymentDescriptor& proto) {
@@ -99,6 +102,10 @@ Result<TaskDeploymentDescriptor> deploymentFromProto(const rpc::TaskDeploymentDe
   if (d.attemptId.jobId.empty() || d.attemptId.vertexId < 0 || d.attemptId.subtaskIndex < 0 ||
       d.attemptId.attempt < 0) {
     return Status::invalidArgument(name + ": invalid execution attempt id");
+  }
+  if (proto.has_restore()) {
+    STROM_RETURN_IF_ERROR(checkTaskRestore(proto.restore(), name));
+    d.restore = std::make_shared<const checkpoint::proto::TaskRestore>(proto.restore());
   }
   d.jobInformation =
       std::make_shared<const JobInformation>(jobInformationFromProto(proto.job_information()));
@@ -199,6 +206,164 @@ Result<TaskExecutionState> taskExecutionStateFromProto(const rpc::TaskExecutionS
     state.counters.emplace_back(counter.name(), counter.value());
   }
   return state;
+}
+
+// ---- Checkpoints ----------------------------------------------------------------------------
+
+namespace {
+
+std::string checkpointName(int64_t checkpointId, const ExecutionAttemptId& attemptId) {
+  return "checkpoint " + std::to_string(checkpointId) + " of " + attemptId.toString();
+}
+
+Status checkCheckpointId(int64_t checkpointId, const std::string& what) {
+  if (checkpointId < 1) {
+    return Status::invalidArgument(what + ": checkpoint id " + std::to_string(checkpointId) +
+                                   " is not positive");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status checkExecutionAttemptId(const ExecutionAttemptId& id, const std::string& what) {
+  if (id.jobId.empty() || id.vertexId < 0 || id.subtaskIndex < 0 || id.attempt < 0) {
+    return Status::invalidArgument(what + ": invalid execution attempt id " + id.toString());
+  }
+  return Status::ok();
+}
+
+Status checkStateHandle(const checkpoint::proto::StateHandle& handle, const std::string& what) {
+  const std::string& path = handle.path();
+  auto bad = [&](const std::string& why) {
+    return Status::invalidArgument(what + ": state handle '" + path + "' " + why);
+  };
+  if (path.empty()) return bad("has no path");
+  if (path.front() == '/') return bad("has an absolute path (paths are relative to the root)");
+  // No ".." component: a handle must stay below its root directory.
+  for (size_t begin = 0; begin <= path.size();) {
+    size_t end = path.find('/', begin);
+    if (end == std::string::npos) end = path.size();
+    if (std::string_view(path).substr(begin, end - begin) == "..") {
+      return bad("leaves its root directory (\"..\")");
+    }
+    begin = end + 1;
+  }
+  if (handle.length() > std::numeric_limits<uint64_t>::max() - handle.offset()) {
+    return bad("has a byte range past 2^64 (offset " + std::to_string(handle.offset()) +
+               ", length " + std::to_string(handle.length()) + ")");
+  }
+  if (handle.kind() == "keyed" &&
+      (handle.key_group_start() < 0 || handle.key_group_start() > handle.key_group_end())) {
+    return bad("has key groups [" + std::to_string(handle.key_group_start()) + ", " +
+               std::to_string(handle.key_group_end()) + "]");
+  }
+  return Status::ok();
+}
+
+Status checkTaskRestore(const checkpoint::proto::TaskRestore& restore, const std::string& what) {
+  std::string name = what + ": restore of checkpoint " + std::to_string(restore.checkpoint_id());
+  if (restore.root_dir().empty() || restore.root_dir().front() != '/') {
+    return Status::invalidArgument(name + ": root_dir '" + restore.root_dir() +
+                                   "' is not an absolute path");
+  }
+  for (const checkpoint::proto::StateHandle& handle : restore.handles()) {
+    STROM_RETURN_IF_ERROR(checkStateHandle(handle, name));
+  }
+  for (const auto& [state, select] : restore.split_select()) {
+    if (select.modulus() < 1 || select.remainder() < 0 || select.remainder() >= select.modulus()) {
+      return Status::invalidArgument(name + ": split_select of '" + state + "' keeps remainder " +
+                                     std::to_string(select.remainder()) + " of modulus " +
+                                     std::to_string(select.modulus()));
+    }
+  }
+  return Status::ok();
+}
+
+void checkpointTriggerToProto(const CheckpointTrigger& trigger,
+                              rpc::TriggerCheckpointRequest* out) {
+  executionAttemptIdToProto(trigger.attemptId, out->mutable_attempt_id());
+  out->set_checkpoint_id(trigger.checkpointId);
+  out->set_timestamp(trigger.timestamp);
+  *out->mutable_options() = trigger.options;
+}
+
+Result<CheckpointTrigger> checkpointTriggerFromProto(const rpc::TriggerCheckpointRequest& proto) {
+  CheckpointTrigger trigger;
+  trigger.attemptId = executionAttemptIdFromProto(proto.attempt_id());
+  trigger.checkpointId = proto.checkpoint_id();
+  trigger.timestamp = proto.timestamp();
+  trigger.options = proto.options();
+  std::string name = "trigger of " + checkpointName(trigger.checkpointId, trigger.attemptId);
+  STROM_RETURN_IF_ERROR(checkExecutionAttemptId(trigger.attemptId, name));
+  STROM_RETURN_IF_ERROR(checkCheckpointId(trigger.checkpointId, name));
+  if (trigger.options.type() < 0 || trigger.options.type() > 2) {
+    return Status::invalidArgument(name + ": checkpoint type " +
+                                   std::to_string(trigger.options.type()) +
+                                   " is not 0 (aligned), 1 (at-least-once) or 2 (unaligned)");
+  }
+  if (trigger.options.terminate() && !trigger.options.savepoint()) {
+    return Status::invalidArgument(name + ": terminate is set on a checkpoint (savepoints only)");
+  }
+  return trigger;
+}
+
+void checkpointNotificationToProto(const ExecutionAttemptId& attemptId, int64_t checkpointId,
+                                   rpc::CheckpointNotification* out) {
+  executionAttemptIdToProto(attemptId, out->mutable_attempt_id());
+  out->set_checkpoint_id(checkpointId);
+}
+
+Result<std::pair<ExecutionAttemptId, int64_t>> checkpointNotificationFromProto(
+    const rpc::CheckpointNotification& proto) {
+  ExecutionAttemptId attemptId = executionAttemptIdFromProto(proto.attempt_id());
+  std::string name = "notification of " + checkpointName(proto.checkpoint_id(), attemptId);
+  STROM_RETURN_IF_ERROR(checkExecutionAttemptId(attemptId, name));
+  STROM_RETURN_IF_ERROR(checkCheckpointId(proto.checkpoint_id(), name));
+  return std::pair<ExecutionAttemptId, int64_t>(std::move(attemptId), proto.checkpoint_id());
+}
+
+void checkpointAcknowledgementToProto(const CheckpointAcknowledgement& ack,
+                                      rpc::AcknowledgeCheckpointRequest* out) {
+  executionAttemptIdToProto(ack.attemptId, out->mutable_attempt_id());
+  out->set_checkpoint_id(ack.checkpointId);
+  *out->mutable_subtask_state() = ack.state;
+}
+
+Result<CheckpointAcknowledgement> checkpointAcknowledgementFromProto(
+    const rpc::AcknowledgeCheckpointRequest& proto) {
+  CheckpointAcknowledgement ack;
+  ack.attemptId = executionAttemptIdFromProto(proto.attempt_id());
+  ack.checkpointId = proto.checkpoint_id();
+  std::string name = "acknowledgement of " + checkpointName(ack.checkpointId, ack.attemptId);
+  STROM_RETURN_IF_ERROR(checkExecutionAttemptId(ack.attemptId, name));
+  STROM_RETURN_IF_ERROR(checkCheckpointId(ack.checkpointId, name));
+  for (const checkpoint::proto::StateHandle& handle : proto.subtask_state().handles()) {
+    STROM_RETURN_IF_ERROR(checkStateHandle(handle, name));
+  }
+  ack.state = proto.subtask_state();
+  return ack;
+}
+
+void checkpointDeclineToProto(const CheckpointDecline& decline,
+                              rpc::DeclineCheckpointRequest* out) {
+  executionAttemptIdToProto(decline.attemptId, out->mutable_attempt_id());
+  out->set_checkpoint_id(decline.checkpointId);
+  statusToProto(decline.reason, out->mutable_reason());
+}
+
+Result<CheckpointDecline> checkpointDeclineFromProto(const rpc::DeclineCheckpointRequest& proto) {
+  CheckpointDecline decline;
+  decline.attemptId = executionAttemptIdFromProto(proto.attempt_id());
+  decline.checkpointId = proto.checkpoint_id();
+  std::string name = "decline of " + checkpointName(decline.checkpointId, decline.attemptId);
+  STROM_RETURN_IF_ERROR(checkExecutionAttemptId(decline.attemptId, name));
+  STROM_RETURN_IF_ERROR(checkCheckpointId(decline.checkpointId, name));
+  decline.reason = statusFromProto(proto.reason());
+  if (decline.reason.isOk()) {
+    decline.reason = Status::internal(name + ": declined without a reason");
+  }
+  return decline;
 }
 
 }  // namespace strom::runtime

@@ -2,6 +2,7 @@
 
 #include <grpcpp/client_context.h>
 
+#include <string>
 #include <utility>
 
 #include "common/grpc_status.h"
@@ -11,7 +12,7 @@
 namespace strom::runtime {
 namespace {
 
-/// Attempts per update, and the backoff before the first retry (doubling).
+/// Attempts per message, and the backoff before the first retry (doubling).
 constexpr int kAttempts = 4;
 constexpr std::chrono::milliseconds kFirstBackoff{100};
 
@@ -37,15 +38,78 @@ RemoteJobManagerGateway::~RemoteJobManagerGateway() {
   sender_.join();
 }
 
+void RemoteJobManagerGateway::enqueue(Message message) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(message));
+  }
+  changed_.notify_all();
+}
+
 void RemoteJobManagerGateway::updateTaskExecutionState(const TaskExecutionState& state) {
   rpc::TaskExecutionState proto;
   taskExecutionStateToProto(state, &proto);
   proto.set_task_manager_id(taskManagerId_);
-  {
-    std::lock_guard lock(mu_);
-    queue_.push_back(std::move(proto));
+  enqueue(std::move(proto));
+}
+
+void RemoteJobManagerGateway::acknowledgeCheckpoint(const ExecutionAttemptId& attemptId,
+                                                    int64_t checkpointId,
+                                                    const checkpoint::proto::SubtaskState& state) {
+  rpc::AcknowledgeCheckpointRequest proto;
+  checkpointAcknowledgementToProto(CheckpointAcknowledgement{attemptId, checkpointId, state},
+                                   &proto);
+  proto.set_task_manager_id(taskManagerId_);
+  enqueue(std::move(proto));
+}
+
+void RemoteJobManagerGateway::declineCheckpoint(const ExecutionAttemptId& attemptId,
+                                                int64_t checkpointId, const Status& reason) {
+  rpc::DeclineCheckpointRequest proto;
+  checkpointDeclineToProto(CheckpointDecline{attemptId, checkpointId, reason}, &proto);
+  proto.set_task_manager_id(taskManagerId_);
+  enqueue(std::move(proto));
+}
+
+void RemoteJobManagerGateway::reportEndOfInput(const ExecutionAttemptId& attemptId) {
+  rpc::ReportEndOfInputRequest proto;
+  executionAttemptIdToProto(attemptId, proto.mutable_attempt_id());
+  proto.set_task_manager_id(taskManagerId_);
+  enqueue(std::move(proto));
+}
+
+Status RemoteJobManagerGateway::sendOnce(grpc::ClientContext* context, const Message& message) {
+  rpc::Empty response;
+  grpc::Status status;
+  if (const auto* update = std::get_if<rpc::TaskExecutionState>(&message)) {
+    status = stub_->UpdateTaskExecutionState(context, *update, &response);
+  } else if (const auto* ack = std::get_if<rpc::AcknowledgeCheckpointRequest>(&message)) {
+    status = stub_->AcknowledgeCheckpoint(context, *ack, &response);
+  } else if (const auto* decline = std::get_if<rpc::DeclineCheckpointRequest>(&message)) {
+    status = stub_->DeclineCheckpoint(context, *decline, &response);
+  } else {
+    status = stub_->ReportEndOfInput(context, std::get<rpc::ReportEndOfInputRequest>(message),
+                                     &response);
   }
-  changed_.notify_all();
+  return fromGrpcStatus(status, "JobManager " + address_);
+}
+
+std::string RemoteJobManagerGateway::describe(const Message& message) {
+  if (const auto* update = std::get_if<rpc::TaskExecutionState>(&message)) {
+    return "the state " + rpc::ExecutionState_Name(update->state()) + " of task " +
+           executionAttemptIdFromProto(update->attempt_id()).toString();
+  }
+  if (const auto* ack = std::get_if<rpc::AcknowledgeCheckpointRequest>(&message)) {
+    return "the acknowledgement of checkpoint " + std::to_string(ack->checkpoint_id()) +
+           " by task " + executionAttemptIdFromProto(ack->attempt_id()).toString();
+  }
+  if (const auto* decline = std::get_if<rpc::DeclineCheckpointRequest>(&message)) {
+    return "the decline of checkpoint " + std::to_string(decline->checkpoint_id()) + " by task " +
+           executionAttemptIdFromProto(decline->attempt_id()).toString();
+  }
+  return "the end of input of task " +
+         executionAttemptIdFromProto(std::get<rpc::ReportEndOfInputRequest>(message).attempt_id())
+             .toString();
 }
 
 void RemoteJobManagerGateway::clear() {
@@ -64,7 +128,7 @@ void RemoteJobManagerGateway::run() {
   while (true) {
     changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
-    rpc::TaskExecutionState update = std::move(queue_.front());
+    Message message = std::move(queue_.front());
     queue_.pop_front();
     sending_ = true;
     Status status;
@@ -74,9 +138,7 @@ void RemoteJobManagerGateway::run() {
       context.set_deadline(std::chrono::system_clock::now() + timeout_);
       call_ = &context;
       lock.unlock();
-      rpc::Empty response;
-      status = fromGrpcStatus(stub_->UpdateTaskExecutionState(&context, update, &response),
-                              "JobManager " + address_);
+      status = sendOnce(&context, message);
       lock.lock();
       call_ = nullptr;
       // Only the transport's errors are worth a retry: the JobManager's answer stays the same.
@@ -91,9 +153,8 @@ void RemoteJobManagerGateway::run() {
     }
     if (!status.isOk()) {
       moduleLogger("taskmanager")
-          ->warn("TaskManager {}: the state {} of task {} did not reach the JobManager: {}",
-                 taskManagerId_, rpc::ExecutionState_Name(update.state()),
-                 executionAttemptIdFromProto(update.attempt_id()).toString(), status.toString());
+          ->warn("TaskManager {}: {} did not reach the JobManager: {}", taskManagerId_,
+                 describe(message), status.toString());
     }
     sending_ = false;
     changed_.notify_all();

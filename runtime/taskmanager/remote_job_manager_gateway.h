@@ -5,21 +5,26 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
 
+#include "proto/checkpoint.pb.h"
 #include "proto/strom.grpc.pb.h"
 #include "runtime/task/deployment.h"
 
 namespace strom::runtime {
 
-/// A JobManagerGateway over gRPC: how a TaskManager daemon reports task states. Task threads
-/// only enqueue; one sender thread sends the updates in order, each with a deadline of
-/// `timeout` (pekko.ask.timeout), retrying an unreachable JobManager a few times before it logs
-/// the update as lost. Thread-safe.
+/// A JobManagerGateway over gRPC: how a TaskManager daemon reports task states, checkpoint
+/// acknowledgements and declines, and ends of input. Callers (task threads, the checkpoint
+/// writer) only enqueue; one sender thread sends the messages in the order they came (an ack
+/// never overtakes the task's earlier state update, nor a FINISHED its end of input), each with
+/// a deadline of `timeout` (pekko.ask.timeout), retrying an unreachable JobManager a few times
+/// before it logs the message as lost. Thread-safe.
 class RemoteJobManagerGateway final : public JobManagerGateway {
  public:
   /// `address` ("host:port") names the JobManager in logs; `taskManagerId` goes into every
@@ -31,15 +36,27 @@ class RemoteJobManagerGateway final : public JobManagerGateway {
   RemoteJobManagerGateway(const RemoteJobManagerGateway&) = delete;
   RemoteJobManagerGateway& operator=(const RemoteJobManagerGateway&) = delete;
 
-  /// Enqueue the update; returns at once.
+  /// Enqueue the update; returns at once. So do the three below.
   void updateTaskExecutionState(const TaskExecutionState& state) override;
-  /// Drop the queued updates (the JobManager they were for was lost).
+  void acknowledgeCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
+                             const checkpoint::proto::SubtaskState& state) override;
+  void declineCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
+                         const Status& reason) override;
+  void reportEndOfInput(const ExecutionAttemptId& attemptId) override;
+  /// Drop the queued messages (the JobManager they were for was lost).
   void clear();
-  /// Wait until every update enqueued so far was sent (or given up), or for `timeout`; false on
+  /// Wait until every message enqueued so far was sent (or given up), or for `timeout`; false on
   /// timeout.
   bool flush(std::chrono::milliseconds timeout);
 
  private:
+  using Message = std::variant<rpc::TaskExecutionState, rpc::AcknowledgeCheckpointRequest,
+                               rpc::DeclineCheckpointRequest, rpc::ReportEndOfInputRequest>;
+  void enqueue(Message message);
+  /// Send `message` once; the call's error, prefixed with the JobManager's address.
+  Status sendOnce(grpc::ClientContext* context, const Message& message);
+  /// Return what `message` is, for the log line of a lost one.
+  static std::string describe(const Message& message);
   void run();
 
   const std::string address_;
@@ -49,10 +66,10 @@ class RemoteJobManagerGateway final : public JobManagerGateway {
 
   std::mutex mu_;
   std::condition_variable changed_;
-  std::deque<rpc::TaskExecutionState> queue_;  // GUARDED_BY(mu_)
-  bool sending_ = false;                       // GUARDED_BY(mu_); an update is in flight
-  grpc::ClientContext* call_ = nullptr;        // GUARDED_BY(mu_); its call, to cancel
-  bool stopping_ = false;                      // GUARDED_BY(mu_)
+  std::deque<Message> queue_;            // GUARDED_BY(mu_)
+  bool sending_ = false;                 // GUARDED_BY(mu_); a message is in flight
+  grpc::ClientContext* call_ = nullptr;  // GUARDED_BY(mu_); its call, to cancel
+  bool stopping_ = false;                // GUARDED_BY(mu_)
   std::thread sender_;
 };
 

@@ -117,6 +117,40 @@ class TaskManagerServer::TaskManagerService final : public rpc::TaskManager::Ser
     return toGrpcStatus(server_.taskManager_->checkJobFits(request->job_name(), pointers));
   }
 
+  grpc::Status TriggerCheckpoint(grpc::ServerContext*, const rpc::TriggerCheckpointRequest* request,
+                                 rpc::Empty*) override {
+    std::string context = server_.name() + ": triggering checkpoint " +
+                          std::to_string(request->checkpoint_id()) + " of " +
+                          executionAttemptIdFromProto(request->attempt_id()).toString();
+    auto trigger = checkpointTriggerFromProto(*request);
+    if (!trigger.isOk()) return toGrpcStatus(trigger.status().withContext(context));
+    Status status = server_.taskManager_->triggerCheckpoint(
+        trigger->attemptId, trigger->checkpointId, trigger->timestamp, trigger->options);
+    return toGrpcStatus(status.withContext(context));
+  }
+
+  grpc::Status NotifyCheckpointComplete(grpc::ServerContext*,
+                                        const rpc::CheckpointNotification* request,
+                                        rpc::Empty*) override {
+    auto notification = checkpointNotificationFromProto(*request);
+    if (!notification.isOk()) {
+      return toGrpcStatus(notification.status().withContext(server_.name()));
+    }
+    server_.taskManager_->notifyCheckpointComplete(notification->first, notification->second);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status NotifyCheckpointAborted(grpc::ServerContext*,
+                                       const rpc::CheckpointNotification* request,
+                                       rpc::Empty*) override {
+    auto notification = checkpointNotificationFromProto(*request);
+    if (!notification.isOk()) {
+      return toGrpcStatus(notification.status().withContext(server_.name()));
+    }
+    server_.taskManager_->notifyCheckpointAborted(notification->first, notification->second);
+    return grpc::Status::OK;
+  }
+
  private:
   TaskManagerServer& server_;
 };

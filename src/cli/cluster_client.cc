@@ -85,6 +85,23 @@ Status ClusterClient::cancelJob(const std::string& jobId) {
                         "JobManager " + address_);
 }
 
+Result<std::string> ClusterClient::triggerSavepoint(const std::string& jobId,
+                                                    const std::string& targetDirectory,
+                                                    bool terminate,
+                                                    std::chrono::milliseconds timeout) {
+  rpc::TriggerSavepointRequest request;
+  request.set_job_id(jobId);
+  request.set_target_directory(targetDirectory);
+  request.set_terminate(terminate);
+  request.set_timeout_ms(timeout.count());
+  rpc::TriggerSavepointResponse response;
+  // The JobManager answers by the timeout; the margin covers the call itself.
+  auto ctx = context(timeout + kCallTimeout);
+  STROM_RETURN_IF_ERROR(fromGrpcStatus(jobManager_->TriggerSavepoint(ctx.get(), request, &response),
+                                       "JobManager " + address_));
+  return response.savepoint_path();
+}
+
 bool isTerminalJobStatus(rpc::JobStatus status) {
   return status == rpc::JOB_STATUS_FINISHED || status == rpc::JOB_STATUS_FAILED ||
          status == rpc::JOB_STATUS_CANCELED;

@@ -32,6 +32,11 @@ class ClusterClient {
                                         std::chrono::milliseconds timeout);
   Result<std::vector<rpc::JobStatusInfo>> listJobs();
   Status cancelJob(const std::string& jobId);
+  /// Take a savepoint of the job into a new directory below `targetDirectory` (empty: the
+  /// cluster's state.savepoints.dir) and wait for it, at most `timeout`; return its directory.
+  /// With `terminate`, the job then ends (stop with a savepoint).
+  Result<std::string> triggerSavepoint(const std::string& jobId, const std::string& targetDirectory,
+                                       bool terminate, std::chrono::milliseconds timeout);
 
  private:
   ClusterClient(std::string address, std::shared_ptr<grpc::Channel> channel);

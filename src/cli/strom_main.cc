@@ -1,14 +1,18 @@
 // The `strom` command-line client (Flink's `flink` CLI):
 //
-//   strom run [-m host:port] [-p N] [-d] [-D key=value]... job.so [job args...]
+//   strom run [-m host:port] [-p N] [-d] [-D key=value]... [-s savepoint [-n]] job.so [args...]
 //   strom list [-m host:port] [-a]
 //   strom cancel [-m host:port] <job-id>
+//   strom savepoint [-m host:port] <job-id> [target-dir]
+//   strom stop [-m host:port] [-p|--savepoint [target-dir]] <job-id>
 //   strom info [-p N] [-D key=value]... job.so [job args...]
 //
 // `run` loads the job library here (user code runs in the client and on TaskManagers, never in
 // the JobManager), builds the JobGraph, uploads the library and submits the graph, then waits for
-// the job unless detached. Errors are one line on stderr; exit codes: 0 success, 1 the job or the
-// cluster failed, 2 bad arguments, configuration or job library.
+// the job unless detached; with -s it restores the job from a savepoint (or checkpoint) directory.
+// `savepoint` takes a savepoint of a running job; `stop` takes one and ends the job. Errors are
+// one line on stderr; exit codes: 0 success, 1 the job or the cluster failed, 2 bad arguments,
+// configuration or job library.
 
 #include <strom/environment.h>
 
@@ -74,14 +78,34 @@ Result<Configuration> loadConfig(const CommonOptions& options, std::string* addr
   return config;
 }
 
-/// The job's configuration: only what the user set for it (-D and -p), which TaskManagers lay
-/// over their own. The file configures the cluster, not the job.
-Result<Configuration> jobConfiguration(const CommonOptions& options, int parallelism) {
+/// Where `run` restores the job from (-s, -n).
+struct RestoreOptions {
+  std::string savepointPath;           // -s: a savepoint's (or a chk-<n>) directory; "": none
+  bool allowNonRestoredState = false;  // -n
+};
+
+/// The job's configuration: only what the user set for it (-D, -p, -s and -n), which
+/// TaskManagers lay over their own. The file configures the cluster, not the job.
+Result<Configuration> jobConfiguration(const CommonOptions& options, int parallelism,
+                                       const RestoreOptions& restore = {}) {
   Configuration job;
   for (const std::string& option : options.dynamicOptions) {
     STROM_RETURN_IF_ERROR(job.setFromString(option));
   }
   if (parallelism > 0) job.set("parallelism.default", std::to_string(parallelism));
+  if (!restore.savepointPath.empty()) {
+    // The JobManager reads the directory (and reports it missing): make a relative path the
+    // client's, not the JobManager's working directory.
+    std::error_code error;
+    std::filesystem::path path = std::filesystem::absolute(restore.savepointPath, error);
+    job.set("execution.savepoint.path", error ? restore.savepointPath : path.string());
+  }
+  if (restore.allowNonRestoredState) {
+    if (restore.savepointPath.empty()) {
+      return Status::invalidArgument("--allow-non-restored-state needs -s <savepoint path>");
+    }
+    job.set("execution.savepoint.ignore-unclaimed-state", "true");
+  }
   return job;
 }
 
@@ -106,14 +130,14 @@ std::string formatTime(int64_t epochMs) {
 }
 
 int runCommand(const CommonOptions& common, int parallelism, bool detached,
-               std::vector<std::string> rest) {
+               const RestoreOptions& restore, std::vector<std::string> rest) {
   if (rest.empty()) return fail(2, "run: missing the job library (strom run [options] job.so)");
   std::string library = rest.front();
   std::vector<std::string> args(rest.begin() + 1, rest.end());
   std::string address;
   auto config = loadConfig(common, &address);
   if (!config.isOk()) return fail(2, config.status().message());
-  auto jobConfig = jobConfiguration(common, parallelism);
+  auto jobConfig = jobConfiguration(common, parallelism, restore);
   if (!jobConfig.isOk()) return fail(2, jobConfig.status().message());
   std::string jobName;
   auto graph = buildGraph(library, args, *jobConfig, &jobName);
@@ -194,6 +218,74 @@ int cancelCommand(const CommonOptions& common, const std::string& jobId) {
   return 0;
 }
 
+/// How long a savepoint may take: the client's execution.checkpointing.timeout (the JobManager
+/// waits as long, then aborts it).
+Result<std::chrono::milliseconds> savepointTimeout(const Configuration& config) {
+  STROM_ASSIGN_OR_RETURN(auto timeout, config.getDuration("execution.checkpointing.timeout",
+                                                          std::chrono::minutes(10)));
+  if (timeout.count() <= 0) {
+    return Status::invalidArgument("config key 'execution.checkpointing.timeout' must be positive");
+  }
+  return timeout;
+}
+
+int savepointCommand(const CommonOptions& common, const std::string& jobId,
+                     const std::string& targetDirectory) {
+  std::string address;
+  auto config = loadConfig(common, &address);
+  if (!config.isOk()) return fail(2, config.status().message());
+  auto timeout = savepointTimeout(*config);
+  if (!timeout.isOk()) return fail(2, timeout.status().message());
+  auto client = ClusterClient::connect(address, kConnectTimeout);
+  if (!client.isOk()) return fail(1, client.status().message());
+  std::printf("Triggering savepoint for job %s.\nWaiting for response...\n", jobId.c_str());
+  std::fflush(stdout);
+  auto path = (*client)->triggerSavepoint(jobId, targetDirectory, false, *timeout);
+  if (!path.isOk()) {
+    return fail(1, "savepoint of job " + jobId + " failed: " + path.status().message());
+  }
+  std::printf("Savepoint completed. Path: %s\n", path->c_str());
+  std::printf("You can resume your program from this savepoint with the run command (-s).\n");
+  return 0;
+}
+
+/// `stop [-p|--savepoint [dir]] <job-id>`: `args` are the positionals, [dir] job-id.
+int stopCommand(const CommonOptions& common, bool savepointFlag,
+                const std::vector<std::string>& args) {
+  if (args.empty()) return fail(2, "stop: missing the job id (strom stop [-p [dir]] <job-id>)");
+  if (args.size() > 2 || (args.size() == 2 && !savepointFlag)) {
+    return fail(2, "stop: too many arguments (strom stop [-p|--savepoint [dir]] <job-id>)");
+  }
+  const std::string& jobId = args.back();
+  std::string targetDirectory = args.size() == 2 ? args.front() : "";
+  std::string address;
+  auto config = loadConfig(common, &address);
+  if (!config.isOk()) return fail(2, config.status().message());
+  auto timeout = savepointTimeout(*config);
+  if (!timeout.isOk()) return fail(2, timeout.status().message());
+  auto client = ClusterClient::connect(address, kConnectTimeout);
+  if (!client.isOk()) return fail(1, client.status().message());
+  std::printf("Suspending job %s with a savepoint.\n", jobId.c_str());
+  std::fflush(stdout);
+  auto path = (*client)->triggerSavepoint(jobId, targetDirectory, true, *timeout);
+  if (!path.isOk()) {
+    return fail(1,
+                "stopping job " + jobId + " with a savepoint failed: " + path.status().message());
+  }
+  std::printf("Savepoint completed. Path: %s\n", path->c_str());
+  std::fflush(stdout);
+  // The job's tasks end once they learn that the savepoint completed.
+  auto status = (*client)->waitForJob(jobId, kWaitSlice);
+  if (!status.isOk()) return fail(1, status.status().message());
+  if (status->status() != rpc::JOB_STATUS_FINISHED) {
+    std::string cause = status->has_error() ? ": " + status->error().message() : "";
+    return fail(1, "job " + jobId + " is " + jobStatusName(status->status()) +
+                       ", not FINISHED, after its savepoint" + cause);
+  }
+  std::printf("Job %s has been stopped.\n", jobId.c_str());
+  return 0;
+}
+
 int infoCommand(const CommonOptions& common, int parallelism, std::vector<std::string> rest) {
   if (rest.empty()) return fail(2, "info: missing the job library (strom info [options] job.so)");
   auto config = loadConfig(common, nullptr);
@@ -209,13 +301,18 @@ int infoCommand(const CommonOptions& common, int parallelism, std::vector<std::s
 }
 
 int main(int argc, char** argv) {
-  CLI::App app{"Strom command-line client: run, list, cancel and inspect jobs.", "strom"};
+  CLI::App app{"Strom command-line client: run, list, cancel, savepoint, stop and inspect jobs.",
+               "strom"};
   app.require_subcommand(1);
   CommonOptions common;
   int parallelism = 0;
   bool detached = false;
   bool all = false;
   std::string jobId;
+  RestoreOptions restore;
+  std::string targetDirectory;
+  bool stopWithSavepoint = false;
+  std::vector<std::string> stopArgs;
 
   CLI::App* run = app.add_subcommand("run", "run a job library on a cluster");
   addCommonOptions(run, common, true);
@@ -224,6 +321,11 @@ int main(int argc, char** argv) {
   run->add_flag("-d,--detached", detached, "return after submitting; do not wait");
   run->add_option("-D", common.dynamicOptions, "configuration key=value (repeatable)")
       ->allow_extra_args(false);
+  run->add_option("-s,--fromSavepoint", restore.savepointPath,
+                  "restore the job from this savepoint (or checkpoint) directory");
+  run->add_flag("-n,--allowNonRestoredState,--allow-non-restored-state",
+                restore.allowNonRestoredState,
+                "with -s: skip the savepoint's state that no operator of the job claims");
   // Everything from the job library on is the job's: the library, then its arguments.
   run->prefix_command();
   run->footer("usage: strom run [options] job.so [job args...]");
@@ -235,6 +337,20 @@ int main(int argc, char** argv) {
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a job");
   addCommonOptions(cancel, common, true);
   cancel->add_option("job-id", jobId, "the job to cancel")->required();
+
+  CLI::App* savepoint = app.add_subcommand("savepoint", "take a savepoint of a running job");
+  addCommonOptions(savepoint, common, true);
+  savepoint->add_option("job-id", jobId, "the job")->required();
+  savepoint->add_option("target-dir", targetDirectory,
+                        "where the savepoint's directory goes (default: state.savepoints.dir)");
+
+  CLI::App* stop = app.add_subcommand("stop", "stop a job with a savepoint");
+  addCommonOptions(stop, common, true);
+  stop->add_flag("-p,--savepoint", stopWithSavepoint,
+                 "the next argument, if two follow, is the savepoint's target directory "
+                 "(default: state.savepoints.dir)");
+  stop->add_option("args", stopArgs, "[target-dir] <job-id>");
+  stop->footer("usage: strom stop [-m host:port] [-p|--savepoint [target-dir]] <job-id>");
 
   CLI::App* info = app.add_subcommand("info", "print a job's plan as JSON");
   addCommonOptions(info, common, false);
@@ -251,9 +367,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "strom: error: %s\n", e.what());
     return 2;
   }
-  if (run->parsed()) return runCommand(common, parallelism, detached, run->remaining());
+  if (run->parsed()) return runCommand(common, parallelism, detached, restore, run->remaining());
   if (list->parsed()) return listCommand(common, all);
   if (cancel->parsed()) return cancelCommand(common, jobId);
+  if (savepoint->parsed()) return savepointCommand(common, jobId, targetDirectory);
+  if (stop->parsed()) return stopCommand(common, stopWithSavepoint, stopArgs);
   if (info->parsed()) return infoCommand(common, parallelism, info->remaining());
   return 2;
 }

@@ -1,7 +1,8 @@
 // End-to-end tests of a Strom cluster: real strom-jobmanager and strom-taskmanager processes on
 // loopback with ephemeral ports, jobs submitted as job libraries with the real `strom` CLI, a
-// TaskManager killed with SIGKILL mid-job, cancel and list, and bad input. Outputs are checked
-// exactly against an oracle computed here. Every wait has a deadline; nothing sleeps.
+// TaskManager killed with SIGKILL mid-job, cancel and list, savepoint and stop, and bad input.
+// Outputs are checked exactly against an oracle computed here. Every wait has a deadline; nothing
+// sleeps.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -371,6 +372,35 @@ TEST_F(ClusterTest, UnreachableJobManagerBadConfigAndPortInUseAreOneLineErrors) 
   EXPECT_NE(inUse.exitCode, 0);
   EXPECT_NE(inUse.err.find(port), std::string::npos) << inUse.err;
   ::close(sock);
+}
+
+// The savepoint commands: bad arguments are exit 2 before any call; a savepoint or stop of a job
+// the JobManager does not run is exit 1 with one line naming the job.
+TEST_F(ClusterTest, SavepointAndStopArgumentErrorsAndUnknownJobs) {
+  ASSERT_TRUE(startJobManager());
+  auto expectOneLine = [](const RunResult& result, int exitCode, const std::string& text) {
+    EXPECT_EQ(result.exitCode, exitCode) << result.out << result.err;
+    EXPECT_NE(result.err.find(text), std::string::npos) << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  };
+  expectOneLine(strom({"savepoint", "-m", address_}), 2, "job-id is required");
+  expectOneLine(strom({"savepoint", "-m", address_, "a", "b", "c"}), 2, "c");
+  expectOneLine(strom({"stop", "-m", address_}), 2, "missing the job id");
+  expectOneLine(strom({"stop", "-m", address_, "/savepoints", "job"}), 2, "too many arguments");
+  expectOneLine(strom({"stop", "-m", address_, "-p", "/savepoints", "job", "more"}), 2,
+                "too many arguments");
+  expectOneLine(strom({"run", "-m", address_, "-n", kWordCountLibrary}), 2,
+                "--allow-non-restored-state needs -s");
+
+  const std::string unknown = "0123456789abcdef0123456789abcdef";
+  RunResult savepoint =
+      strom({"savepoint", "-m", address_, unknown, (dir_ / "savepoints").string()});
+  expectOneLine(savepoint, 1, "savepoint of job " + unknown + " failed");
+  EXPECT_EQ(savepoint.out.find("Savepoint completed"), std::string::npos) << savepoint.out;
+  RunResult stop = strom({"stop", "-m", address_, "--savepoint", unknown});
+  expectOneLine(stop, 1, "stopping job " + unknown + " with a savepoint failed");
+  RunResult stopTo = strom({"stop", "-m", address_, "-p", (dir_ / "sp").string(), unknown});
+  expectOneLine(stopTo, 1, unknown);
 }
 
 // bin/start-cluster.sh starts the JobManager and a TaskManager per line of conf/workers (here

@@ -1,6 +1,7 @@
 // RemoteTaskManagerGateway against TaskManagers that are not there: nothing listens (refused at
 // once), or a listener that accepts connections and never answers (the call's deadline ends it);
-// close() cancels a call in progress; background calls never block their caller.
+// close() cancels a call in progress and fails a queued trigger; background calls (cancels,
+// checkpoint notifications) never block their caller.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -115,6 +116,45 @@ TEST(RemoteGatewayTest, closeCancelsACallInProgressAndFailsLaterOnes) {
   Status later = gateway.submitTask(someTask());
   ASSERT_EQ(later.code(), StatusCode::kUnavailable);
   EXPECT_EQ(later.message(), "tm-lost is lost");
+}
+
+TEST(RemoteGatewayTest, triggerToAHungTaskManagerFailsAtTheDeadlineAndNotificationsDoNotBlock) {
+  SilentListener hung;
+  RemoteTaskManagerGateway gateway("tm-hung", hung.address(), "", 1, milliseconds(300));
+  ExecutionAttemptId attempt{"job-1", 0, 0, 0};
+  auto before = SteadyClock::now();
+  gateway.notifyCheckpointComplete(attempt, 1);  // queued: the trigger waits behind it
+  EXPECT_LT(SteadyClock::now() - before, milliseconds(250));
+  Status status = gateway.triggerCheckpoint(attempt, 2, 0, checkpoint::proto::CheckpointOptions());
+  auto elapsed = SteadyClock::now() - before;
+  ASSERT_EQ(status.code(), StatusCode::kDeadlineExceeded) << status.toString();
+  EXPECT_THAT(status.message(), HasSubstr("TaskManager tm-hung"));
+  EXPECT_THAT(status.message(), HasSubstr("checkpoint 2"));
+  EXPECT_GE(elapsed, milliseconds(250));
+  EXPECT_LT(elapsed, seconds(10));
+  auto notifyStart = SteadyClock::now();
+  gateway.notifyCheckpointAborted(attempt, 2);
+  EXPECT_LT(SteadyClock::now() - notifyStart, milliseconds(250));
+}
+
+TEST(RemoteGatewayTest, triggerAfterCloseFailsAtOnceWithTheCause) {
+  SilentListener hung;
+  RemoteTaskManagerGateway gateway("tm-lost", hung.address(), "", 1, seconds(60));
+  ExecutionAttemptId attempt{"job-1", 0, 0, 0};
+  // A trigger queued behind a notification that hangs: close() answers it with the cause.
+  gateway.notifyCheckpointComplete(attempt, 1);
+  auto before = SteadyClock::now();
+  std::future<Status> trigger = std::async(std::launch::async, [&] {
+    return gateway.triggerCheckpoint(attempt, 2, 0, checkpoint::proto::CheckpointOptions());
+  });
+  gateway.close(Status::unavailable("tm-lost is lost"));
+  ASSERT_EQ(trigger.wait_for(seconds(20)), std::future_status::ready);
+  EXPECT_FALSE(trigger.get().isOk());
+  EXPECT_LT(SteadyClock::now() - before, seconds(20));
+  Status later = gateway.triggerCheckpoint(attempt, 3, 0, checkpoint::proto::CheckpointOptions());
+  ASSERT_EQ(later.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(later.message(), "tm-lost is lost");
+  gateway.notifyCheckpointComplete(attempt, 3);  // dropped, without blocking
 }
 
 }  // namespace

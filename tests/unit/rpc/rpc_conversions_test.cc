@@ -1,8 +1,10 @@
-// The control plane's conversions: a JobGraph's topology, deployment descriptors, task states and
-// job states through their protobuf form and back; topology checks on graphs from a peer; the
+// The control plane's conversions: a JobGraph's topology, deployment descriptors (with their
+// restore), task states, job states and the checkpoint messages (trigger, notification, ack,
+// decline) through their protobuf form and back; checks on what a peer sends; the
 // Status <-> grpc::Status adapter; sha256.
 
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <strom/strom.h>
 
@@ -234,6 +236,206 @@ TEST(RpcConversionsTest, badDeploymentsAreRejected) {
   proto.clear_outputs();
   proto.mutable_attempt_id()->set_subtask_index(-1);
   ASSERT_STATUS(StatusCode::kInvalidArgument, runtime::deploymentFromProto(proto));
+}
+
+checkpoint::proto::StateHandle someHandle(const std::string& path, const std::string& kind) {
+  checkpoint::proto::StateHandle handle;
+  handle.set_path(path);
+  handle.set_offset(128);
+  handle.set_length(4096);
+  handle.set_checksum(0xfedcba9876543210ULL);
+  handle.set_kind(kind);
+  handle.set_key_group_start(3);
+  handle.set_key_group_end(17);
+  handle.set_operator_uid("node-4");
+  handle.set_name(kind == "operator" ? "offsets" : "");
+  handle.set_mode(kind == "operator" ? 1 : 0);
+  handle.set_subtask_index(2);
+  return handle;
+}
+
+/// Round trip `message` through its bytes (as gRPC sends it).
+template <typename Message>
+Message throughTheWire(const Message& message) {
+  Message parsed;
+  EXPECT_TRUE(parsed.ParseFromString(message.SerializeAsString()));
+  return parsed;
+}
+
+bool equal(const google::protobuf::Message& a, const google::protobuf::Message& b) {
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
+
+TEST(RpcConversionsTest, deploymentRestoreRoundTrips) {
+  runtime::TaskDeploymentDescriptor d;
+  d.attemptId = runtime::ExecutionAttemptId{"job-1", 1, 2, 4};
+  d.jobInformation = std::make_shared<runtime::JobInformation>();
+  auto restore = std::make_shared<checkpoint::proto::TaskRestore>();
+  restore->set_checkpoint_id(42);
+  restore->set_root_dir("/var/lib/strom/checkpoints/job-1");
+  *restore->add_handles() = someHandle("chk-42/v1-s2-a3.state", "keyed");
+  *restore->add_handles() = someHandle("chk-42/v1-s0-a3.state", "operator");
+  checkpoint::proto::SplitSelect select;
+  select.set_modulus(3);
+  select.set_remainder(2);
+  (*restore->mutable_split_select())["node-4/offsets"] = select;
+  d.restore = restore;
+
+  rpc::TaskDeploymentDescriptor proto;
+  runtime::deploymentToProto(d, &proto);
+  ASSERT_OK_AND_ASSIGN(runtime::TaskDeploymentDescriptor copy,
+                       runtime::deploymentFromProto(throughTheWire(proto)));
+  ASSERT_NE(copy.restore, nullptr);
+  EXPECT_TRUE(equal(*copy.restore, *restore)) << copy.restore->DebugString();
+
+  // A fresh start has none.
+  d.restore = nullptr;
+  rpc::TaskDeploymentDescriptor fresh;
+  runtime::deploymentToProto(d, &fresh);
+  EXPECT_FALSE(fresh.has_restore());
+  ASSERT_OK_AND_ASSIGN(runtime::TaskDeploymentDescriptor freshCopy,
+                       runtime::deploymentFromProto(fresh));
+  EXPECT_EQ(freshCopy.restore, nullptr);
+}
+
+TEST(RpcConversionsTest, malformedRestoresAreRejectedNamingTheCheck) {
+  rpc::TaskDeploymentDescriptor proto;
+  runtime::executionAttemptIdToProto(runtime::ExecutionAttemptId{"job-1", 0, 0, 1},
+                                     proto.mutable_attempt_id());
+  proto.mutable_job_information()->set_job_name("j");
+  auto expectRejected = [&](const std::string& what) {
+    auto result = runtime::deploymentFromProto(proto);
+    ASSERT_STATUS(StatusCode::kInvalidArgument, result);
+    EXPECT_THAT(result.status().message(), HasSubstr(what));
+    EXPECT_THAT(result.status().message(), HasSubstr("job-1"));
+  };
+  checkpoint::proto::TaskRestore* restore = proto.mutable_restore();
+  restore->set_checkpoint_id(7);
+  restore->set_root_dir("relative/dir");
+  expectRejected("root_dir 'relative/dir' is not an absolute path");
+  restore->set_root_dir("/checkpoints/job-1");
+  *restore->add_handles() = someHandle("chk-7/../../etc/passwd", "keyed");
+  expectRejected("'chk-7/../../etc/passwd' leaves its root directory");
+  *restore->mutable_handles(0) = someHandle("/etc/passwd", "keyed");
+  expectRejected("'/etc/passwd' has an absolute path");
+  *restore->mutable_handles(0) = someHandle("", "keyed");
+  expectRejected("has no path");
+  *restore->mutable_handles(0) = someHandle("chk-7/a.state", "keyed");
+  restore->mutable_handles(0)->set_key_group_start(9);
+  restore->mutable_handles(0)->set_key_group_end(8);
+  expectRejected("key groups [9, 8]");
+  *restore->mutable_handles(0) = someHandle("chk-7/a.state", "keyed");
+  restore->mutable_handles(0)->set_offset(~uint64_t{0} - 10);
+  expectRejected("byte range past 2^64");
+  *restore->mutable_handles(0) = someHandle("chk-7/..a/b..", "keyed");  // not ".." itself
+  ASSERT_OK(runtime::deploymentFromProto(proto).status());
+  checkpoint::proto::SplitSelect select;
+  select.set_modulus(0);
+  (*restore->mutable_split_select())["u/s"] = select;
+  expectRejected("split_select of 'u/s' keeps remainder 0 of modulus 0");
+  select.set_modulus(2);
+  select.set_remainder(2);
+  (*restore->mutable_split_select())["u/s"] = select;
+  expectRejected("remainder 2 of modulus 2");
+}
+
+TEST(RpcConversionsTest, checkpointTriggerAndNotificationRoundTrip) {
+  runtime::CheckpointTrigger trigger;
+  trigger.attemptId = runtime::ExecutionAttemptId{"job-9", 0, 1, 2};
+  trigger.checkpointId = 12;
+  trigger.timestamp = 1700000000123;
+  trigger.options.set_type(0);
+  trigger.options.set_savepoint(true);
+  trigger.options.set_terminate(true);
+  rpc::TriggerCheckpointRequest proto;
+  runtime::checkpointTriggerToProto(trigger, &proto);
+  ASSERT_OK_AND_ASSIGN(runtime::CheckpointTrigger copy,
+                       runtime::checkpointTriggerFromProto(throughTheWire(proto)));
+  EXPECT_EQ(copy.attemptId, trigger.attemptId);
+  EXPECT_EQ(copy.checkpointId, 12);
+  EXPECT_EQ(copy.timestamp, trigger.timestamp);
+  EXPECT_TRUE(equal(copy.options, trigger.options));
+
+  trigger.options.Clear();
+  trigger.options.set_type(2);
+  trigger.options.set_final(true);
+  runtime::checkpointTriggerToProto(trigger, &proto);
+  ASSERT_OK_AND_ASSIGN(copy, runtime::checkpointTriggerFromProto(throughTheWire(proto)));
+  EXPECT_TRUE(equal(copy.options, trigger.options));
+
+  proto.mutable_options()->set_type(3);
+  auto badType = runtime::checkpointTriggerFromProto(proto);
+  ASSERT_STATUS(StatusCode::kInvalidArgument, badType);
+  EXPECT_THAT(badType.status().message(), HasSubstr("checkpoint type 3"));
+  EXPECT_THAT(badType.status().message(), HasSubstr("checkpoint 12 of"));
+  proto.mutable_options()->set_type(0);
+  proto.mutable_options()->set_terminate(true);
+  auto terminateCheckpoint = runtime::checkpointTriggerFromProto(proto);
+  ASSERT_STATUS(StatusCode::kInvalidArgument, terminateCheckpoint);
+  EXPECT_THAT(terminateCheckpoint.status().message(), HasSubstr("terminate"));
+  proto.mutable_options()->set_terminate(false);
+  proto.set_checkpoint_id(0);
+  auto badId = runtime::checkpointTriggerFromProto(proto);
+  ASSERT_STATUS(StatusCode::kInvalidArgument, badId);
+  EXPECT_THAT(badId.status().message(), HasSubstr("checkpoint id 0 is not positive"));
+  proto.set_checkpoint_id(1);
+  proto.mutable_attempt_id()->set_job_id("");
+  ASSERT_STATUS(StatusCode::kInvalidArgument, runtime::checkpointTriggerFromProto(proto));
+
+  rpc::CheckpointNotification notification;
+  runtime::checkpointNotificationToProto(trigger.attemptId, 77, &notification);
+  ASSERT_OK_AND_ASSIGN(auto parsed,
+                       runtime::checkpointNotificationFromProto(throughTheWire(notification)));
+  EXPECT_EQ(parsed.first, trigger.attemptId);
+  EXPECT_EQ(parsed.second, 77);
+  notification.set_checkpoint_id(-1);
+  ASSERT_STATUS(StatusCode::kInvalidArgument,
+                runtime::checkpointNotificationFromProto(notification));
+}
+
+TEST(RpcConversionsTest, subtaskStateAcknowledgementAndDeclineRoundTrip) {
+  runtime::CheckpointAcknowledgement ack;
+  ack.attemptId = runtime::ExecutionAttemptId{"job-3", 4, 2, 0};
+  ack.checkpointId = 5;
+  ack.state.set_subtask_index(2);
+  *ack.state.add_handles() = someHandle("chk-5/v4-s2-a0.state", "keyed");
+  *ack.state.add_handles() = someHandle("chk-5/v4-s2-a0.state", "operator");
+  *ack.state.add_handles() = someHandle("chk-5/v4-s2-a0.state", "channel");
+  checkpoint::proto::SourcePosition* position = ack.state.add_source_positions();
+  position->set_split("file-0");
+  position->set_position(std::string("\x00\x01\xff", 3));
+  rpc::AcknowledgeCheckpointRequest proto;
+  runtime::checkpointAcknowledgementToProto(ack, &proto);
+  ASSERT_OK_AND_ASSIGN(runtime::CheckpointAcknowledgement copy,
+                       runtime::checkpointAcknowledgementFromProto(throughTheWire(proto)));
+  EXPECT_EQ(copy.attemptId, ack.attemptId);
+  EXPECT_EQ(copy.checkpointId, 5);
+  EXPECT_TRUE(equal(copy.state, ack.state)) << copy.state.DebugString();
+
+  proto.mutable_subtask_state()->mutable_handles(1)->set_path("../other-job/chk-5/x.state");
+  auto escaping = runtime::checkpointAcknowledgementFromProto(proto);
+  ASSERT_STATUS(StatusCode::kInvalidArgument, escaping);
+  EXPECT_THAT(escaping.status().message(), HasSubstr("acknowledgement of checkpoint 5"));
+  EXPECT_THAT(escaping.status().message(), HasSubstr("leaves its root directory"));
+
+  runtime::CheckpointDecline decline;
+  decline.attemptId = ack.attemptId;
+  decline.checkpointId = 6;
+  decline.reason = Status::ioError("cannot write /ckpt/chk-6/v4-s2-a0.state: No space left");
+  rpc::DeclineCheckpointRequest declineProto;
+  runtime::checkpointDeclineToProto(decline, &declineProto);
+  ASSERT_OK_AND_ASSIGN(runtime::CheckpointDecline declineCopy,
+                       runtime::checkpointDeclineFromProto(throughTheWire(declineProto)));
+  EXPECT_EQ(declineCopy.attemptId, decline.attemptId);
+  EXPECT_EQ(declineCopy.checkpointId, 6);
+  EXPECT_EQ(declineCopy.reason.code(), StatusCode::kIOError);
+  EXPECT_EQ(declineCopy.reason.message(), decline.reason.message());
+
+  // A decline never reads as OK.
+  declineProto.clear_reason();
+  ASSERT_OK_AND_ASSIGN(declineCopy, runtime::checkpointDeclineFromProto(declineProto));
+  EXPECT_EQ(declineCopy.reason.code(), StatusCode::kInternal);
+  EXPECT_THAT(declineCopy.reason.message(), HasSubstr("declined without a reason"));
 }
 
 TEST(RpcConversionsTest, taskExecutionStateRoundTrips) {
