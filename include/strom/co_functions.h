@@ -9,7 +9,10 @@
 #include <strom/detail/heap_state.h>
 #include <strom/functions.h>
 #include <strom/operator.h>
+#include <strom/operator_state.h>
 #include <strom/state.h>
+#include <strom/status.h>
+#include <strom/type_serializer.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -65,9 +68,16 @@ class KeyedCoProcessFunction : public RichFunction {
 // ---- Broadcast state ----------------------------------------------------------------------
 
 namespace detail {
+/// The type-erased face of a BroadcastState<UK, UV>, for snapshots and restores. Each entry is
+/// one operator state element (mode broadcast; layout in <strom/operator_state.h>).
 class BroadcastStateBase {
  public:
   virtual ~BroadcastStateBase() = default;
+  /// Append one element per entry; InvalidArgument naming `name` if UK or UV has no
+  /// TypeSerializer.
+  virtual Status snapshot(const std::string& name, std::vector<std::string>& elements) const = 0;
+  /// Replace the entries with the decoded `elements`; on error nothing is changed.
+  virtual Status restore(const std::string& name, const std::vector<std::string>& elements) = 0;
 };
 }  // namespace detail
 
@@ -97,6 +107,62 @@ class BroadcastState final : public detail::BroadcastStateBase {
   /// Iterate over the entries (structured bindings: `for (const auto& [k, v] : s.entries())`),
   /// in unspecified order; valid until the next write.
   const detail::FlatHashMap<UK, UV>& entries() const { return map_; }
+
+  /// The serializer identity the elements of this state are written with: "UK,UV".
+  static std::string serializerIdentity() {
+    return detail::serializerIdentity<UK>() + "," + detail::serializerIdentity<UV>();
+  }
+  Status snapshot(const std::string& name, std::vector<std::string>& elements) const override {
+    if constexpr (Serializable<UK> && Serializable<UV>) {
+      const uint64_t hash = detail::operatorStateSerializerHash(serializerIdentity());
+      elements.reserve(elements.size() + map_.size());
+      for (const auto& [key, value] : map_) {
+        std::string element;
+        detail::beginOperatorStateElement(element, OperatorStateMode::kBroadcast, hash);
+        DataOutput out(element);
+        TypeSerializer<UK>::serialize(key, out);
+        TypeSerializer<UV>::serialize(value, out);
+        elements.push_back(std::move(element));
+      }
+      return Status::ok();
+    } else {
+      return Status::invalidArgument("broadcast state '" + name +
+                                     "': its key or value type has no TypeSerializer");
+    }
+  }
+  Status restore(const std::string& name, const std::vector<std::string>& elements) override {
+    if constexpr (Serializable<UK> && Serializable<UV>) {
+      const std::string identity = serializerIdentity();
+      detail::FlatHashMap<UK, UV> map;
+      for (size_t i = 0; i < elements.size(); ++i) {
+        STROM_ASSIGN_OR_RETURN(std::string_view payload,
+                               detail::checkOperatorStateElement(
+                                   elements[i], name, i, OperatorStateMode::kBroadcast, identity));
+        DataInput in(payload);
+        UK key{};
+        UV value{};
+        if (!TypeSerializer<UK>::deserialize(in, key) ||
+            !TypeSerializer<UV>::deserialize(in, value) || in.remaining() != 0) {
+          return Status::corruption("operator state '" + name + "': element " + std::to_string(i) +
+                                    " does not decode as '" + identity +
+                                    "' (truncated or corrupt)");
+        }
+        const uint64_t hash = detail::mapKeyHash(key);
+        auto [slot, inserted] = map.tryEmplace(std::move(key), hash, std::move(value));
+        if (!inserted) {
+          return Status::corruption("operator state '" + name + "': element " + std::to_string(i) +
+                                    " repeats a key");
+        }
+        (void)slot;
+      }
+      map_ = std::move(map);
+      return Status::ok();
+    } else {
+      if (elements.empty()) return Status::ok();
+      return Status::invalidArgument("broadcast state '" + name +
+                                     "': its key or value type has no TypeSerializer");
+    }
+  }
 
  private:
   detail::FlatHashMap<UK, UV> map_;
@@ -128,9 +194,51 @@ class BroadcastStateStore {
       throw std::logic_error("broadcast state '" + descriptor.name() +
                              "' was not declared: pass its descriptor to broadcast(...)");
     }
-    states_.push_back(Entry{descriptor.name(), typeid(BroadcastState<UK, UV>),
-                            std::make_unique<BroadcastState<UK, UV>>()});
+    auto state = std::make_unique<BroadcastState<UK, UV>>();
+    if (restored_ != nullptr) {
+      // The restored entries, checked by setRestored(), decoded at the state's first use.
+      if (std::optional<std::vector<std::string>> elements =
+              restored_->claimRestored(descriptor.name())) {
+        Status status = state->restore(descriptor.name(), *elements);
+        if (!status.isOk()) {
+          throw std::runtime_error("restoring broadcast state: " + status.message());
+        }
+      }
+    }
+    states_.push_back(Entry{descriptor.name(), typeid(BroadcastState<UK, UV>), std::move(state)});
     return static_cast<BroadcastState<UK, UV>&>(*states_.back().state);
+  }
+
+  /// Restore the declared states from `store`'s restored operator state, each at its first use
+  /// (the function's state types are known only then); until then the elements stay in
+  /// `store`, which writes them again at every checkpoint. Check the elements' headers now:
+  /// Corruption or InvalidArgument naming the state if one was not written as broadcast state.
+  /// `store` must outlive this store's use of it.
+  Status setRestored(OperatorStateStore& store) {
+    restored_ = &store;
+    for (const std::string& name : declared_) {
+      const std::vector<std::string>* elements = store.peekRestored(name);
+      if (elements == nullptr) continue;
+      for (size_t i = 0; i < elements->size(); ++i) {
+        STROM_ASSIGN_OR_RETURN(OperatorStateMode mode,
+                               operatorStateElementMode((*elements)[i], name, i));
+        if (mode != OperatorStateMode::kBroadcast) {
+          return Status::invalidArgument("operator state '" + name + "' was written as " +
+                                         operatorStateModeName(mode) +
+                                         " and is read as broadcast state");
+        }
+      }
+    }
+    return Status::ok();
+  }
+  /// Append every used state (mode broadcast) to `entries`.
+  Status snapshot(std::vector<OperatorStateEntry>& entries) const {
+    for (const Entry& entry : states_) {
+      OperatorStateEntry out{entry.name, OperatorStateMode::kBroadcast, {}};
+      STROM_RETURN_IF_ERROR(entry.state->snapshot(entry.name, out.elements));
+      entries.push_back(std::move(out));
+    }
+    return Status::ok();
   }
 
  private:
@@ -141,6 +249,7 @@ class BroadcastStateStore {
   };
   std::vector<std::string> declared_;
   std::vector<Entry> states_;
+  OperatorStateStore* restored_ = nullptr;  // the operator's; set on initializeState
 };
 }  // namespace detail
 

@@ -7,6 +7,7 @@
 
 #include <strom/detail/keyed_state_backend.h>
 #include <strom/operator.h>
+#include <strom/operator_state.h>
 #include <strom/state.h>
 
 #include <cstdint>

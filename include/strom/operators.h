@@ -7,11 +7,14 @@
 #include <strom/detail/connector_operators.h>
 #include <strom/detail/flat_hash_map.h>
 #include <strom/detail/keyed_state_backend.h>
+#include <strom/detail/keyed_state_snapshot.h>
 #include <strom/detail/timer_queue.h>
 #include <strom/functions.h>
 #include <strom/key.h>
 #include <strom/operator.h>
+#include <strom/operator_state.h>
 #include <strom/state.h>
+#include <strom/status.h>
 
 #include <algorithm>
 #include <concepts>
@@ -79,6 +82,14 @@ struct NoKeying {
   template <class T>
   void setKeyOf2(const T&) {}
   void beginBatch(OperatorContext&) {}
+  /// Non-keyed operators have no keyed state: nothing to write.
+  Status snapshotKeyedState(StateSnapshotContext&) { return Status::ok(); }
+  /// Refuse keyed state: the checkpoint's operator was keyed, this one is not.
+  Status restoreKeyedState(StateInitializationContext& context) {
+    if (context.keyedState().empty()) return Status::ok();
+    return Status::invalidArgument(
+        "the checkpoint holds keyed state for this operator, which is not keyed");
+  }
 };
 
 /// Operators on keyed streams: a heap keyed-state backend for the subtask's key groups, and
@@ -94,6 +105,38 @@ class Keying {
     backend_ = std::make_unique<HeapKeyedStateBackend<K>>(
         KeyGroupRange::forOperator(maxParallelism_, context.parallelism(), context.subtaskIndex()),
         maxParallelism_);
+    snapshotter_ = std::make_unique<KeyedStateSnapshotter<K>>(*backend_);
+  }
+  /// Include `queue` in the keyed-state snapshots under `name` (unique per operator). Call in
+  /// open(), after this Keying's open(); the queue must outlive the operator's use of it.
+  template <class N>
+  void addTimerQueue(std::string name, KeyedTimerQueue<K, N>& queue) {
+    snapshotter_->addTimerQueue(std::move(name), queue);
+  }
+  /// Add the keyed-state snapshot of the subtask's key groups (every registered state and the
+  /// added timer queues) to `context`. InvalidArgument naming a state or queue whose type has no
+  /// TypeSerializer, or when the key type has none.
+  Status snapshotKeyedState(StateSnapshotContext& context) {
+    if constexpr (Serializable<K>) {
+      STROM_ASSIGN_OR_RETURN(std::string bytes, snapshotter_->snapshot());
+      context.addKeyedState(std::move(bytes));
+      return Status::ok();
+    } else {
+      return Status::invalidArgument("keyed state snapshot: the key type " +
+                                     detail::serializerIdentity<K>() + " has no TypeSerializer");
+    }
+  }
+  /// Restore the backend and the added timer queues from the keyed-state snapshots of
+  /// `context` (none: a fresh start, or an operator that was not keyed). Every state must be
+  /// registered and every queue added by then. Errors: KeyedStateSnapshotter::restore's.
+  Status restoreKeyedState(StateInitializationContext& context) {
+    if (context.keyedState().empty()) return Status::ok();
+    if constexpr (Serializable<K>) {
+      return snapshotter_->restore(context.keyedState());
+    } else {
+      return Status::invalidArgument("keyed state restore: the key type " +
+                                     detail::serializerIdentity<K>() + " has no TypeSerializer");
+    }
   }
   KeyedStateBackend* backend() { return backend_.get(); }
   template <class T>
@@ -116,6 +159,7 @@ class Keying {
  private:
   KeySelector selector_;
   std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
+  std::unique_ptr<KeyedStateSnapshotter<K>> snapshotter_;  // over backend_
   int maxParallelism_ = kDefaultMaxParallelism;
 };
 
@@ -136,7 +180,10 @@ class CoKeying : public Keying<K, Selector1> {
 };
 
 /// Base of operators with a main output: owns the runtime context of a rich user function,
-/// the keys (NoKeying or a Keying) and the side outputs.
+/// the keys (NoKeying or a Keying), the side outputs, and the operator's checkpointed state:
+/// the keyed state of its Keying (with the timer queues the operator added to it) and the
+/// operator state of its user functions (CheckpointedFunction) and of the operator itself
+/// (broadcast state, via the snapshotOwnOperatorState hook).
 template <class Out, class Keys>
 class OperatorWithOutput : public StreamOperator, public SideOutputs {
  public:
@@ -162,15 +209,119 @@ class OperatorWithOutput : public StreamOperator, public SideOutputs {
   /// Return the keyed state of this instance (null on non-keyed streams): for tests.
   KeyedStateBackend* keyedStateBackend() { return keys_.backend(); }
 
+  /// Restore in this order: the operator state is made available for claiming, the user
+  /// functions' initializeState runs (they register their operator state, and may register
+  /// keyed state), then the keyed state and timers are restored (every keyed state must be
+  /// registered by then: in open() or in initializeState), then onStateRestored(). Operator
+  /// state nobody claims is kept and written again at every checkpoint.
+  Status initializeState(StateInitializationContext& context) override {
+    operatorState_.setRestored(context);
+    FunctionInitializationContext functionContext(context.isRestored(),
+                                                  context.restoredCheckpointId(), operatorState_);
+    for (CheckpointedFunction* function : checkpointed_) {
+      STROM_RETURN_IF_ERROR(
+          callUserFunction("initializeState", [&] { function->initializeState(functionContext); }));
+    }
+    STROM_RETURN_IF_ERROR(initializeOwnOperatorState());
+    STROM_RETURN_IF_ERROR(keys_.restoreKeyedState(context));
+    onStateRestored();
+    return Status::ok();
+  }
+  /// Run the user functions' snapshotState, then add their operator state, the operator's own
+  /// (broadcast) state and the keyed state to `context`. Errors: an exception of a user
+  /// function, a state without a TypeSerializer, or an operator state name used twice.
+  Status snapshotState(StateSnapshotContext& context) override {
+    FunctionSnapshotContext functionContext(context.checkpointId(), context.checkpointTimestamp(),
+                                            context.isSavepoint());
+    for (CheckpointedFunction* function : checkpointed_) {
+      STROM_RETURN_IF_ERROR(
+          callUserFunction("snapshotState", [&] { function->snapshotState(functionContext); }));
+    }
+    std::vector<OperatorStateEntry> entries;
+    STROM_RETURN_IF_ERROR(operatorState_.snapshot(entries));
+    STROM_RETURN_IF_ERROR(snapshotOwnOperatorState(entries));
+    for (size_t i = 0; i < entries.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (entries[j].name == entries[i].name) {
+          return Status::invalidArgument("operator state '" + entries[i].name +
+                                         "' is registered twice in one operator (as " +
+                                         operatorStateModeName(entries[j].mode) + " and " +
+                                         operatorStateModeName(entries[i].mode) + ")");
+        }
+      }
+    }
+    STROM_RETURN_IF_ERROR(keys_.snapshotKeyedState(context));
+    for (OperatorStateEntry& entry : entries) {
+      context.addOperatorState(std::move(entry.name), entry.mode, std::move(entry.elements));
+    }
+    return Status::ok();
+  }
+  /// Tell the user functions that are CheckpointListeners. An exception propagates (the task
+  /// fails with it, naming this operator).
+  void notifyCheckpointComplete(int64_t checkpointId) override {
+    for (CheckpointListener* listener : listeners_) {
+      callNamingOperator(this->context().operatorName(),
+                         [&] { listener->notifyCheckpointComplete(checkpointId); });
+    }
+  }
+  void notifyCheckpointAborted(int64_t checkpointId) override {
+    for (CheckpointListener* listener : listeners_) {
+      callNamingOperator(this->context().operatorName(),
+                         [&] { listener->notifyCheckpointAborted(checkpointId); });
+    }
+  }
+
  protected:
   RuntimeContext* runtimeContext() { return runtimeContext_.get(); }
+  OperatorStateStore& operatorStateStore() { return operatorState_; }
+
+  /// Give `fn` its runtime context and open it (a RichFunction), and take part in checkpoints
+  /// if it is a CheckpointedFunction or CheckpointListener. Call in open(), once per function;
+  /// `fn` must outlive the operator's use of it (a member).
+  template <class F>
+  void openUserFunction(F& fn) {
+    if constexpr (std::is_base_of_v<CheckpointedFunction, F>) checkpointed_.push_back(&fn);
+    if constexpr (std::is_base_of_v<CheckpointListener, F>) listeners_.push_back(&fn);
+    openFunction(fn, runtimeContext());
+  }
+
+  /// Hook: check the operator's own operator state (broadcast state) once restored state is
+  /// available to claim from operatorStateStore(). This default has none.
+  virtual Status initializeOwnOperatorState() { return Status::ok(); }
+  /// Hook: append the operator's own operator state (broadcast state). This default has none.
+  virtual Status snapshotOwnOperatorState(std::vector<OperatorStateEntry>& /*entries*/) {
+    return Status::ok();
+  }
+  /// Hook: called when the keyed state and timers are restored (also on a fresh start), such
+  /// as to ask for the processing-time callback of restored timers. This default does nothing.
+  virtual void onStateRestored() {}
 
   Keys keys_;
   Output<Out> output_;
 
  private:
+  /// Call `call` (user code); turn an exception into a Status naming the operator and `what`,
+  /// or into the operator state store's error when a state access failed.
+  template <class Call>
+  Status callUserFunction(const char* what, Call&& call) {
+    try {
+      call();
+      return Status::ok();
+    } catch (const std::exception& e) {
+      if (!operatorState_.error().isOk()) return operatorState_.error();
+      return Status::invalidArgument(this->context().operatorName() + ": " + what +
+                                     " of the user function failed: " + e.what());
+    } catch (...) {
+      return Status::invalidArgument(this->context().operatorName() + ": " + what +
+                                     " of the user function failed: unknown exception");
+    }
+  }
+
   std::unique_ptr<RuntimeContext> runtimeContext_;
   std::vector<std::pair<std::string, std::unique_ptr<OutputBase>>> sideOutputs_;
+  OperatorStateStore operatorState_;
+  std::vector<CheckpointedFunction*> checkpointed_;  // the operator's members
+  std::vector<CheckpointListener*> listeners_;       // the operator's members
 };
 
 /// Base of operators with one input and one main output.
@@ -194,7 +345,7 @@ class MapOperator final : public OneInputOperator<In, Out, Keys> {
       : OneInputOperator<In, Out, Keys>(batchRows, std::move(keys)), fn_(std::move(fn)) {}
   void open(OperatorContext& context) override {
     OneInputOperator<In, Out, Keys>::open(context);
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch(RecordBatch<In>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -228,7 +379,7 @@ class FilterOperator final : public OneInputOperator<T, T, Keys> {
       : OneInputOperator<T, T, Keys>(batchRows, std::move(keys)), fn_(std::move(fn)) {}
   void open(OperatorContext& context) override {
     OneInputOperator<T, T, Keys>::open(context);
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch(RecordBatch<T>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -254,7 +405,7 @@ class FlatMapOperator final : public OneInputOperator<In, Out, Keys> {
         collector_(&this->output_) {}
   void open(OperatorContext& context) override {
     OneInputOperator<In, Out, Keys>::open(context);
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch(RecordBatch<In>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -283,7 +434,7 @@ class KeyedReduceOperator final : public OneInputOperator<T, T, Keying<K, KeySel
   void open(OperatorContext& context) override {
     OneInputOperator<T, T, Keying<K, KeySelector>>::open(context);
     state_ = &this->keys_.backend()->getState(ValueStateDescriptor<T>("reduce"));
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch(RecordBatch<T>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -320,7 +471,7 @@ class KeyedAggregateOperator final : public OneInputOperator<T, Out, Keying<K, K
   void open(OperatorContext& context) override {
     OneInputOperator<T, Out, Keying<K, KeySelector>>::open(context);
     state_ = &this->keys_.backend()->getState(ValueStateDescriptor<Acc>("aggregate"));
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch(RecordBatch<T>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -373,7 +524,7 @@ class ProcessOperator final : public OneInputOperator<I, O, NoKeying> {
   void open(OperatorContext& context) override {
     OneInputOperator<I, O, NoKeying>::open(context);
     contextPtr_ = &context;
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch(RecordBatch<I>& batch) override {
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -411,6 +562,13 @@ class KeyedTimers final : public TimerService {
         context.maxParallelism(), context.parallelism(), context.subtaskIndex());
     processingTimers_ = KeyedTimerQueue<K>(range, context.maxParallelism());
     eventTimers_ = KeyedTimerQueue<K>(range, context.maxParallelism());
+    keys_.addTimerQueue("event-time-timers", eventTimers_);
+    keys_.addTimerQueue("processing-time-timers", processingTimers_);
+  }
+  /// Ask for the processing-time callback of the earliest timer (after a restore).
+  void requestNextProcessingTime() {
+    requestedTime_ = processingTimers_.nextTime();
+    if (requestedTime_ != INT64_MAX) context_->requestProcessingTimeCallback(requestedTime_);
   }
   /// The timers of each domain (for snapshots and tests).
   const KeyedTimerQueue<K>& eventTimers() const { return eventTimers_; }
@@ -498,7 +656,7 @@ class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySe
   void open(OperatorContext& context) override {
     Base::open(context);
     timers_.open(context);
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch(RecordBatch<I>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -522,6 +680,9 @@ class KeyedProcessOperator final : public OneInputOperator<I, O, Keying<K, KeySe
     }
   }
   void close() override { closeFunction(fn_); }
+
+ protected:
+  void onStateRestored() override { timers_.requestNextProcessingTime(); }
 
  private:
   F fn_;

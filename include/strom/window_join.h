@@ -12,9 +12,11 @@
 
 #include <strom/co_functions.h>
 #include <strom/datastream.h>
+#include <strom/operator_state.h>
 #include <strom/windows.h>
 
 #include <chrono>
+#include <cstdint>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -116,17 +118,42 @@ struct CoGroupSides {
 };
 
 /// The window function of a join or coGroup: splits each window's tagged elements by side
-/// (into buffers reused across firings) and hands them to `Apply`.
+/// (into buffers reused across firings) and hands them to `Apply`. Checkpoint hooks go on to
+/// the user's function when it is a CheckpointedFunction or CheckpointListener.
 template <class T1, class T2, class Out, class K, class W, class Apply, class UserFunction>
-class SplitBySide final : public ProcessWindowFunction<std::variant<T1, T2>, Out, K, W> {
+class SplitBySide final : public ProcessWindowFunction<std::variant<T1, T2>, Out, K, W>,
+                          public CheckpointedFunction,
+                          public CheckpointListener {
   using Base = ProcessWindowFunction<std::variant<T1, T2>, Out, K, W>;
 
  public:
   explicit SplitBySide(Apply apply) : apply_(std::move(apply)) {}
-  SplitBySide(const SplitBySide& other) : Base(), apply_(other.apply_) {}
+  SplitBySide(const SplitBySide& other)
+      : Base(), CheckpointedFunction(), CheckpointListener(), apply_(other.apply_) {}
 
   void open() override { openFunction(userFunction(), &this->getRuntimeContext()); }
   void close() override { closeFunction(userFunction()); }
+
+  void initializeState(FunctionInitializationContext& context) override {
+    if constexpr (std::is_base_of_v<CheckpointedFunction, UserFunction>) {
+      userFunction().initializeState(context);
+    }
+  }
+  void snapshotState(FunctionSnapshotContext& context) override {
+    if constexpr (std::is_base_of_v<CheckpointedFunction, UserFunction>) {
+      userFunction().snapshotState(context);
+    }
+  }
+  void notifyCheckpointComplete(int64_t checkpointId) override {
+    if constexpr (std::is_base_of_v<CheckpointListener, UserFunction>) {
+      userFunction().notifyCheckpointComplete(checkpointId);
+    }
+  }
+  void notifyCheckpointAborted(int64_t checkpointId) override {
+    if constexpr (std::is_base_of_v<CheckpointListener, UserFunction>) {
+      userFunction().notifyCheckpointAborted(checkpointId);
+    }
+  }
 
   void process(const K&, typename Base::Context&, std::span<const std::variant<T1, T2>> elements,
                Collector<Out>& out) override {

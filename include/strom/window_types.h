@@ -10,6 +10,7 @@
 #include <strom/key.h>
 #include <strom/operator.h>
 #include <strom/state.h>
+#include <strom/type_serializer.h>
 
 #include <algorithm>
 #include <bit>
@@ -650,6 +651,36 @@ struct WindowElements {
     }
     values.resize(kept);
     timestamps.resize(kept);
+  }
+};
+
+/// A window's elements in keyed-state snapshots (docs/formats.md §6, "Window state values"):
+///
+///   windowElements := varint(count) (value:T timestamp:i64){count}
+template <Serializable T>
+struct TypeSerializer<WindowElements<T>> {
+  static constexpr size_t kMinSize = 1;
+  static void serialize(const WindowElements<T>& elements, DataOutput& out) {
+    out.writeVarint(elements.size());
+    for (size_t i = 0; i < elements.size(); ++i) {
+      TypeSerializer<T>::serialize(elements.values[i], out);
+      out.writeFixed(elements.timestamps[i]);
+    }
+  }
+  [[nodiscard]] static bool deserialize(DataInput& in, WindowElements<T>& elements) {
+    size_t count = 0;
+    if (!detail::readCount(in, detail::minSerializedSize<T>() + sizeof(int64_t), count)) {
+      return false;
+    }
+    elements.values.resize(count);
+    elements.timestamps.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      if (!TypeSerializer<T>::deserialize(in, elements.values[i]) ||
+          !in.readFixed(elements.timestamps[i])) {
+        return false;
+      }
+    }
+    return true;
   }
 };
 

@@ -85,7 +85,7 @@ class CoMapOperator final : public TwoInputOperator<In1, In2, Out, Keys> {
       : TwoInputOperator<In1, In2, Out, Keys>(batchRows, std::move(keys)), fn_(std::move(fn)) {}
   void open(OperatorContext& context) override {
     TwoInputOperator<In1, In2, Out, Keys>::open(context);
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch1(RecordBatch<In1>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -118,7 +118,7 @@ class CoFlatMapOperator final : public TwoInputOperator<In1, In2, Out, Keys> {
         collector_(&this->output_) {}
   void open(OperatorContext& context) override {
     TwoInputOperator<In1, In2, Out, Keys>::open(context);
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch1(RecordBatch<In1>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -160,7 +160,7 @@ class CoProcessOperator final : public TwoInputOperator<In1, In2, Out, NoKeying>
   void open(OperatorContext& context) override {
     Base::open(context);
     contextPtr_ = &context;
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch1(RecordBatch<In1>& batch) override {
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -212,7 +212,7 @@ class KeyedCoProcessOperator final : public TwoInputOperator<In1, In2, Out, CoKe
   void open(OperatorContext& context) override {
     Base::open(context);
     timers_.open(context);
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch1(RecordBatch<In1>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -242,6 +242,9 @@ class KeyedCoProcessOperator final : public TwoInputOperator<In1, In2, Out, CoKe
     }
   }
   void close() override { closeFunction(fn_); }
+
+ protected:
+  void onStateRestored() override { timers_.requestNextProcessingTime(); }
 
  private:
   void setRecord(int64_t timestamp) {
@@ -273,7 +276,7 @@ class BroadcastProcessOperator final : public TwoInputOperator<In1, In2, Out, No
   void open(OperatorContext& context) override {
     Base::open(context);
     contextPtr_ = &context;
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch1(RecordBatch<In1>& batch) override {
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -296,6 +299,14 @@ class BroadcastProcessOperator final : public TwoInputOperator<In1, In2, Out, No
     StreamOperator::processWatermark(watermark);
   }
   void close() override { closeFunction(fn_); }
+
+ protected:
+  Status initializeOwnOperatorState() override {
+    return broadcastState_.setRestored(this->operatorStateStore());
+  }
+  Status snapshotOwnOperatorState(std::vector<OperatorStateEntry>& entries) override {
+    return broadcastState_.snapshot(entries);
+  }
 
  private:
   F fn_;
@@ -328,7 +339,7 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<In1, In2, Ou
   void open(OperatorContext& context) override {
     Base::open(context);
     timers_.open(context);
-    openFunction(fn_, this->runtimeContext());
+    this->openUserFunction(fn_);
   }
   void processBatch1(RecordBatch<In1>& batch) override {
     this->keys_.beginBatch(this->context());
@@ -360,6 +371,15 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<In1, In2, Ou
     }
   }
   void close() override { closeFunction(fn_); }
+
+ protected:
+  void onStateRestored() override { timers_.requestNextProcessingTime(); }
+  Status initializeOwnOperatorState() override {
+    return broadcastState_.setRestored(this->operatorStateStore());
+  }
+  Status snapshotOwnOperatorState(std::vector<OperatorStateEntry>& entries) override {
+    return broadcastState_.snapshot(entries);
+  }
 
  private:
   /// The watermark and clock for the broadcast side, which has no key and no timers.
@@ -423,7 +443,9 @@ class IntervalJoinOperator final : public TwoInputOperator<In1, In2, Out, CoKeyi
         context.maxParallelism(), context.parallelism(), context.subtaskIndex());
     leftCleanup_ = KeyedTimerQueue<K>(range, context.maxParallelism());
     rightCleanup_ = KeyedTimerQueue<K>(range, context.maxParallelism());
-    openFunction(fn_, this->runtimeContext());
+    this->keys_.addTimerQueue("left-cleanup-timers", leftCleanup_);
+    this->keys_.addTimerQueue("right-cleanup-timers", rightCleanup_);
+    this->openUserFunction(fn_);
   }
   void processBatch1(RecordBatch<In1>& batch) override {
     this->keys_.beginBatch(this->context());

@@ -209,6 +209,48 @@ struct PaneQueue {
   }
 };
 
+}  // namespace strom::detail
+
+namespace strom {
+
+/// A key's panes in keyed-state snapshots (docs/formats.md §6, "Window state values"): the
+/// panes from head on, in start order, with their aggregates; the two-stack aggregates are not
+/// written (a restored queue rebuilds them at its next firing, as after an out-of-order update):
+///
+///   paneQueue := varint(count) (start:i64 acc:ACC){count}
+template <Serializable Acc>
+struct TypeSerializer<detail::PaneQueue<Acc>> {
+  static constexpr size_t kMinSize = 1;
+  static void serialize(const detail::PaneQueue<Acc>& queue, DataOutput& out) {
+    out.writeVarint(queue.panes.size() - queue.head);
+    for (size_t i = queue.head; i < queue.panes.size(); ++i) {
+      out.writeFixed(queue.panes[i].start);
+      TypeSerializer<Acc>::serialize(queue.panes[i].acc, out);
+    }
+  }
+  [[nodiscard]] static bool deserialize(DataInput& in, detail::PaneQueue<Acc>& queue) {
+    size_t count = 0;
+    if (!detail::readCount(in, sizeof(int64_t) + detail::minSerializedSize<Acc>(), count)) {
+      return false;
+    }
+    queue = detail::PaneQueue<Acc>();
+    queue.panes.resize(count);
+    for (auto& pane : queue.panes) {
+      if (!in.readFixed(pane.start) || !TypeSerializer<Acc>::deserialize(in, pane.acc)) {
+        return false;
+      }
+    }
+    for (size_t i = 1; i < count; ++i) {
+      if (queue.panes[i - 1].start >= queue.panes[i].start) return in.fail();  // not in order
+    }
+    return true;
+  }
+};
+
+}  // namespace strom
+
+namespace strom::detail {
+
 template <class K, class T, class Out, class Selector, class Assigner, class Trig, class Evict,
           class Agg, class Proc>
 class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>> {
@@ -265,8 +307,10 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
         lateOutput_ = static_cast<Output<T>*>(out);
     }
     lateRecordsDropped_ = &context.metricGroup().counter("numLateRecordsDropped");
-    if constexpr (kAggregates) openFunction(agg_.fn, this->runtimeContext());
-    if constexpr (kProcess) openFunction(proc_.fn, this->runtimeContext());
+    this->keys_.addTimerQueue("window-event-timers", eventTimers_);
+    this->keys_.addTimerQueue("window-processing-timers", processingTimers_);
+    if constexpr (kAggregates) this->openUserFunction(agg_.fn);
+    if constexpr (kProcess) this->openUserFunction(proc_.fn);
   }
 
   void close() override {
@@ -341,6 +385,13 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
   size_t numProcessingTimeTimers() const { return processingTimers_.size(); }
   /// Return whether the pane path is used (sliding windows with reduce or aggregate).
   bool usesPanes() const { return usePanes_; }
+
+ protected:
+  /// Ask for the processing-time callback of the earliest restored timer.
+  void onStateRestored() override {
+    requestedTime_ = processingTimers_.nextTime();
+    if (requestedTime_ != INT64_MAX) this->context().requestProcessingTimeCallback(requestedTime_);
+  }
 
  private:
   // The trigger's view of the operator, for the current key and window. Final, so the
