@@ -1,10 +1,16 @@
 #include "runtime/task/task.h"
 
+#include <strom/key.h>
+
 #include <algorithm>
 #include <climits>
 #include <exception>
+#include <filesystem>
+#include <map>
 #include <utility>
 
+#include "checkpoint/checkpoint_storage.h"
+#include "checkpoint/task_state_file.h"
 #include "common/logging.h"
 #include "graph/job_graph.h"
 #include "graph/stream_graph.h"
@@ -98,11 +104,104 @@ Result<NetworkBufferNeeds> Task::networkBufferNeeds(const TaskDeploymentDescript
   return needs;
 }
 
+/// What one chain member restores: filled by loadRestoredState, handed to initializeState,
+/// then dropped.
+class Task::StateInitializationImpl final : public StateInitializationContext {
+ public:
+  bool isRestored() const override { return restored; }
+  int64_t restoredCheckpointId() const override { return restored ? checkpointId : -1; }
+  std::span<const KeyedStateSnapshotInput> keyedState() const override { return keyed; }
+  const std::vector<std::string>& operatorState(std::string_view name) const override {
+    static const std::vector<std::string> kNone;
+    auto it = operatorStates.find(name);
+    return it == operatorStates.end() ? kNone : it->second;
+  }
+  std::vector<std::string> operatorStateNames() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, elements] : operatorStates) names.push_back(name);
+    return names;
+  }
+
+  bool restored = false;
+  int64_t checkpointId = -1;
+  std::vector<std::string> keyedBytes;  // the snapshots `keyed` views
+  std::vector<std::string> keyedNames;
+  std::vector<KeyedStateSnapshotInput> keyed;
+  std::map<std::string, std::vector<std::string>, std::less<>> operatorStates;
+};
+
 /// One operator of the chain with its context.
 struct Task::ChainMember {
   const graph::StreamNode* node = nullptr;
+  std::string uid;  // graph::operatorUid: names its state in checkpoints
   std::unique_ptr<StreamOperator> op;
   std::unique_ptr<OperatorContextImpl> context;
+  std::unique_ptr<StateInitializationImpl> initialization;  // until initializeState ran
+};
+
+/// One entry of a task state file, as an operator added it. Operator state keeps its elements
+/// until the writer thread encodes them.
+struct Task::PendingStateEntry {
+  checkpoint::TaskStateEntry entry;
+  std::optional<std::vector<std::string>> elements;
+};
+
+/// Collects one chain member's snapshot for one checkpoint.
+class Task::SnapshotContextImpl final : public StateSnapshotContext {
+ public:
+  SnapshotContextImpl(const checkpoint::CheckpointBarrier& barrier, const ChainMember& member,
+                      KeyGroupRange range, std::vector<PendingStateEntry>& entries)
+      : barrier_(barrier), member_(member), range_(range), entries_(entries) {}
+  int64_t checkpointId() const override { return barrier_.checkpointId; }
+  int64_t checkpointTimestamp() const override { return barrier_.timestamp; }
+  bool isSavepoint() const override { return barrier_.savepoint; }
+  void addKeyedState(std::string bytes) override {
+    if (keyedAdded_) {
+      misuse("added keyed state twice");
+      return;
+    }
+    keyedAdded_ = true;
+    PendingStateEntry pending;
+    pending.entry.operatorUid = member_.uid;
+    pending.entry.kind = std::string(checkpoint::kKeyedStateKind);
+    pending.entry.keyGroupStart = range_.startKeyGroup;
+    pending.entry.keyGroupEnd = range_.endKeyGroup;
+    pending.entry.bytes = std::move(bytes);
+    entries_.push_back(std::move(pending));
+  }
+  void addOperatorState(std::string name, OperatorStateMode mode,
+                        std::vector<std::string> elements) override {
+    for (const std::string& added : names_) {
+      if (added == name) {
+        misuse("added operator state '" + name + "' twice");
+        return;
+      }
+    }
+    names_.push_back(name);
+    PendingStateEntry pending;
+    pending.entry.operatorUid = member_.uid;
+    pending.entry.kind = std::string(checkpoint::kOperatorStateKind);
+    pending.entry.name = std::move(name);
+    pending.entry.mode = static_cast<int>(mode);
+    pending.elements = std::move(elements);
+    entries_.push_back(std::move(pending));
+  }
+  const Status& error() const { return error_; }
+
+ private:
+  void misuse(const std::string& what) {
+    if (error_.isOk()) {
+      error_ = Status::invalidArgument("operator '" + member_.node->name() + "' " + what);
+    }
+  }
+
+  const checkpoint::CheckpointBarrier& barrier_;
+  const ChainMember& member_;
+  KeyGroupRange range_;
+  std::vector<PendingStateEntry>& entries_;  // the task's, for this checkpoint
+  bool keyedAdded_ = false;
+  std::vector<std::string> names_;
+  Status error_;
 };
 
 class Task::OperatorContextImpl final : public OperatorContext {
@@ -139,7 +238,14 @@ Result<std::unique_ptr<Task>> Task::create(TaskDeploymentDescriptor descriptor,
   Configuration configuration = services.configuration;
   configuration.addAll(descriptor.jobGraph->configuration());
   STROM_ASSIGN_OR_RETURN(TaskOptions options, TaskOptions::fromConfiguration(configuration));
+  // Checkpointing is on when the job (not only a TaskManager's defaults) sets the interval,
+  // as the JobManager decides it.
+  STROM_ASSIGN_OR_RETURN(std::chrono::milliseconds interval,
+                         descriptor.jobGraph->configuration().getDuration(
+                             "execution.checkpointing.interval", std::chrono::milliseconds(0)));
   std::unique_ptr<Task> task(new Task(std::move(descriptor), services, options));
+  task->checkpointingEnabled_ = interval.count() > 0;
+  task->checkpointBaseDir_ = configuration.getString("state.checkpoints.dir", "");
   task->configuration_ = std::move(configuration);
   for (const ResultPartitionDescriptor& out : task->descriptor_.outputs) {
     auto partition =
@@ -182,13 +288,100 @@ void Task::cancel() {
   wakeup_.signal();
 }
 
-void Task::triggerCheckpoint(int64_t checkpointId, int64_t timestamp) {
-  post([this, checkpointId, timestamp] {
-    if (source_ == nullptr || !opened_) return;
-    checkpoint::CheckpointBarrier barrier{checkpointId, timestamp,
-                                          checkpoint::barrierTypeOf(options_.checkpointingMode)};
+Status Task::triggerCheckpoint(int64_t checkpointId, int64_t timestamp,
+                               const checkpoint::proto::CheckpointOptions& options) {
+  const std::string what = "checkpoint " + std::to_string(checkpointId) + " at task " + name_;
+  ExecutionState current = state();
+  if (current != ExecutionState::kRunning) {
+    return Status::failedPrecondition(what + ": the task is " + executionStateName(current));
+  }
+  if (options.final()) {
+    post([this, checkpointId, timestamp] {
+      if (!opened_ || !inputEnded_.load(std::memory_order_relaxed)) {
+        declineCheckpoint(checkpointId, Status::failedPrecondition(
+                                            "task " + name_ +
+                                            " has not reached the end of its input for the "
+                                            "final checkpoint " +
+                                            std::to_string(checkpointId)));
+        return;
+      }
+      checkpoint::CheckpointBarrier barrier{checkpointId, timestamp,
+                                            checkpoint::CheckpointType::kAligned};
+      fail(performCheckpoint(barrier, /*final=*/true));
+    });
+    return Status::ok();
+  }
+  if (!isSource()) {
+    return Status::failedPrecondition(what + ": not a source task (barriers start at the sources)");
+  }
+  // Acquire: pairs with the release store after endOfInput().
+  if (inputEnded_.load(std::memory_order_acquire)) {
+    return Status::failedPrecondition(what + ": the source reached the end of its input");
+  }
+  if (options.type() < 0 || options.type() > static_cast<int>(checkpoint::kBarrierTypeMask)) {
+    return Status::invalidArgument(what + ": unknown checkpoint type " +
+                                   std::to_string(options.type()));
+  }
+  checkpoint::CheckpointBarrier barrier{
+      checkpointId, timestamp, static_cast<checkpoint::CheckpointType>(options.type()),
+      options.savepoint() || options.terminate(), options.terminate()};
+  if (barrier.savepoint) barrier.type = checkpoint::CheckpointType::kAligned;
+  post([this, barrier] {
+    std::string reason;
+    if (!opened_ || inputEnded_.load(std::memory_order_relaxed)) {
+      reason = "the source reached the end of its input";
+    } else if (terminateCheckpointId_ >= 0) {
+      reason = "the source stops with savepoint " + std::to_string(terminateCheckpointId_);
+    }
+    if (!reason.empty()) {
+      declineCheckpoint(
+          barrier.checkpointId,
+          Status::failedPrecondition("checkpoint " + std::to_string(barrier.checkpointId) +
+                                     " at task " + name_ + ": " + reason));
+      return;
+    }
     fail(performCheckpoint(barrier));  // the loop stops after this action if it failed
   });
+  return Status::ok();
+}
+
+void Task::notifyCheckpointComplete(int64_t checkpointId) {
+  post([this, checkpointId] {
+    if (!opened_) return;
+    for (auto& member : chain_) {
+      detail::callNamingOperator(member->node->name(), [&] {
+        member->op->notifyCheckpointComplete(checkpointId);
+        member->op->flushOutputs();
+      });
+    }
+    if (finalCheckpointId_ >= 0 && checkpointId >= finalCheckpointId_) finalCheckpointDone_ = true;
+    if (terminateCheckpointId_ >= 0 && checkpointId >= terminateCheckpointId_) terminated_ = true;
+  });
+}
+
+void Task::notifyCheckpointAborted(int64_t checkpointId) {
+  post([this, checkpointId] {
+    if (!opened_) return;
+    for (auto& member : chain_) {
+      detail::callNamingOperator(member->node->name(), [&] {
+        member->op->notifyCheckpointAborted(checkpointId);
+        member->op->flushOutputs();
+      });
+    }
+    // The final checkpoint is triggered again; a source stopping with a savepoint goes on.
+    if (checkpointId == finalCheckpointId_) finalCheckpointId_ = -1;
+    if (checkpointId == terminateCheckpointId_) {
+      moduleLogger("task")->info("task {}: savepoint {} to stop with was aborted; going on", name_,
+                                 checkpointId);
+      terminateCheckpointId_ = -1;
+    }
+  });
+}
+
+void Task::declineCheckpoint(int64_t checkpointId, Status reason) {
+  moduleLogger("task")->info("task {}: declining checkpoint {}: {}", name_, checkpointId,
+                             reason.message());
+  services_.jobManager->declineCheckpoint(descriptor_.attemptId, checkpointId, reason);
 }
 
 void Task::join() {
@@ -263,13 +456,128 @@ void Task::run() {
 Status Task::invoke() {
   STROM_RETURN_IF_ERROR(buildChain());
   STROM_RETURN_IF_ERROR(checkStopped());
+  STROM_RETURN_IF_ERROR(initializeOperatorState());
+  STROM_RETURN_IF_ERROR(checkStopped());
   lastFlushMillis_ = services_.clock->currentTimeMillis();
   if (source_ != nullptr) {
     STROM_RETURN_IF_ERROR(runSourceLoop());
   } else {
     STROM_RETURN_IF_ERROR(runInputLoop());
   }
-  return endOfInput();
+  // Stopped with a savepoint: end without endInput() or the final watermark.
+  if (terminated_) return checkStopped();
+  STROM_RETURN_IF_ERROR(endOfInput());
+  if (!checkpointingEnabled_) return Status::ok();
+  inputEnded_.store(true, std::memory_order_release);  // read by triggerCheckpoint
+  services_.jobManager->reportEndOfInput(descriptor_.attemptId);
+  return awaitFinalCheckpoint();
+}
+
+Status Task::awaitFinalCheckpoint() {
+  while (true) {
+    STROM_RETURN_IF_ERROR(checkStopped());
+    mailbox_.runAll();
+    STROM_RETURN_IF_ERROR(checkStopped());
+    if (finalCheckpointDone_) return Status::ok();
+    // Woken by every mailbox post and by cancel(); the deadline only bounds a lost wakeup.
+    wakeup_.waitUntil(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  }
+}
+
+Status Task::loadRestoredState() {
+  const graph::JobVertex& vertex = descriptor_.vertex();
+  if (vertex.chainUids.size() != chain_.size()) {
+    return Status::internal("task " + name_ + ": " + std::to_string(vertex.chainUids.size()) +
+                            " operator uids for " + std::to_string(chain_.size()) +
+                            " chained operators");
+  }
+  for (size_t i = 0; i < chain_.size(); ++i) {
+    chain_[i]->uid = vertex.chainUids[i];
+    chain_[i]->initialization = std::make_unique<StateInitializationImpl>();
+  }
+  if (descriptor_.restore == nullptr) return Status::ok();
+  const checkpoint::proto::TaskRestore& restore = *descriptor_.restore;
+  const std::string what = "task " + name_ + " restoring checkpoint " +
+                           std::to_string(restore.checkpoint_id()) + " from '" +
+                           restore.root_dir() + "'";
+  const std::filesystem::path root = restore.root_dir();
+  for (auto& member : chain_) {
+    member->initialization->restored = true;
+    member->initialization->checkpointId = restore.checkpoint_id();
+  }
+  for (const checkpoint::proto::StateHandle& handle : restore.handles()) {
+    auto it = std::find_if(chain_.begin(), chain_.end(), [&](const auto& member) {
+      return member->uid == handle.operator_uid();
+    });
+    if (it == chain_.end()) {
+      return Status::invalidArgument(what + ": the checkpoint holds state for operator uid '" +
+                                     handle.operator_uid() + "' (in '" + handle.path() +
+                                     "'), which no operator of this task has");
+    }
+    StateInitializationImpl& init = *(*it)->initialization;
+    const std::string file = (root / handle.path()).string();
+    auto bytes = checkpoint::readStateHandle(root, handle);
+    if (!bytes.isOk()) return bytes.status().withContext(what);
+    if (handle.kind() == checkpoint::kKeyedStateKind) {
+      init.keyedBytes.push_back(std::move(bytes).value());
+      init.keyedNames.push_back(file);
+    } else if (handle.kind() == checkpoint::kOperatorStateKind) {
+      STROM_RETURN_IF_ERROR(
+          checkpoint::decodeOperatorStateElements(*bytes, "state file '" + file + "'",
+                                                  init.operatorStates[handle.name()])
+              .withContext(what));
+    } else if (handle.kind() == checkpoint::kChannelStateKind) {
+      return Status::failedPrecondition(what + ": '" + file +
+                                        "' holds channel state (an unaligned checkpoint), which "
+                                        "cannot be restored yet");
+    } else {
+      return Status::corruption(what + ": state file '" + file +
+                                "' has a handle of unknown kind '" + handle.kind() + "'");
+    }
+  }
+  for (auto& member : chain_) {
+    StateInitializationImpl& init = *member->initialization;
+    // The views are taken once every snapshot has its final place.
+    for (size_t i = 0; i < init.keyedBytes.size(); ++i) {
+      init.keyed.push_back(KeyedStateSnapshotInput{init.keyedNames[i], init.keyedBytes[i]});
+    }
+    // Operator state of mode split at another parallelism: keep this subtask's share of the
+    // concatenation.
+    for (auto& [name, elements] : init.operatorStates) {
+      auto select = restore.split_select().find(member->uid + "/" + name);
+      if (select == restore.split_select().end()) continue;
+      const int modulus = select->second.modulus();
+      const int remainder = select->second.remainder();
+      if (modulus < 1 || remainder < 0 || remainder >= modulus) {
+        return Status::invalidArgument(what + ": bad split of operator state '" + member->uid +
+                                       "/" + name + "' (modulus " + std::to_string(modulus) +
+                                       ", remainder " + std::to_string(remainder) + ")");
+      }
+      std::vector<std::string> kept;
+      for (size_t i = static_cast<size_t>(remainder); i < elements.size();
+           i += static_cast<size_t>(modulus)) {
+        kept.push_back(std::move(elements[i]));
+      }
+      elements = std::move(kept);
+    }
+  }
+  return Status::ok();
+}
+
+Status Task::initializeOperatorState() {
+  for (auto& member : chain_) {
+    Status status;
+    detail::callNamingOperator(member->node->name(), [&] {
+      status = member->op->initializeState(*member->initialization);
+    });
+    member->initialization.reset();
+    if (!status.isOk()) {
+      return status.withContext("operator '" + member->node->name() + "' in task " + name_ +
+                                " initializing its state");
+    }
+    STROM_RETURN_IF_ERROR(checkStopped());
+  }
+  return Status::ok();
 }
 
 Status Task::buildChain() {
@@ -294,6 +602,8 @@ Status Task::buildChain() {
     memberOfNode[static_cast<size_t>(nodeId)] = static_cast<int>(chain_.size());
     chain_.push_back(std::move(member));
   }
+  // Read (and check) the state to restore before any operator opens.
+  STROM_RETURN_IF_ERROR(loadRestoredState());
 
   // Wire outputs: to chained operators directly, to other vertices through record writers.
   for (const auto& member : chain_) {
@@ -420,6 +730,15 @@ Status Task::runSourceLoop() {
     STROM_RETURN_IF_ERROR(checkStopped());
     int64_t now = services_.clock->currentTimeMillis();
     mailbox_.runAll();
+    STROM_RETURN_IF_ERROR(checkStopped());
+    if (terminated_) return Status::ok();
+    if (terminateCheckpointId_ >= 0) {
+      // Stopping with a savepoint: nothing is emitted (and no timer fires) after its barrier
+      // until it completes (the task ends) or is aborted (the source goes on).
+      flushPartitionsIfDue(now, /*idle=*/true);
+      wakeup_.waitUntil(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+      continue;
+    }
     int64_t nextTimer = fireProcessingTime(now);
     STROM_RETURN_IF_ERROR(checkStopped());
     InputStatus status = detail::callNamingOperator(chain_.front()->node->name(),
@@ -447,7 +766,11 @@ Status Task::runInputLoop() {
     STROM_RETURN_IF_ERROR(checkStopped());
     int64_t now = services_.clock->currentTimeMillis();
     mailbox_.runAll();
-    int64_t nextTimer = fireProcessingTime(now);
+    STROM_RETURN_IF_ERROR(checkStopped());
+    if (terminated_) return Status::ok();
+    // After a stop-with-savepoint snapshot no timer fires: what it emitted would follow the
+    // savepoint.
+    int64_t nextTimer = terminateCheckpointId_ >= 0 ? INT64_MAX : fireProcessingTime(now);
     STROM_RETURN_IF_ERROR(checkStopped());
     // Take up to one buffer from each gate in turn, so that no input starves another.
     bool gotInput = false;
@@ -515,7 +838,7 @@ Status Task::processInput(int gate, int channel, BufferOrEvent& item) {
   return Status::ok();
 }
 
-Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier) {
+Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier, bool final) {
   // Records read before the barrier reach the head operator first.
   for (auto& reader : readers_) reader->flush();
   for (auto& member : chain_) {
@@ -525,37 +848,104 @@ Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier) {
     });
   }
   STROM_RETURN_IF_ERROR(checkStopped());
-  // TODO(issue 8): collect the operators' state and write it asynchronously.
-  class Snapshot final : public StateSnapshotContext {
-   public:
-    explicit Snapshot(const checkpoint::CheckpointBarrier& barrier) : barrier_(barrier) {}
-    int64_t checkpointId() const override { return barrier_.checkpointId; }
-    int64_t checkpointTimestamp() const override { return barrier_.timestamp; }
-    bool isSavepoint() const override { return false; }
-    void addKeyedState(std::string) override {}
-    void addOperatorState(std::string, OperatorStateMode, std::vector<std::string>) override {}
-
-   private:
-    const checkpoint::CheckpointBarrier& barrier_;
-  };
-  Snapshot snapshot(barrier);
-  for (auto& member : chain_) {
-    Status status;
-    detail::callNamingOperator(member->node->name(),
-                               [&] { status = member->op->snapshotState(snapshot); });
-    STROM_RETURN_IF_ERROR(status);
-  }
+  std::vector<PendingStateEntry> entries;
+  Status snapshotError = snapshotOperators(barrier, entries);
   STROM_RETURN_IF_ERROR(checkStopped());
-  // Every record before the barrier is in the partitions now; the barrier follows them.
-  network::Event event = barrier.toEvent();
-  for (auto& partition : partitions_) {
-    partition->emitEvent(event);
-    STROM_RETURN_IF_ERROR(partition->status());
+  if (final) {
+    finalCheckpointId_ = barrier.checkpointId;
+  } else {
+    // Every record before the barrier is in the partitions now; the barrier follows them. It
+    // goes on even when this task declines, so that the tasks downstream do not stay blocked
+    // in alignment.
+    network::Event event = barrier.toEvent();
+    for (auto& partition : partitions_) {
+      partition->emitEvent(event);
+      STROM_RETURN_IF_ERROR(partition->status());
+    }
+    if (barrier.terminate && snapshotError.isOk()) terminateCheckpointId_ = barrier.checkpointId;
   }
-  if (services_.checkpointCompleted) {
-    services_.checkpointCompleted(descriptor_.attemptId, barrier.checkpointId);
+  submitSnapshot(barrier.checkpointId, std::move(entries), std::move(snapshotError));
+  return Status::ok();
+}
+
+Status Task::snapshotOperators(const checkpoint::CheckpointBarrier& barrier,
+                               std::vector<PendingStateEntry>& entries) {
+  const int subtask = descriptor_.attemptId.subtaskIndex;
+  for (auto& member : chain_) {
+    const graph::StreamNode& node = *member->node;
+    SnapshotContextImpl context(
+        barrier, *member,
+        KeyGroupRange::forOperator(node.maxParallelism, node.parallelism, subtask), entries);
+    Status status;
+    try {
+      detail::callNamingOperator(node.name(), [&] { status = member->op->snapshotState(context); });
+    } catch (const OperatorError& e) {
+      status = Status::internal(e.what());
+    }
+    if (status.isOk()) status = context.error();
+    if (!status.isOk()) {
+      return status.withContext("checkpoint " + std::to_string(barrier.checkpointId) +
+                                ": operator '" + node.name() + "' in task " + name_ +
+                                " failed to take its snapshot");
+    }
   }
   return Status::ok();
+}
+
+void Task::submitSnapshot(int64_t checkpointId, std::vector<PendingStateEntry> entries,
+                          Status error) {
+  if (!error.isOk()) {
+    declineCheckpoint(checkpointId, std::move(error));
+    return;
+  }
+  if (services_.checkpointWriter == nullptr) {
+    declineCheckpoint(checkpointId,
+                      Status::failedPrecondition("task " + name_ + " has no checkpoint writer"));
+    return;
+  }
+  // The work refers to nothing of the task, which may be gone when it runs.
+  JobManagerGateway* jobManager = services_.jobManager;
+  bool posted = services_.checkpointWriter->post(
+      [jobManager, attempt = descriptor_.attemptId, name = name_, baseDir = checkpointBaseDir_,
+       checkpointId, entries = std::move(entries)]() mutable {
+        auto write = [&]() -> Result<checkpoint::proto::SubtaskState> {
+          if (baseDir.empty()) {
+            return Status::failedPrecondition(
+                "config key 'state.checkpoints.dir' is not set: there is nowhere to write "
+                "checkpoints");
+          }
+          STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointStorage storage,
+                                 checkpoint::CheckpointStorage::create(baseDir, attempt.jobId));
+          std::vector<checkpoint::TaskStateEntry> encoded;
+          encoded.reserve(entries.size());
+          for (PendingStateEntry& pending : entries) {
+            if (pending.elements) {
+              pending.entry.bytes = checkpoint::encodeOperatorStateElements(*pending.elements);
+              pending.elements.reset();
+            }
+            encoded.push_back(std::move(pending.entry));
+          }
+          entries.clear();
+          return checkpoint::writeTaskStateFile(
+              storage.jobDir(),
+              checkpoint::TaskStateFileId{checkpointId, attempt.vertexId, attempt.subtaskIndex,
+                                          attempt.attempt},
+              encoded);
+        };
+        auto state = write();
+        if (state.isOk()) {
+          jobManager->acknowledgeCheckpoint(attempt, checkpointId, *state);
+          return;
+        }
+        Status reason = state.status().withContext("checkpoint " + std::to_string(checkpointId) +
+                                                   " at task " + name);
+        moduleLogger("task")->warn("{}", reason.message());
+        jobManager->declineCheckpoint(attempt, checkpointId, reason);
+      });
+  if (!posted) {
+    declineCheckpoint(checkpointId,
+                      Status::cancelled("the TaskManager of task " + name_ + " is shutting down"));
+  }
 }
 
 void Task::forwardValveOutput(bool wasIdle, std::optional<int64_t> watermark) {

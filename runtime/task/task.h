@@ -24,6 +24,7 @@
 #include "runtime/network/remote_input_channel.h"
 #include "runtime/network/result_partition.h"
 #include "runtime/network/wakeup_signal.h"
+#include "runtime/task/checkpoint_writer.h"
 #include "runtime/task/deployment.h"
 #include "runtime/task/mailbox.h"
 #include "runtime/task/watermark_valve.h"
@@ -42,10 +43,9 @@ struct TaskServices {
   const Clock* clock = nullptr;
   JobManagerGateway* jobManager = nullptr;
   Configuration configuration;  // the TaskManager's, under the job's
-  /// Called on the task thread once the task took its snapshot of checkpoint `checkpointId`
-  /// and forwarded the barrier on all its outputs (the acknowledgement to the JobManager goes
-  /// here). Empty: nobody listens. Must not block for long; must not call into the task.
-  std::function<void(const ExecutionAttemptId& attempt, int64_t checkpointId)> checkpointCompleted;
+  /// Writes the tasks' checkpoint state files and acknowledges them (owned by the TaskManager).
+  /// Null: every checkpoint is declined.
+  CheckpointWriter* checkpointWriter = nullptr;
 };
 
 /// Tuning read from the job configuration.
@@ -104,11 +104,24 @@ class Task {
   /// Run `action` on the task thread between batches (see Mailbox). Thread-safe. Actions
   /// still queued when the task ends are dropped.
   void post(std::function<void()> action) { mailbox_.post(std::move(action)); }
-  /// Start checkpoint `checkpointId` (triggered at `timestamp`, epoch ms) at this task if it is
-  /// a source: between two batches, its operators take their snapshots in chain order and the
-  /// barrier goes to every output. A task that is not a source, or whose source ended, ignores
-  /// it. Thread-safe; returns at once (the work is a mailbox action).
-  void triggerCheckpoint(int64_t checkpointId, int64_t timestamp);
+  /// Start checkpoint `checkpointId` (triggered at `timestamp`, epoch ms) at this task, which
+  /// must be a running source: between two batches, its operators take their snapshots in chain
+  /// order and the barrier (type, savepoint and terminate from `options`; a savepoint is always
+  /// aligned) goes to every output, then the state is written and acknowledged in the
+  /// background. With `options.final()` (any task, after it reported the end of its input) the
+  /// operators take their snapshots at once, without a barrier. FailedPrecondition when the
+  /// task is not running, is not a source (not final), or its input ended (not final).
+  /// Thread-safe; returns at once (the work is a mailbox action; what fails there declines the
+  /// checkpoint).
+  Status triggerCheckpoint(int64_t checkpointId, int64_t timestamp,
+                           const checkpoint::proto::CheckpointOptions& options);
+  /// Checkpoint `checkpointId` completed: every chain member's notifyCheckpointComplete runs on
+  /// the task thread, head first. When it is the task's final checkpoint, or the savepoint it
+  /// stops with, the task then ends FINISHED. Thread-safe; returns at once.
+  void notifyCheckpointComplete(int64_t checkpointId);
+  /// Checkpoint `checkpointId` was aborted: every chain member's notifyCheckpointAborted runs on
+  /// the task thread; a source stopping with that savepoint goes on. Thread-safe.
+  void notifyCheckpointAborted(int64_t checkpointId);
 
   const ExecutionAttemptId& attemptId() const { return descriptor_.attemptId; }
   ExecutionState state() const { return state_.load(std::memory_order_acquire); }
@@ -118,7 +131,10 @@ class Task {
 
  private:
   class OperatorContextImpl;
+  class SnapshotContextImpl;
+  class StateInitializationImpl;
   struct ChainMember;
+  struct PendingStateEntry;
 
   Task(TaskDeploymentDescriptor descriptor, const TaskServices& services, TaskOptions options);
 
@@ -132,8 +148,25 @@ class Task {
   Status processInput(int gate, int channel, network::BufferOrEvent& item);
   /// Take the task's snapshot of `barrier`: hand the read records on, call every operator's
   /// prepareSnapshotPreBarrier (flushing its outputs) then snapshotState, head first, then send
-  /// the barrier on every output and report checkpointCompleted.
-  Status performCheckpoint(const checkpoint::CheckpointBarrier& barrier);
+  /// the barrier on every output and hand the state to the writer (an operator's error
+  /// declines the checkpoint, after the barrier went on). `final`: no barrier is sent.
+  Status performCheckpoint(const checkpoint::CheckpointBarrier& barrier, bool final = false);
+  /// Call every operator's snapshotState; the first error (or exception) is returned, naming
+  /// the operator.
+  Status snapshotOperators(const checkpoint::CheckpointBarrier& barrier,
+                           std::vector<PendingStateEntry>& entries);
+  /// Write `entries` as checkpoint `checkpointId`'s state file on the writer, then acknowledge;
+  /// or decline with `error`.
+  void submitSnapshot(int64_t checkpointId, std::vector<PendingStateEntry> entries, Status error);
+  void declineCheckpoint(int64_t checkpointId, Status reason);
+  /// Read the state of descriptor_.restore (every handle) into each chain member's
+  /// StateInitializationImpl; fresh starts get empty ones.
+  Status loadRestoredState();
+  /// Call every operator's initializeState with its restored state, head first.
+  Status initializeOperatorState();
+  /// After the end of input with checkpointing on: run the mailbox until the final checkpoint
+  /// completed.
+  Status awaitFinalCheckpoint();
   /// Fire due processing-time callbacks; return the next requested time (or INT64_MAX).
   int64_t fireProcessingTime(int64_t now);
   void flushPartitionsIfDue(int64_t now, bool idle);
@@ -170,6 +203,15 @@ class Task {
   std::vector<int> endedChannels_;       // per gate: EndOfPartition items processed
   size_t finishedGates_ = 0;
   int64_t watermark_ = INT64_MIN;  // the last one forwarded to the head operator
+  // Checkpoints (task thread unless said otherwise).
+  bool checkpointingEnabled_ = false;  // execution.checkpointing.interval set in the job
+  std::string checkpointBaseDir_;      // state.checkpoints.dir
+  // Set (release) once endOfInput() ran; read (acquire) by triggerCheckpoint on other threads.
+  std::atomic<bool> inputEnded_{false};
+  int64_t finalCheckpointId_ = -1;      // the final checkpoint whose snapshot was taken
+  bool finalCheckpointDone_ = false;    // ... and completed: the task finishes
+  int64_t terminateCheckpointId_ = -1;  // the stop-with-savepoint snapshot taken (not aborted)
+  bool terminated_ = false;             // ... and completed: the task ends without endInput
   int64_t lastFlushMillis_ = 0;
 
   network::WakeupSignal wakeup_;

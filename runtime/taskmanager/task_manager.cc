@@ -46,6 +46,7 @@ Result<std::unique_ptr<TaskManager>> TaskManager::create(Options options, const 
   connectionOptions.segmentSize = tm->options_.segmentSize;
   STROM_ASSIGN_OR_RETURN(tm->connections_, network::ConnectionManager::create(tm->partitionManager_,
                                                                               connectionOptions));
+  tm->checkpointWriter_ = std::make_unique<CheckpointWriter>();
   return tm;
 }
 
@@ -91,10 +92,7 @@ Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
   services.clock = clock_;
   services.jobManager = jobManager_;
   services.configuration = options_.configuration;
-  {
-    std::lock_guard lock(mu_);
-    services.checkpointCompleted = checkpointListener_;
-  }
+  services.checkpointWriter = checkpointWriter_.get();
   std::string jobId = descriptor.attemptId.jobId;
   STROM_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, Task::create(std::move(descriptor), services));
   // Start the thread before the task becomes visible to releaseJob() and shutdown(): they join
@@ -106,22 +104,37 @@ Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
   return Status::ok();
 }
 
-int TaskManager::testingTriggerCheckpoint(int64_t checkpointId, int64_t timestamp) {
-  std::lock_guard lock(mu_);
-  int sources = 0;
-  for (auto& [jobId, tasks] : tasksByJob_) {
-    for (auto& task : tasks) {
-      task->triggerCheckpoint(checkpointId, timestamp);
-      if (task->isSource() && task->state() == ExecutionState::kRunning) ++sources;
-    }
+Task* TaskManager::findTask(const ExecutionAttemptId& attemptId) {
+  auto it = tasksByJob_.find(attemptId.jobId);
+  if (it == tasksByJob_.end()) return nullptr;
+  for (auto& task : it->second) {
+    if (task->attemptId() == attemptId) return task.get();
   }
-  return sources;
+  return nullptr;
 }
 
-void TaskManager::testingSetCheckpointListener(
-    std::function<void(const ExecutionAttemptId&, int64_t)> listener) {
+Status TaskManager::triggerCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
+                                      int64_t timestamp,
+                                      const checkpoint::proto::CheckpointOptions& options) {
   std::lock_guard lock(mu_);
-  checkpointListener_ = std::move(listener);
+  Task* task = findTask(attemptId);
+  if (task == nullptr) {
+    return Status::notFound("checkpoint " + std::to_string(checkpointId) + ": task " +
+                            attemptId.toString() + " is not on " + options_.id);
+  }
+  return task->triggerCheckpoint(checkpointId, timestamp, options);
+}
+
+void TaskManager::notifyCheckpointComplete(const ExecutionAttemptId& attemptId,
+                                           int64_t checkpointId) {
+  std::lock_guard lock(mu_);
+  if (Task* task = findTask(attemptId)) task->notifyCheckpointComplete(checkpointId);
+}
+
+void TaskManager::notifyCheckpointAborted(const ExecutionAttemptId& attemptId,
+                                          int64_t checkpointId) {
+  std::lock_guard lock(mu_);
+  if (Task* task = findTask(attemptId)) task->notifyCheckpointAborted(checkpointId);
 }
 
 void TaskManager::cancelTask(const ExecutionAttemptId& attemptId) {
@@ -160,6 +173,8 @@ void TaskManager::shutdown() {
     for (auto& task : jobTasks) task->join();
     partitionManager_.unregisterPartitionsOfJob(jobId);
   }
+  // The tasks are gone: write and acknowledge what they handed on, then stop.
+  if (checkpointWriter_) checkpointWriter_->shutdown();
 }
 
 }  // namespace strom::runtime

@@ -56,15 +56,15 @@ class TaskManager final : public TaskManagerGateway {
   /// network (or the whole process) went away. Its tasks keep running until they notice.
   void testingShutDownNetwork() { connections_->shutdown(); }
   network::NetworkBufferPool& bufferPool() { return *bufferPool_; }
-  /// Test hook, until the JobManager's checkpoint coordinator triggers checkpoints: trigger
-  /// checkpoint `checkpointId` (at `timestamp`, epoch ms) at every task here, of every job
-  /// (Task::triggerCheckpoint: source tasks start it, the others ignore it). Return the number
-  /// of source tasks here that are running.
-  int testingTriggerCheckpoint(int64_t checkpointId, int64_t timestamp);
-  /// Test hook: tasks submitted after this call report their completed snapshots to `listener`
-  /// (TaskServices::checkpointCompleted; called on task threads).
-  void testingSetCheckpointListener(
-      std::function<void(const ExecutionAttemptId&, int64_t checkpointId)> listener);
+  /// Start checkpoint `checkpointId` at task `attemptId` (Task::triggerCheckpoint). NotFound
+  /// when the task is not here; FailedPrecondition when it is not running (or cannot take it).
+  Status triggerCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
+                           int64_t timestamp,
+                           const checkpoint::proto::CheckpointOptions& options) override;
+  /// Hand the completion of `checkpointId` to task `attemptId` (ignored when it is not here).
+  void notifyCheckpointComplete(const ExecutionAttemptId& attemptId, int64_t checkpointId) override;
+  /// Hand the abort of `checkpointId` to task `attemptId` (ignored when it is not here).
+  void notifyCheckpointAborted(const ExecutionAttemptId& attemptId, int64_t checkpointId) override;
 
  private:
   TaskManager(Options options, const Clock* clock, JobManagerGateway* jobManager);
@@ -78,9 +78,15 @@ class TaskManager final : public TaskManagerGateway {
   // before the tasks (their remote channels are destroyed before it).
   std::unique_ptr<network::ConnectionManager> connections_;
 
+  // Writes the tasks' checkpoint state files; shut down after the tasks ended, so that what
+  // they handed it is written and acknowledged.
+  std::unique_ptr<CheckpointWriter> checkpointWriter_;
+
+  /// Return the task of `attemptId`, or nullptr. REQUIRES: mu_ held.
+  Task* findTask(const ExecutionAttemptId& attemptId);
+
   std::mutex mu_;
-  std::map<std::string, std::vector<std::unique_ptr<Task>>> tasksByJob_;        // GUARDED_BY(mu_)
-  std::function<void(const ExecutionAttemptId&, int64_t)> checkpointListener_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::vector<std::unique_ptr<Task>>> tasksByJob_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace strom::runtime
