@@ -66,6 +66,29 @@ struct Recorder {
   std::map<int, bool> closed;
   std::map<std::pair<int64_t, int>, int64_t> snapshotCounts;  // (checkpoint, subtask) -> count
   std::map<int, int64_t> counts;                              // the latest per subtask
+  std::map<int64_t, int64_t> sums;  // CollectingOperator: the largest sum seen per key
+  int64_t collected = 0;            // CollectingOperator: records received
+};
+
+using Sum = std::pair<int64_t, int64_t>;  // key, running sum
+
+/// A sink that keeps the largest running sum per key and counts its records.
+class CollectingOperator final : public StreamOperator, public Input<Sum> {
+ public:
+  explicit CollectingOperator(std::shared_ptr<Recorder> recorder)
+      : recorder_(std::move(recorder)) {}
+  InputBase* input() override { return this; }
+  void processBatch(RecordBatch<Sum>& batch) override {
+    std::lock_guard lock(recorder_->mu);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      int64_t& sum = recorder_->sums[batch[i].first];
+      sum = std::max(sum, batch[i].second);
+    }
+    recorder_->collected += static_cast<int64_t>(batch.size());
+  }
+
+ private:
+  std::shared_ptr<Recorder> recorder_;
 };
 
 /// Emits 0, 1, 2, ... (up to the recorder's limit), then waits, until told to end.
@@ -403,6 +426,77 @@ TEST_F(TaskCheckpointTest, writesTheOperatorsStateAndRestoresExactlyThoseBytes) 
     EXPECT_THAT(restored.operatorStates["union"], ElementsAre("u" + t));
     EXPECT_THAT(restored.operatorStates["broadcast"], ElementsAre("b"));
   }
+}
+
+TEST_F(TaskCheckpointTest, aKeyedReduceGoesOnFromItsRestoredSums) {
+  // Source -> Map (chained) -> keyBy -> Reduce -> Collecting (chained), parallelism 2: the
+  // library's keyed operator writes its keyed state through the task and restores it.
+  StreamExecutionEnvironment env(config_);
+  auto sums = env.fromSource<int64_t>(std::make_shared<ControlledSource>(recorder_), "Source")
+                  .uid("source")
+                  .map([](int64_t value) {
+                    return Sum{value % 7, value};
+                  })
+                  .keyBy([](const Sum& record) { return record.first; })
+                  .reduce([](const Sum& a, const Sum& b) {
+                    return Sum{a.first, a.second + b.second};
+                  })
+                  .uid("sum");
+  Transformation collecting;
+  collecting.kind = TransformationKind::kSink;
+  collecting.name = "Collecting";
+  collecting.uid = "collecting";
+  collecting.inputs = {sums.id()};
+  auto recorder = recorder_;
+  collecting.operatorFactory = makeOperatorFactory(
+      [recorder](size_t) { return std::make_unique<CollectingOperator>(recorder); });
+  sums.environment()->add(std::move(collecting));
+  ASSERT_OK_AND_ASSIGN(auto streamGraph,
+                       graph::StreamGraph::create(env.transformations(), 2, kMaxParallelism));
+  ASSERT_OK_AND_ASSIGN(auto job,
+                       graph::JobGraph::create(std::move(streamGraph), "keyed reduce", config_));
+  ASSERT_EQ(job->vertices().size(), 2u);
+  for (const graph::JobVertex& vertex : job->vertices()) {
+    if (vertex.isSource()) sourceVertex_ = vertex.id;
+  }
+  // Both sources emit 0..99; key k's sum is twice the sum of those values that are k mod 7.
+  std::map<int64_t, int64_t> expected;
+  for (int64_t v = 0; v < 100; ++v) expected[v % 7] += 2 * v;
+  auto collectedAll = [&] {
+    return testing::eventually(
+        [&] {
+          std::lock_guard lock(recorder_->mu);
+          return recorder_->collected == 200;
+        },
+        kDeadline);
+  };
+
+  startTaskManagers(2);
+  recorder_->limit.store(100);
+  auto attempts = deploy(job, 0);
+  ASSERT_TRUE(collectedAll());
+  {
+    std::lock_guard lock(recorder_->mu);
+    EXPECT_EQ(recorder_->sums, expected);
+  }
+  trigger(attempts, 1, {});
+  ASSERT_TRUE(waitForAcks(1, 4));
+  for (auto& tm : taskManagers_) tm->releaseJob(jobId_);
+  ASSERT_TRUE(waitForState(ExecutionState::kCanceled, 4));
+  {
+    std::lock_guard lock(recorder_->mu);
+    recorder_->sums.clear();
+    recorder_->collected = 0;
+  }
+
+  // The restored sums go on: the sources emit 0..99 again, and every sum doubles.
+  deploy(job, 1, [&](const ExecutionAttemptId& attempt) {
+    return restoreWith(1, handlesOf(1, attempt.vertexId, attempt.subtaskIndex));
+  });
+  ASSERT_TRUE(collectedAll());
+  std::lock_guard lock(recorder_->mu);
+  for (auto& [key, sum] : expected) sum *= 2;
+  EXPECT_EQ(recorder_->sums, expected);
 }
 
 TEST_F(TaskCheckpointTest, restoresAtAnotherParallelismWithTheAssignedHandles) {
