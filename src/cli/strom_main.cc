@@ -78,6 +78,15 @@ Result<Configuration> loadConfig(const CommonOptions& options, std::string* addr
   return config;
 }
 
+/// A path given on the command line as the client means it: relative to its working directory
+/// (the JobManager, which opens it, runs elsewhere). Empty stays empty.
+std::string clientPath(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code error;
+  std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  return error ? path : absolute.lexically_normal().string();
+}
+
 /// Where `run` restores the job from (-s, -n).
 struct RestoreOptions {
   std::string savepointPath;           // -s: a savepoint's (or a chk-<n>) directory; "": none
@@ -93,12 +102,9 @@ Result<Configuration> jobConfiguration(const CommonOptions& options, int paralle
     STROM_RETURN_IF_ERROR(job.setFromString(option));
   }
   if (parallelism > 0) job.set("parallelism.default", std::to_string(parallelism));
+  // The JobManager reads the directory (and reports it missing).
   if (!restore.savepointPath.empty()) {
-    // The JobManager reads the directory (and reports it missing): make a relative path the
-    // client's, not the JobManager's working directory.
-    std::error_code error;
-    std::filesystem::path path = std::filesystem::absolute(restore.savepointPath, error);
-    job.set("execution.savepoint.path", error ? restore.savepointPath : path.string());
+    job.set("execution.savepoint.path", clientPath(restore.savepointPath));
   }
   if (restore.allowNonRestoredState) {
     if (restore.savepointPath.empty()) {
@@ -240,7 +246,7 @@ int savepointCommand(const CommonOptions& common, const std::string& jobId,
   if (!client.isOk()) return fail(1, client.status().message());
   std::printf("Triggering savepoint for job %s.\nWaiting for response...\n", jobId.c_str());
   std::fflush(stdout);
-  auto path = (*client)->triggerSavepoint(jobId, targetDirectory, false, *timeout);
+  auto path = (*client)->triggerSavepoint(jobId, clientPath(targetDirectory), false, *timeout);
   if (!path.isOk()) {
     return fail(1, "savepoint of job " + jobId + " failed: " + path.status().message());
   }
@@ -257,7 +263,7 @@ int stopCommand(const CommonOptions& common, bool savepointFlag,
     return fail(2, "stop: too many arguments (strom stop [-p|--savepoint [dir]] <job-id>)");
   }
   const std::string& jobId = args.back();
-  std::string targetDirectory = args.size() == 2 ? args.front() : "";
+  std::string targetDirectory = args.size() == 2 ? clientPath(args.front()) : "";
   std::string address;
   auto config = loadConfig(common, &address);
   if (!config.isOk()) return fail(2, config.status().message());
