@@ -10,6 +10,7 @@
 
 #include <strom/source.h>
 #include <strom/status.h>
+#include <strom/type_serializer.h>
 #include <strom/watermark.h>
 
 #include <algorithm>
@@ -58,36 +59,90 @@ class NexmarkSource final : public Source<NexmarkEvent> {
   }
 
   /// At most one subtask per split.
-  int maxParallelism() const override { return static_cast<int>(splits_.size()); }
+  int maxParallelism() const override { return static_cast<int>(splits_->size()); }
 
   std::unique_ptr<SourceReader<NexmarkEvent>> createReader(int subtaskIndex,
                                                            int parallelism) const override {
-    std::vector<NexmarkConfig> mine;
-    for (size_t i = static_cast<size_t>(subtaskIndex); i < splits_.size();
+    std::vector<Assigned> mine;
+    for (size_t i = static_cast<size_t>(subtaskIndex); i < splits_->size();
          i += static_cast<size_t>(parallelism)) {
-      mine.push_back(splits_[i]);
+      mine.push_back(Assigned{i, 0});
     }
-    return std::make_unique<Reader>(std::move(mine));
+    return std::make_unique<Reader>(splits_, std::move(mine));
   }
 
  private:
-  explicit NexmarkSource(std::vector<NexmarkConfig> splits) : splits_(std::move(splits)) {}
+  explicit NexmarkSource(std::vector<NexmarkConfig> splits)
+      : splits_(std::make_shared<const std::vector<NexmarkConfig>>(std::move(splits))) {}
 
+  /// A split a reader reads: its index in the source's splits and the events already emitted.
+  struct Assigned {
+    size_t index;
+    int64_t eventsSoFar;
+  };
+
+  /// Reads its assigned splits. A split's id is its splitIndex in decimal, its position the
+  /// number of events it emitted (fixed64le); a restored split's generator is advanced past
+  /// them in open() (generating and dropping them: the generator's random stream is sequential).
   class Reader final : public SourceReader<NexmarkEvent> {
    public:
-    explicit Reader(std::vector<NexmarkConfig> configs) : configs_(std::move(configs)) {}
+    Reader(std::shared_ptr<const std::vector<NexmarkConfig>> configs, std::vector<Assigned> mine)
+        : configs_(std::move(configs)), assigned_(std::move(mine)) {}
 
     Status open(OperatorContext&) override {
-      for (const NexmarkConfig& config : configs_) {
+      for (const Assigned& assigned : assigned_) {
+        const NexmarkConfig& config = (*configs_)[assigned.index];
         STROM_ASSIGN_OR_RETURN(NexmarkGenerator generator, NexmarkGenerator::create(config));
-        splits_.push_back(
-            Split{std::move(generator), std::to_string(config.splitIndex), config.splitIndex});
+        for (int64_t i = 0; i < assigned.eventsSoFar && generator.hasNext(); ++i) generator.next();
+        Split split{std::move(generator), std::to_string(config.splitIndex), config.splitIndex};
+        if (assigned.eventsSoFar > 0 && !split.generator.hasNext()) {
+          split.done = true;
+          ++finished_;
+        }
+        splits_.push_back(std::move(split));
+      }
+      return Status::ok();
+    }
+
+    Result<std::vector<SourceSplitState>> snapshotState(int64_t) override {
+      std::vector<SourceSplitState> states;
+      for (const Split& split : splits_) {
+        if (split.done) continue;
+        std::string position;
+        DataOutput out(position);
+        out.writeFixed<int64_t>(split.generator.eventsCountSoFar());
+        states.push_back(SourceSplitState{split.id, std::move(position)});
+      }
+      return states;
+    }
+
+    Status restoreState(std::vector<SourceSplitState> states) override {
+      assigned_.clear();
+      for (const SourceSplitState& state : states) {
+        DataInput in(state.position);
+        int64_t eventsSoFar = 0;
+        if (!in.readFixed(eventsSoFar) || in.remaining() != 0 || eventsSoFar < 0) {
+          return Status::corruption("nexmark source: split '" + state.splitId +
+                                    "' has a malformed position (" +
+                                    std::to_string(state.position.size()) + " bytes)");
+        }
+        size_t index = configs_->size();
+        for (size_t i = 0; i < configs_->size(); ++i) {
+          if (std::to_string((*configs_)[i].splitIndex) == state.splitId) index = i;
+        }
+        if (index == configs_->size()) {
+          return Status::invalidArgument("nexmark source: restored split '" + state.splitId +
+                                         "' is not one of the source's " +
+                                         std::to_string(configs_->size()) + " splits");
+        }
+        assigned_.push_back(Assigned{index, eventsSoFar});
       }
       return Status::ok();
     }
 
     /// Emit one batch from the next split that has events, round robin over the splits.
     Result<InputStatus> pollNext(ReaderOutput<NexmarkEvent>& output) override {
+      if (finished_ == splits_.size()) return InputStatus::kEndOfInput;
       for (size_t tries = 0; tries < splits_.size(); ++tries) {
         Split& split = splits_[next_];
         next_ = (next_ + 1) % splits_.size();
@@ -147,13 +202,14 @@ class NexmarkSource final : public Source<NexmarkEvent> {
       }
     }
 
-    std::vector<NexmarkConfig> configs_;
+    std::shared_ptr<const std::vector<NexmarkConfig>> configs_;  // all of the source's
+    std::vector<Assigned> assigned_;
     std::vector<Split> splits_;
     size_t next_ = 0;
     size_t finished_ = 0;
   };
 
-  std::vector<NexmarkConfig> splits_;
+  std::shared_ptr<const std::vector<NexmarkConfig>> splits_;
 };
 
 }  // namespace strom::nexmark

@@ -4,12 +4,14 @@
 // and a collecting sink for tests. The typed halves are here; file and console I/O live in
 // the strom_connectors library.
 
+#include <strom/file_sink.h>
 #include <strom/operator.h>
 #include <strom/record_batch.h>
 #include <strom/sink.h>
 #include <strom/source.h>
 #include <strom/status.h>
 #include <strom/to_string.h>
+#include <strom/type_serializer.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,7 +28,72 @@ namespace strom {
 /// The most bytes a source emits in one batch (the rows are bounded by the batch size).
 inline constexpr size_t kSourceBatchBytes = 1 << 20;
 
-/// A non-parallel source of a fixed list of values, emitted in order.
+namespace detail {
+
+/// The position of a split that reads the indexes [next, end) (sequences, generators,
+/// collections): fixed64le(next) fixed64le(end) (docs/formats.md, "Connector operator state").
+inline std::string encodeIndexRange(int64_t next, int64_t end) {
+  std::string bytes;
+  DataOutput out(bytes);
+  out.writeFixed<int64_t>(next);
+  out.writeFixed<int64_t>(end);
+  return bytes;
+}
+
+/// Decode a position of encodeIndexRange; `source` names the source in errors.
+inline Result<std::pair<int64_t, int64_t>> decodeIndexRange(const SourceSplitState& split,
+                                                            std::string_view source) {
+  DataInput in(split.position);
+  int64_t next = 0;
+  int64_t end = 0;
+  if (!in.readFixed(next) || !in.readFixed(end) || in.remaining() != 0 || next > end) {
+    return Status::corruption(std::string(source) + ": split '" + split.splitId +
+                              "' has a malformed position (" +
+                              std::to_string(split.position.size()) + " bytes)");
+  }
+  return std::pair<int64_t, int64_t>(next, end);
+}
+
+/// One split of an index-range source: its id and the indexes [next, end) left to read.
+struct IndexRangeSplit {
+  std::string id;
+  int64_t next;
+  int64_t end;  // exclusive
+};
+
+/// Snapshot the unfinished splits of `splits`.
+inline std::vector<SourceSplitState> snapshotIndexRanges(
+    const std::vector<IndexRangeSplit>& splits) {
+  std::vector<SourceSplitState> states;
+  for (const IndexRangeSplit& split : splits) {
+    if (split.next < split.end) {
+      states.push_back(SourceSplitState{split.id, encodeIndexRange(split.next, split.end)});
+    }
+  }
+  return states;
+}
+
+/// Decode restored splits of an index-range source whose indexes lie in [0, limit).
+inline Result<std::vector<IndexRangeSplit>> restoreIndexRanges(
+    const std::vector<SourceSplitState>& states, std::string_view source, int64_t limit) {
+  std::vector<IndexRangeSplit> splits;
+  for (const SourceSplitState& state : states) {
+    STROM_ASSIGN_OR_RETURN(auto range, decodeIndexRange(state, source));
+    if (range.first < 0 || range.second > limit) {
+      return Status::invalidArgument(std::string(source) + ": split '" + state.splitId +
+                                     "' reads indexes [" + std::to_string(range.first) + ", " +
+                                     std::to_string(range.second) + "), beyond the source's " +
+                                     std::to_string(limit));
+    }
+    splits.push_back(IndexRangeSplit{state.splitId, range.first, range.second});
+  }
+  return splits;
+}
+
+}  // namespace detail
+
+/// A non-parallel source of a fixed list of values, emitted in order. One split,
+/// "collection", positioned at the index of the next value.
 template <class T>
 class CollectionSource final : public Source<T> {
  public:
@@ -39,22 +107,39 @@ class CollectionSource final : public Source<T> {
  private:
   class Reader final : public SourceReader<T> {
    public:
-    explicit Reader(std::shared_ptr<const std::vector<T>> values) : values_(std::move(values)) {}
+    explicit Reader(std::shared_ptr<const std::vector<T>> values)
+        : values_(std::move(values)),
+          splits_{{"collection", 0, static_cast<int64_t>(values_->size())}} {}
     Result<InputStatus> pollNext(Output<T>& output) override {
-      size_t end = std::min(values_->size(), next_ + output.maxRows());
-      for (; next_ < end; ++next_) output.push((*values_)[next_]);
-      return next_ == values_->size() ? InputStatus::kEndOfInput : InputStatus::kMoreAvailable;
+      for (detail::IndexRangeSplit& split : splits_) {
+        int64_t end = std::min(split.end, split.next + static_cast<int64_t>(output.maxRows()));
+        for (; split.next < end; ++split.next) {
+          output.push((*values_)[static_cast<size_t>(split.next)]);
+        }
+        if (split.next < split.end) return InputStatus::kMoreAvailable;
+      }
+      return InputStatus::kEndOfInput;
+    }
+    Result<std::vector<SourceSplitState>> snapshotState(int64_t) override {
+      return detail::snapshotIndexRanges(splits_);
+    }
+    Status restoreState(std::vector<SourceSplitState> splits) override {
+      STROM_ASSIGN_OR_RETURN(splits_,
+                             detail::restoreIndexRanges(splits, "collection source",
+                                                        static_cast<int64_t>(values_->size())));
+      return Status::ok();
     }
 
    private:
     std::shared_ptr<const std::vector<T>> values_;
-    size_t next_ = 0;
+    std::vector<detail::IndexRangeSplit> splits_;
   };
   std::shared_ptr<const std::vector<T>> values_;
 };
 
 /// A parallel source of the integers from..to (inclusive); subtask i emits the i-th of
-/// `parallelism` contiguous slices.
+/// `parallelism` contiguous slices. Each slice is a split ("slice-<i>"), positioned at its
+/// next value; a restored reader reads the splits it is given, at any parallelism.
 class SequenceSource final : public Source<int64_t> {
  public:
   SequenceSource(int64_t from, int64_t to) : from_(from), to_(to) {}
@@ -69,6 +154,7 @@ class SequenceSource final : public Source<int64_t> {
 /// A parallel source of `count` records made by `generate(index)` for index 0..count-1
 /// (Flink's DataGeneratorSource); subtask i generates the i-th of `parallelism` contiguous
 /// index ranges, in order. `generate` must be copyable and must not keep state between calls.
+/// Each range is a split ("range-<i>"), positioned at its next index.
 template <class T, class Generate>
 class GeneratorSource final : public Source<T> {
  public:
@@ -76,30 +162,45 @@ class GeneratorSource final : public Source<T> {
   std::unique_ptr<SourceReader<T>> createReader(int subtaskIndex, int parallelism) const override {
     int64_t begin = count_ * subtaskIndex / parallelism;
     int64_t end = count_ * (subtaskIndex + 1) / parallelism;
-    return std::make_unique<Reader>(begin, end, generate_);
+    return std::make_unique<Reader>(
+        detail::IndexRangeSplit{"range-" + std::to_string(subtaskIndex), begin, end}, count_,
+        generate_);
   }
 
  private:
   class Reader final : public SourceReader<T> {
    public:
-    Reader(int64_t next, int64_t end, Generate generate)
-        : next_(next), end_(end), generate_(generate) {}
+    Reader(detail::IndexRangeSplit split, int64_t count, Generate generate)
+        : splits_{std::move(split)}, count_(count), generate_(generate) {}
     Result<InputStatus> pollNext(Output<T>& output) override {
-      int64_t stop = std::min(end_, next_ + static_cast<int64_t>(output.maxRows()));
-      for (; next_ < stop; ++next_) output.push(generate_(next_));
-      return next_ >= end_ ? InputStatus::kEndOfInput : InputStatus::kMoreAvailable;
+      for (detail::IndexRangeSplit& split : splits_) {
+        int64_t stop = std::min(split.end, split.next + static_cast<int64_t>(output.maxRows()));
+        for (; split.next < stop; ++split.next) output.push(generate_(split.next));
+        if (split.next < split.end) return InputStatus::kMoreAvailable;
+      }
+      return InputStatus::kEndOfInput;
+    }
+    Result<std::vector<SourceSplitState>> snapshotState(int64_t) override {
+      return detail::snapshotIndexRanges(splits_);
+    }
+    Status restoreState(std::vector<SourceSplitState> splits) override {
+      STROM_ASSIGN_OR_RETURN(splits_,
+                             detail::restoreIndexRanges(splits, "generator source", count_));
+      return Status::ok();
     }
 
    private:
-    int64_t next_;
-    int64_t end_;  // exclusive
+    std::vector<detail::IndexRangeSplit> splits_;
+    int64_t count_;
     Generate generate_;
   };
   int64_t count_;
   Generate generate_;
 };
 
-/// A non-parallel source of the lines of a text file, without their "\n" or "\r\n".
+/// A non-parallel source of the lines of a text file, without their "\n" or "\r\n". One
+/// split, whose id is the file's path, positioned at the byte offset of the next line
+/// (fixed64le); a restored reader reads the file of the split it is given from there.
 class TextFileSource final : public Source<std::string> {
  public:
   explicit TextFileSource(std::string path) : path_(std::move(path)) {}

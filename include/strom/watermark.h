@@ -5,6 +5,7 @@
 // TimestampsAndWatermarksOperator).
 
 #include <strom/config.h>
+#include <strom/detail/connector_operators.h>
 #include <strom/operators.h>
 #include <strom/source.h>
 
@@ -354,11 +355,33 @@ class SourceWithWatermarksOperator final : public SourceOperatorBase,
       context.requestProcessingTimeCallback(context.currentProcessingTime() + checkInterval_);
     }
     reader_ = source_->createReader(context.subtaskIndex(), context.parallelism());
-    Status status = reader_->open(context);
-    if (!status.isOk()) fail(status);
+  }
+
+  /// Restore the reader's splits (when restored), then open it (see SourceOperator).
+  Status initializeState(StateInitializationContext& state) override {
+    if (failed_) return Status::ok();  // open() failed the task already
+    opened_ = true;
+    Status status = detail::initializeSourceReader(*reader_, state, context());
+    if (!status.isOk()) {
+      failed_ = true;
+      return named(status);
+    }
+    return Status::ok();
+  }
+
+  Status snapshotState(StateSnapshotContext& state) override {
+    if (!opened_ && !failed_) openWithoutState();
+    if (failed_) return named(Status::failedPrecondition("the source failed"));
+    Status status = detail::snapshotSourceReader(*reader_, state);
+    return status.isOk() ? status : named(status);
+  }
+
+  void notifyCheckpointComplete(int64_t checkpointId) override {
+    if (reader_ && opened_ && !failed_) reader_->notifyCheckpointComplete(checkpointId);
   }
 
   InputStatus emitNext() override {
+    if (!opened_ && !failed_) openWithoutState();
     if (failed_) return InputStatus::kEndOfInput;
     Result<InputStatus> result = reader_->pollNext(readerOutput_);
     staging_.flush();
@@ -487,9 +510,18 @@ class SourceWithWatermarksOperator final : public SourceOperatorBase,
     }
   }
 
+  /// For a runtime that does not call initializeState: open the reader on first use.
+  void openWithoutState() {
+    opened_ = true;
+    Status status = reader_->open(context());
+    if (!status.isOk()) fail(status);
+  }
+  Status named(const Status& status) {
+    return status.withContext("source '" + context().operatorName() + "'");
+  }
   void fail(const Status& status) {
     failed_ = true;
-    context().failTask(status.withContext("source '" + context().operatorName() + "'"));
+    context().failTask(named(status));
   }
 
   std::shared_ptr<const Source<T>> source_;
@@ -505,6 +537,7 @@ class SourceWithWatermarksOperator final : public SourceOperatorBase,
   int64_t checkInterval_ = 200;
   int64_t emitted_ = std::numeric_limits<int64_t>::min();
   bool idle_ = false;
+  bool opened_ = false;
   bool failed_ = false;
 };
 
