@@ -189,7 +189,12 @@ int64_t CheckpointCoordinator::tick() {
                                    " tasks acknowledged (missing: " + missing + ")"),
           /*countsAsFailure=*/true, now);
     }
-    if (canTriggerLocked(now)) triggerLocked(now);
+    if (canTriggerLocked(now)) {
+      nextPeriodicTrigger_ = saturatingAdd(now, options_.interval.count());
+      CheckpointRequest periodic;
+      periodic.options.set_type(options_.type);
+      triggerLocked(now, std::move(periodic));
+    }
     next = nextTickLocked();
   }
   runActions();
@@ -230,18 +235,39 @@ bool CheckpointCoordinator::canTriggerLocked(int64_t now) const {
   return true;
 }
 
-void CheckpointCoordinator::triggerLocked(int64_t now) {
+Result<int64_t> CheckpointCoordinator::trigger(CheckpointRequest request) {
+  if (request.options.savepoint() && !request.writeSavepoint) {
+    return Status::invalidArgument("checkpoint coordinator: a savepoint needs writeSavepoint");
+  }
+  if (request.options.savepoint()) request.options.set_type(0);  // always aligned
+  int64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) {
+      return Status::failedPrecondition("job " + storage_.jobId() +
+                                        ": the checkpoint coordinator is stopped");
+    }
+    id = triggerLocked(clock_.currentTimeMillis(), std::move(request));
+  }
+  runActions();
+  return id;
+}
+
+int64_t CheckpointCoordinator::triggerLocked(int64_t now, CheckpointRequest request) {
   int64_t id = nextCheckpointId_++;
-  nextPeriodicTrigger_ = saturatingAdd(now, options_.interval.count());
-  pending_[id].triggerTimestamp = now;
+  proto::CheckpointOptions options = request.options;
+  Pending& pending = pending_[id];
+  pending.triggerTimestamp = now;
+  pending.request = std::move(request);
   Status initialized = storage_.initializeCheckpoint(id);
   if (!initialized.isOk()) {
     abortLocked(id, initialized, /*countsAsFailure=*/true, now);
-    return;
+    return id;
   }
-  logger()->debug("job {}: triggering checkpoint {}", storage_.jobId(), id);
-  actions_.push_back([this, id, now] {
-    Status status = callbacks_.trigger(id, now);
+  logger()->debug("job {}: triggering {} {}", storage_.jobId(),
+                  options.savepoint() ? "savepoint" : "checkpoint", id);
+  actions_.push_back([this, id, now, options] {
+    Status status = callbacks_.trigger(id, now, options);
     if (status.isOk()) return;
     std::lock_guard<std::mutex> lock(mu_);
     if (pending_.count(id) != 0) {
@@ -249,11 +275,20 @@ void CheckpointCoordinator::triggerLocked(int64_t now) {
                   /*countsAsFailure=*/false, clock_.currentTimeMillis());
     }
   });
+  return id;
 }
 
 void CheckpointCoordinator::abortLocked(int64_t id, const Status& reason, bool countsAsFailure,
                                         int64_t now) {
-  pending_.erase(id);
+  auto it = pending_.find(id);
+  if (it != pending_.end()) {
+    if (it->second.request.options.savepoint()) countsAsFailure = false;
+    if (it->second.request.onDone) {
+      actions_.push_back(
+          [onDone = std::move(it->second.request.onDone), reason] { onDone(reason); });
+    }
+    pending_.erase(it);
+  }
   lastEnd_ = now;
   Status discarded = storage_.discardCheckpoint(id);
   if (!discarded.isOk()) logger()->warn("job {}: {}", storage_.jobId(), discarded.toString());
@@ -292,8 +327,31 @@ void CheckpointCoordinator::completeLocked(int64_t id, int64_t now) {
       *op->add_subtasks() = std::move(acked->second);
     }
   }
+  const proto::CheckpointOptions& options = pending.request.options;
+  if (options.savepoint()) {
+    Result<std::string> directory = pending.request.writeSavepoint(metadata);
+    Status discarded = storage_.discardCheckpoint(id);
+    if (!discarded.isOk()) logger()->warn("job {}: {}", storage_.jobId(), discarded.toString());
+    if (!directory.isOk()) {
+      pending_.at(id).request = std::move(pending.request);  // abortLocked calls onDone
+      abortLocked(id, directory.status().withContext("savepoint " + std::to_string(id)),
+                  /*countsAsFailure=*/false, now);
+      return;
+    }
+    pending_.erase(id);
+    lastEnd_ = now;
+    logger()->info("job {}: savepoint {} completed in {} ms: {}", storage_.jobId(), id,
+                   now - pending.triggerTimestamp, *directory);
+    if (pending.request.onDone) {
+      actions_.push_back(
+          [onDone = std::move(pending.request.onDone), directory] { onDone(directory); });
+    }
+    if (options.terminate()) actions_.push_back([this, id] { callbacks_.notifyComplete(id); });
+    return;
+  }
   Status written = storage_.writeMetadata(metadata);
   if (!written.isOk()) {
+    pending_.at(id).request = std::move(pending.request);
     abortLocked(id, written, /*countsAsFailure=*/true, now);
     return;
   }
@@ -303,8 +361,16 @@ void CheckpointCoordinator::completeLocked(int64_t id, int64_t now) {
   retained_.push_back(id);
   logger()->info("job {}: checkpoint {} completed in {} ms", storage_.jobId(), id,
                  now - pending.triggerTimestamp);
-  while (!pending_.empty() && pending_.begin()->first < id) {
-    int64_t older = pending_.begin()->first;
+  if (pending.request.onDone) {
+    actions_.push_back([onDone = std::move(pending.request.onDone),
+                        directory = storage_.checkpointDir(id).string()] { onDone(directory); });
+  }
+  // Older pending checkpoints are subsumed; savepoints are not.
+  std::vector<int64_t> subsumed;
+  for (const auto& [older, p] : pending_) {
+    if (older < id && !p.request.options.savepoint()) subsumed.push_back(older);
+  }
+  for (int64_t older : subsumed) {
     abortLocked(older,
                 Status::cancelled("checkpoint " + std::to_string(older) +
                                   " subsumed by checkpoint " + std::to_string(id)),

@@ -39,6 +39,10 @@ struct CheckpointCoordinatorOptions {
   int tolerableFailures = 0;
   /// state.checkpoints.num-retained: completed checkpoints kept on disk.
   int numRetained = 1;
+  /// The CheckpointOptions::type of periodic checkpoints (0 aligned, 1 at-least-once: the
+  /// barrier type of execution.checkpointing.mode). Not read by fromConfiguration: the owner
+  /// sets it (checkpoint::barrierTypeOf).
+  int type = 0;
 
   /// Read the keys above: InvalidArgument naming the key for a value that does not parse or is
   /// out of range (interval and timeout > 0 when set, min-pause ≥ 0, max-concurrent ≥ 1,
@@ -66,18 +70,39 @@ struct CheckpointTaskKey {
 /// coordinator held, in the order the coordinator decided them, on the thread of whichever call
 /// decided them (tick, acknowledge, decline, stop), so they may call back into the coordinator.
 struct CheckpointCoordinatorCallbacks {
-  /// Send "trigger checkpoint `id`" (taken at `timestamp`, epoch ms) to the source tasks. An
-  /// error aborts the checkpoint (notifyAborted) without counting it as a failure, as Flink
-  /// does for a trigger while not every task runs.
-  std::function<Status(int64_t checkpointId, int64_t timestamp)> trigger;
+  /// Send "trigger checkpoint `id`" (taken at `timestamp`, epoch ms, with `options`) to the
+  /// source tasks (to every task for a final checkpoint). An error aborts the checkpoint
+  /// (notifyAborted) without counting it as a failure, as Flink does for a trigger while not
+  /// every task runs.
+  std::function<Status(int64_t checkpointId, int64_t timestamp,
+                       const proto::CheckpointOptions& options)>
+      trigger;
   /// Checkpoint `id` is complete (its `_metadata` is written): tell every task
-  /// (notifyCheckpointComplete), so two-phase-commit sinks commit.
+  /// (notifyCheckpointComplete), so two-phase-commit sinks commit. Not called for a savepoint
+  /// without `terminate` (as in Flink since 1.15, a savepoint commits no side effects: the job
+  /// may later restore from an older checkpoint).
   std::function<void(int64_t checkpointId)> notifyComplete;
   /// Checkpoint `id` was aborted for `reason` (timeout, decline, subsumed, stop, trigger or
   /// write failure): tell every task (notifyCheckpointAborted).
   std::function<void(int64_t checkpointId, const Status& reason)> notifyAborted;
   /// More consecutive checkpoints failed than tolerable: fail the job with `cause`.
   std::function<void(const Status& cause)> failJob;
+};
+
+/// A checkpoint triggered now, outside the periodic schedule (CheckpointCoordinator::trigger).
+struct CheckpointRequest {
+  /// How it is taken; `type` is forced to aligned for a savepoint.
+  proto::CheckpointOptions options;
+  /// For a savepoint (required then): called when every task acknowledged, with the
+  /// checkpoint's metadata (paths relative to the job directory, the files in `chk-<n>/`), under
+  /// the coordinator's mutex (it must not call back into the coordinator). It makes the
+  /// savepoint self-contained elsewhere (writeSavepoint) and returns its directory; `chk-<n>/` is
+  /// removed afterwards. An error aborts the savepoint.
+  std::function<Result<std::string>(const proto::CheckpointMetadata& metadata)> writeSavepoint;
+  /// Called once, outside the coordinator's mutex and before notifyComplete/notifyAborted, with
+  /// the completed checkpoint's directory (the savepoint's for a savepoint), or with the reason
+  /// it was aborted. May be empty.
+  std::function<void(const Result<std::string>& result)> onDone;
 };
 
 /// What became of an acknowledgement or a decline.
@@ -117,6 +142,13 @@ class CheckpointCoordinator {
   /// every later message. For the end of the attempt (finished, failing, cancelled).
   void stop(const Status& reason);
 
+  /// Trigger a checkpoint now (a savepoint, a final checkpoint, ...), whatever the interval,
+  /// min pause and max concurrent checkpoints say; return its id. A savepoint does not count
+  /// for retention, does not subsume pending checkpoints and is not subsumed by them, and its
+  /// failures do not count towards tolerable-failed-checkpoints. FailedPrecondition after stop();
+  /// InvalidArgument for a savepoint without writeSavepoint.
+  Result<int64_t> trigger(CheckpointRequest request);
+
   /// Abort expired checkpoints and trigger the next one when it is due. Returns the epoch ms at
   /// which tick() has something to do next, or INT64_MAX when nothing is scheduled.
   int64_t tick();
@@ -147,6 +179,7 @@ class CheckpointCoordinator {
   struct Pending {
     int64_t triggerTimestamp = 0;
     std::map<CheckpointTaskKey, proto::SubtaskState> acknowledged;
+    CheckpointRequest request;  // options and callbacks (periodic: the default options)
   };
   // A callback to run once mu_ is released.
   using Action = std::function<void()>;
@@ -159,8 +192,8 @@ class CheckpointCoordinator {
   int64_t nextTickLocked() const;
   // REQUIRES: mu_ held.
   bool canTriggerLocked(int64_t now) const;
-  // REQUIRES: mu_ held.
-  void triggerLocked(int64_t now);
+  // Trigger checkpoint `nextCheckpointId_` with `request`; return its id. REQUIRES: mu_ held.
+  int64_t triggerLocked(int64_t now, CheckpointRequest request);
   // Remove pending checkpoint `id`, delete its directory and queue notifyAborted; counts as a
   // failure when `countsAsFailure`. REQUIRES: mu_ held.
   void abortLocked(int64_t id, const Status& reason, bool countsAsFailure, int64_t now);

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <system_error>
 
@@ -75,6 +76,16 @@ Status writeFileSynced(const fs::path& path, std::string_view bytes) {
   if (::close(fd) != 0) {
     return Status::ioError("cannot close '" + path.string() + "': " + errnoText(errno));
   }
+  return Status::ok();
+}
+
+Status syncFile(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::ioError("cannot open '" + path.string() + "': " + errnoText(errno));
+  int rc = ::fsync(fd);
+  int error = errno;
+  ::close(fd);
+  if (rc != 0) return Status::ioError("cannot sync '" + path.string() + "': " + errnoText(error));
   return Status::ok();
 }
 
@@ -238,9 +249,12 @@ std::string encodeMetadata(const proto::CheckpointMetadata& metadata) {
   return bytes;
 }
 
-Status CheckpointStorage::writeMetadata(const proto::CheckpointMetadata& metadata) const {
-  fs::path dir = checkpointDir(metadata.checkpoint_id());
-  std::string context = "checkpoint " + std::to_string(metadata.checkpoint_id());
+namespace {
+
+// Write `metadata` as `dir/_metadata` through a temporary file, an atomic rename and a
+// directory sync.
+Status writeMetadataInto(const fs::path& dir, const proto::CheckpointMetadata& metadata,
+                         const std::string& context) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
@@ -254,6 +268,92 @@ Status CheckpointStorage::writeMetadata(const proto::CheckpointMetadata& metadat
                            "' to _metadata: " + ec.message());
   }
   return syncDirectory(dir).withContext(context);
+}
+
+}  // namespace
+
+Status CheckpointStorage::writeMetadata(const proto::CheckpointMetadata& metadata) const {
+  return writeMetadataInto(checkpointDir(metadata.checkpoint_id()), metadata,
+                           "checkpoint " + std::to_string(metadata.checkpoint_id()));
+}
+
+Result<fs::path> writeSavepoint(const fs::path& jobDir, const proto::CheckpointMetadata& metadata,
+                                const fs::path& savepointDir) {
+  std::string context = "savepoint " + std::to_string(metadata.checkpoint_id()) + " in '" +
+                        savepointDir.string() + "'";
+  std::error_code ec;
+  if (fs::exists(savepointDir, ec)) {
+    return Status::alreadyExists(context + ": the directory exists already");
+  }
+  fs::create_directories(savepointDir, ec);
+  if (ec) return Status::ioError(context + ": cannot create the directory: " + ec.message());
+  auto fail = [&](Status status) {
+    std::error_code ignored;
+    fs::remove_all(savepointDir, ignored);
+    return status.withContext(context);
+  };
+  // Each distinct file once, under its file name (a number in front if two share one).
+  std::map<std::string, std::string> copies;  // job-relative path -> savepoint-relative name
+  std::set<std::string> names;
+  proto::CheckpointMetadata rewritten = metadata;
+  rewritten.set_savepoint(true);
+  for (proto::OperatorState& op : *rewritten.mutable_operators()) {
+    for (proto::SubtaskState& subtask : *op.mutable_subtasks()) {
+      for (proto::StateHandle& handle : *subtask.mutable_handles()) {
+        auto it = copies.find(handle.path());
+        if (it == copies.end()) {
+          if (!isSafeRelativePath(handle.path())) {
+            return fail(Status::invalidArgument("state handle path '" + handle.path() +
+                                                "' is not relative to the job directory"));
+          }
+          std::string name = fs::path(handle.path()).filename().string();
+          for (int n = 1; name == std::string(kMetadataName) ||
+                          name == std::string(kMetadataTempName) || names.count(name) != 0;
+               ++n) {
+            name = std::to_string(n) + "-" + fs::path(handle.path()).filename().string();
+          }
+          fs::copy_file(jobDir / handle.path(), savepointDir / name, ec);
+          if (ec) {
+            return fail(Status::ioError("cannot copy '" + (jobDir / handle.path()).string() +
+                                        "': " + ec.message()));
+          }
+          Status synced = syncFile(savepointDir / name);
+          if (!synced.isOk()) return fail(synced);
+          names.insert(name);
+          it = copies.emplace(handle.path(), name).first;
+        }
+        handle.set_path(it->second);
+      }
+    }
+  }
+  Status written = writeMetadataInto(savepointDir, rewritten, "savepoint");
+  if (!written.isOk()) return fail(written);
+  Status parent = syncDirectory(savepointDir.parent_path().empty() ? fs::path(".")
+                                                                   : savepointDir.parent_path());
+  if (!parent.isOk()) return fail(parent);
+  return savepointDir;
+}
+
+Result<RestorePoint> readRestorePoint(const fs::path& path) {
+  std::error_code ec;
+  fs::path dir = path;
+  if (dir.filename() == kMetadataName && fs::is_regular_file(dir, ec)) dir = dir.parent_path();
+  if (!fs::is_directory(dir, ec)) {
+    return Status::notFound("savepoint or checkpoint '" + path.string() + "': no such directory");
+  }
+  // A checkpoint's handles are relative to its job directory, a savepoint's to itself.
+  int64_t checkpointId = parseCheckpointDirName(dir.filename().string());
+  fs::path root = checkpointId >= 0 ? dir.parent_path() : dir;
+  STROM_ASSIGN_OR_RETURN(proto::CheckpointMetadata metadata,
+                         readMetadataFile(dir / kMetadataName, root, "", checkpointId));
+  if (metadata.savepoint() == (checkpointId >= 0)) {
+    return Status::corruption("checkpoint metadata '" + (dir / kMetadataName).string() + "': " +
+                              (metadata.savepoint()
+                                   ? "a savepoint's _metadata in a chk-<n> directory"
+                                   : "a checkpoint's _metadata outside its "
+                                     "chk-<n> directory"));
+  }
+  return RestorePoint{std::move(metadata), fs::absolute(root, ec)};
 }
 
 Result<proto::CheckpointMetadata> CheckpointStorage::readMetadata(int64_t checkpointId) const {
@@ -325,7 +425,7 @@ Result<proto::CheckpointMetadata> readMetadataFile(const fs::path& file, const f
   if (!metadata.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return corrupt(file, "the payload does not parse as CheckpointMetadata");
   }
-  if (metadata.job_id() != expectedJobId) {
+  if (!expectedJobId.empty() && metadata.job_id() != expectedJobId) {
     return corrupt(file, "belongs to job '" + metadata.job_id() + "', not '" +
                              std::string(expectedJobId) + "'");
   }

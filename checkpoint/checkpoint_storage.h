@@ -71,7 +71,8 @@ std::string encodeMetadata(const proto::CheckpointMetadata& metadata);
 /// payload parses, the job id (`expectedJobId`), the checkpoint id (`expectedCheckpointId`, when
 /// not negative), and completeness: every operator has exactly one subtask state per subtask
 /// index below its parallelism, and every state handle names a file below `jobDir` (relative,
-/// no "..") that exists and holds offset + length bytes. A failure is Corruption (NotFound for a
+/// no "..") that exists and holds offset + length bytes. An empty `expectedJobId` accepts any
+/// job (a savepoint restored into another job). A failure is Corruption (NotFound for a
 /// missing `_metadata`) whose message names the file and the check that failed.
 Result<proto::CheckpointMetadata> readMetadataFile(const std::filesystem::path& file,
                                                    const std::filesystem::path& jobDir,
@@ -91,6 +92,30 @@ struct CompletedCheckpoint {
 /// the directory when there is none (or the directory does not exist).
 Result<CompletedCheckpoint> findLatestCompleted(const std::filesystem::path& jobDir,
                                                 std::string_view jobId);
+
+/// Make completed savepoint `metadata` (handles relative to `jobDir`, the files in its
+/// `chk-<n>/`) self-contained in the new directory `savepointDir`: copy every file its handles
+/// name there (fsynced, under its file name), rewrite the paths relative to `savepointDir`, and
+/// write `_metadata` (savepoint: true) last, atomically. Returns `savepointDir`. AlreadyExists if
+/// it exists; IOError naming the file that could not be copied or written (then nothing is
+/// left of `savepointDir`). The caller removes `chk-<n>/`.
+Result<std::filesystem::path> writeSavepoint(const std::filesystem::path& jobDir,
+                                             const proto::CheckpointMetadata& metadata,
+                                             const std::filesystem::path& savepointDir);
+
+/// A completed checkpoint or savepoint to restore from.
+struct RestorePoint {
+  proto::CheckpointMetadata metadata;
+  /// The absolute directory its handles' paths are relative to: the job directory of a
+  /// checkpoint, the savepoint's own directory.
+  std::filesystem::path rootDir;
+};
+
+/// Read and verify (readMetadataFile, any job id) the checkpoint or savepoint at `path`
+/// (`execution.savepoint.path`, `strom run -s`): a savepoint directory, a `chk-<n>` directory,
+/// or the `_metadata` file in either. NotFound when there is no such directory or no
+/// `_metadata`; Corruption naming the file and the failed check otherwise.
+Result<RestorePoint> readRestorePoint(const std::filesystem::path& path);
 
 /// The checkpoint id of a directory named `chk-<n>` (n ≥ 0, decimal), or -1 for any other name.
 int64_t parseCheckpointDirName(std::string_view name);

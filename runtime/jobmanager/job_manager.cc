@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <future>
 #include <limits>
 #include <utility>
 
+#include "checkpoint/barrier_handler.h"
+#include "checkpoint/state_assignment.h"
 #include "common/logging.h"
 
 namespace strom::runtime {
@@ -19,6 +22,8 @@ constexpr milliseconds kDefaultJobStoreExpiration{3'600'000};     // Flink's 1 h
 /// How often the scheduler thread reads a clock that is not the system clock while a timer is
 /// pending: a manual clock moves without telling anyone.
 constexpr milliseconds kManualClockPoll{20};
+/// How long after an aborted final checkpoint (of a bounded job) the next one is triggered.
+constexpr milliseconds kFinalCheckpointRetry{100};
 
 /// The gateway whose call the current thread is in (see callGateway): unregistering it from
 /// within that call must not wait for the call to return.
@@ -114,12 +119,22 @@ JobManager::JobManager(Configuration configuration, const Clock* clock)
 }
 
 JobManager::~JobManager() {
+  std::vector<std::shared_ptr<checkpoint::CheckpointCoordinator>> coordinators;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    coordinators.swap(coordinatorsToStop_);
+    for (auto& [id, job] : jobs_) {
+      if (job->coordinator) coordinators.push_back(job->coordinator);
+    }
   }
   schedulerCv_.notify_all();
   scheduler_.join();
+  // Pending savepoints end (their callers get the reason); with stopping_ set, the callbacks
+  // call no gateway.
+  for (const auto& coordinator : coordinators) {
+    coordinator->stop(Status::cancelled("the JobManager is shutting down"));
+  }
 }
 
 // --- TaskManagers -------------------------------------------------------------------------
@@ -253,6 +268,24 @@ Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph>
   job->name = jobGraph->jobName();
   STROM_ASSIGN_OR_RETURN(job->restartStrategy, RestartStrategy::create(config));
   STROM_ASSIGN_OR_RETURN(job->slotRequestTimeout, slotRequestTimeout(config));
+  STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointCoordinatorOptions checkpointOptions,
+                         checkpoint::CheckpointCoordinatorOptions::fromConfiguration(config));
+  STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointingMode mode,
+                         checkpoint::checkpointingModeOf(config));
+  checkpointOptions.type = static_cast<int>(checkpoint::barrierTypeOf(mode));
+  std::string checkpointsDir = config.getString("state.checkpoints.dir", "");
+  if (checkpointOptions.interval.count() > 0 && checkpointsDir.empty()) {
+    return Status::invalidArgument("job '" + job->name +
+                                   "': config key 'state.checkpoints.dir' must be set when "
+                                   "execution.checkpointing.interval is");
+  }
+  if (!checkpointsDir.empty()) {
+    job->checkpointing = CheckpointSettings{checkpointOptions, checkpointsDir,
+                                            config.getString("state.savepoints.dir", "")};
+  }
+  job->restorePath = config.getString("execution.savepoint.path", "");
+  STROM_ASSIGN_OR_RETURN(job->allowUnclaimedState,
+                         config.getBool("execution.savepoint.ignore-unclaimed-state", false));
   if (jobGraph->vertices().empty()) {
     return Status::invalidArgument("job '" + job->name + "' has no vertices");
   }
@@ -398,6 +431,7 @@ Status JobManager::cancelJob(const std::string& jobId) {
 
 void JobManager::updateTaskExecutionState(const TaskExecutionState& update) {
   CancelList toCancel;
+  std::shared_ptr<checkpoint::CheckpointCoordinator> toStart;
   {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(update.attemptId.jobId);
@@ -410,20 +444,33 @@ void JobManager::updateTaskExecutionState(const TaskExecutionState& update) {
     if (e == job.executions.end() || isTerminal(e->state) || e->lost) return;
     if (!isTerminal(update.state)) {
       e->state = update.state;
-      return;
+      if (update.state == ExecutionState::kRunning && job.coordinator && !job.coordinatorStarted &&
+          job.status == JobStatus::kRunning &&
+          std::all_of(job.executions.begin(), job.executions.end(),
+                      [](const Execution& x) { return x.state == ExecutionState::kRunning; })) {
+        job.coordinatorStarted = true;
+        toStart = job.coordinator;
+      }
+    } else {
+      if (update.state == ExecutionState::kFailed) {
+        Status cause = update.error.isOk()
+                           ? Status::internal(update.attemptId.toString() + " failed")
+                           : update.error;
+        toCancel = stopExecutions(job, JobStatus::kFailing, cause);
+        std::erase_if(toCancel, [&](const auto& c) { return c.second == update.attemptId; });
+      } else if (update.state == ExecutionState::kCanceled && job.status == JobStatus::kRunning) {
+        // Cancelled by someone other than this JobManager (its TaskManager shutting down).
+        toCancel = stopExecutions(
+            job, JobStatus::kFailing,
+            Status::cancelled(update.attemptId.toString() + " was cancelled by its TaskManager"));
+      }
+      setTerminal(job, *e, update.state, update.counters);
     }
-    if (update.state == ExecutionState::kFailed) {
-      Status cause = update.error.isOk() ? Status::internal(update.attemptId.toString() + " failed")
-                                         : update.error;
-      toCancel = stopExecutions(job, JobStatus::kFailing, cause);
-      std::erase_if(toCancel, [&](const auto& c) { return c.second == update.attemptId; });
-    } else if (update.state == ExecutionState::kCanceled && job.status == JobStatus::kRunning) {
-      // Cancelled by someone other than this JobManager (its TaskManager shutting down).
-      toCancel = stopExecutions(
-          job, JobStatus::kFailing,
-          Status::cancelled(update.attemptId.toString() + " was cancelled by its TaskManager"));
-    }
-    setTerminal(job, *e, update.state, update.counters);
+  }
+  if (toStart) {
+    toStart->start();
+    std::lock_guard lock(mu_);
+    wakeScheduler();  // to tick it
   }
   jobChanged_.notify_all();
   cancelAll(toCancel);
@@ -459,6 +506,7 @@ JobManager::CancelList JobManager::stopExecutions(Job& job, JobStatus target, co
   if (!running) return toCancel;  // FAILING or CANCELLING already
   job.failure = cause;
   transition(job, target, cause);
+  retireCoordinator(job);
   for (Execution& e : job.executions) {
     if (isTerminal(e.state) || e.lost) continue;
     if (e.state == ExecutionState::kCreated) {
@@ -493,7 +541,16 @@ void JobManager::freeSlots(Job& job) {
   wakeScheduler();
 }
 
+void JobManager::retireCoordinator(Job& job) {
+  if (!job.coordinator) return;
+  coordinatorsToStop_.push_back(std::move(job.coordinator));
+  job.coordinator.reset();
+  job.coordinatorStarted = false;
+  wakeScheduler();
+}
+
 void JobManager::onAllTerminal(Job& job) {
+  retireCoordinator(job);
   freeSlots(job);
   switch (job.status) {
     case JobStatus::kRunning:
@@ -569,6 +626,11 @@ bool JobManager::takeSlots(Job& job) {
   job.terminal = 0;
   job.failure = Status::ok();
   job.counters.clear();
+  job.sourceEnded = false;
+  job.endOfInputs = 0;
+  job.finalCheckpointWanted = false;
+  job.finalCheckpointAtMs = 0;
+  job.terminating = false;
   for (const graph::JobVertex& vertex : job.graph->vertices()) {
     for (int s = 0; s < vertex.parallelism; ++s) {
       // Slot sharing: subtask s of every vertex runs in the job's s-th slot.
@@ -589,6 +651,16 @@ void JobManager::run() {
     int64_t t = now();
     std::vector<std::string> toRelease;
     std::vector<std::string> toDeploy;
+    std::vector<std::shared_ptr<checkpoint::CheckpointCoordinator>> toTick;
+    struct FinalCheckpoint {
+      std::string jobId;
+      int attempt = 0;
+      std::shared_ptr<checkpoint::CheckpointCoordinator> coordinator;
+      int type = 0;
+    };
+    std::vector<FinalCheckpoint> toFinal;
+    std::vector<std::shared_ptr<checkpoint::CheckpointCoordinator>> toStop;
+    toStop.swap(coordinatorsToStop_);
     toRelease.swap(pendingReleases_);
     std::vector<Job*> ordered;
     for (auto& [id, job] : jobs_) ordered.push_back(job.get());
@@ -596,6 +668,26 @@ void JobManager::run() {
               [](const Job* a, const Job* b) { return a->sequence < b->sequence; });
     int64_t nextTimer = std::numeric_limits<int64_t>::max();
     for (Job* job : ordered) {
+      if (job->status == JobStatus::kRunning && job->coordinator) {
+        if (job->coordinatorStarted) {
+          int64_t next = job->coordinator->nextTickMillis();
+          if (next <= t) {
+            toTick.push_back(job->coordinator);
+          } else {
+            nextTimer = std::min(nextTimer, next);
+          }
+        }
+        if (job->finalCheckpointWanted) {
+          if (t >= job->finalCheckpointAtMs) {
+            job->finalCheckpointWanted = false;
+            toFinal.push_back(FinalCheckpoint{job->id, job->attempt, job->coordinator,
+                                              job->checkpointing->options.type});
+          } else {
+            nextTimer = std::min(nextTimer, job->finalCheckpointAtMs);
+          }
+        }
+        continue;
+      }
       if (job->status == JobStatus::kRestarting) {
         if (t < job->restartAtMs) {
           nextTimer = std::min(nextTimer, job->restartAtMs);
@@ -641,7 +733,8 @@ void JobManager::run() {
       job->terminal = 0;
       onAllTerminal(*job);
     }
-    if (toRelease.empty() && toDeploy.empty()) {
+    if (toRelease.empty() && toDeploy.empty() && toTick.empty() && toFinal.empty() &&
+        toStop.empty()) {
       if (schedulerWoken_) continue;  // something changed while this pass ran
       if (nextTimer == std::numeric_limits<int64_t>::max()) {
         schedulerCv_.wait(lock, [&] { return stopping_ || schedulerWoken_; });
@@ -655,6 +748,16 @@ void JobManager::run() {
     std::vector<TaskManagerGateway*> gateways;
     for (const TaskManagerEntry& entry : taskManagers_) gateways.push_back(entry.gateway);
     lock.unlock();
+    for (const auto& coordinator : toStop) {
+      coordinator->stop(Status::cancelled("the job attempt ended"));
+    }
+    toStop.clear();
+    for (const auto& coordinator : toTick) coordinator->tick();
+    toTick.clear();
+    for (const FinalCheckpoint& final : toFinal) {
+      triggerFinalCheckpoint(final.jobId, final.attempt, final.coordinator, final.type);
+    }
+    toFinal.clear();
     for (const std::string& id : toRelease) {
       for (TaskManagerGateway* gateway : gateways) {
         callGateway(gateway, [&](TaskManagerGateway* tm) { tm->releaseJob(id); });
@@ -727,6 +830,11 @@ void JobManager::deployAttempt(const std::string& jobId) {
   std::vector<TaskDeploymentDescriptor> deployments;
   std::vector<TaskManagerGateway*> targets;
   std::string name;
+  std::shared_ptr<const graph::JobGraph> graph;
+  int attempt = 0;
+  std::optional<CheckpointSettings> checkpointing;
+  std::string restorePath;
+  bool allowUnclaimedState = false;
   {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(jobId);
@@ -736,11 +844,49 @@ void JobManager::deployAttempt(const std::string& jobId) {
       job.deploying = false;
       return;
     }
-    // TODO: issue 8 plugs in here: restore the job from its latest completed checkpoint
-    // (set each descriptor's task state from the checkpoint's metadata) when job.attempt > 0
-    // or when the job was submitted with a savepoint. Until then every attempt starts from
-    // scratch.
+    graph = job.graph;
+    attempt = job.attempt;
+    checkpointing = job.checkpointing;
+    restorePath = job.restorePath;
+    allowUnclaimedState = job.allowUnclaimedState;
+  }
+  // Files are read and the coordinator made without mu_ held.
+  auto restore =
+      assignRestore(jobId, *graph, attempt, checkpointing, restorePath, allowUnclaimedState);
+  Result<std::shared_ptr<checkpoint::CheckpointCoordinator>> coordinator(
+      std::shared_ptr<checkpoint::CheckpointCoordinator>{});
+  if (checkpointing) coordinator = createCoordinator(jobId, attempt, *graph, *checkpointing);
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(jobId);
+    if (it == jobs_.end()) return;
+    Job& job = *it->second;
+    if (job.status != JobStatus::kRunning || job.attempt != attempt) {
+      job.deploying = false;  // stopped meanwhile
+      jobChanged_.notify_all();
+      return;
+    }
+    if (!restore.isOk() || !coordinator.isOk()) {
+      // A checkpoint that cannot be restored fails again on every restart.
+      if (!restore.isOk()) job.suppressRestart = true;
+      Status cause = restore.isOk() ? coordinator.status() : restore.status();
+      // Nothing is deployed yet: every execution becomes CANCELED, none is to cancel.
+      CancelList none =
+          stopExecutions(job, JobStatus::kFailing, cause.withContext(jobLabel(jobId, job.name)));
+      job.deploying = false;
+      jobChanged_.notify_all();
+      return;
+    }
+    job.coordinator = std::move(coordinator).value();
+    job.coordinatorStarted = false;
     deployments = buildDeployments(job);
+    if (!restore->empty()) {
+      for (TaskDeploymentDescriptor& d : deployments) {
+        d.restore = std::make_shared<const checkpoint::proto::TaskRestore>(
+            (*restore)[static_cast<size_t>(d.attemptId.vertexId)]
+                      [static_cast<size_t>(d.attemptId.subtaskIndex)]);
+      }
+    }
     for (const Execution& e : job.executions) targets.push_back(e.taskManager);
     name = job.name;
   }
@@ -828,20 +974,315 @@ JobManager::Job* JobManager::findJob(const std::string& jobId) {
   return it == jobs_.end() ? nullptr : it->second.get();
 }
 
-}  // namespace strom::runtime
+// --- Checkpoints ------------------------------------------------------------------------------
 
-namespace strom::runtime {
-
-// Issue 8 in progress: the JobManager's checkpoint coordination lands next.
-Result<std::string> JobManager::triggerSavepoint(const std::string& jobId,
-                                                 const std::string& /*targetDirectory*/,
-                                                 bool /*terminate*/,
-                                                 std::chrono::milliseconds /*timeout*/) {
-  return Status::failedPrecondition("job " + jobId + ": savepoints are not connected yet");
+Result<std::vector<std::vector<checkpoint::proto::TaskRestore>>> JobManager::assignRestore(
+    const std::string& jobId, const graph::JobGraph& graph, int attempt,
+    const std::optional<CheckpointSettings>& checkpointing, const std::string& restorePath,
+    bool allowUnclaimedState) {
+  auto logger = moduleLogger("jobmanager");
+  std::optional<checkpoint::RestorePoint> point;
+  std::string from;
+  if (attempt > 0 && checkpointing) {
+    std::filesystem::path jobDir = checkpointing->checkpointsDir / jobId;
+    auto latest = checkpoint::findLatestCompleted(jobDir, jobId);
+    if (latest.isOk()) {
+      std::error_code ec;
+      from = "checkpoint " + latest->directory.string();
+      point = checkpoint::RestorePoint{std::move(latest->metadata),
+                                       std::filesystem::absolute(jobDir, ec)};
+    } else if (latest.status().code() != StatusCode::kNotFound) {
+      return latest.status();
+    }
+  }
+  if (!point && !restorePath.empty()) {
+    auto read = checkpoint::readRestorePoint(restorePath);
+    if (!read.isOk()) {
+      return read.status().withContext("cannot restore from execution.savepoint.path '" +
+                                       restorePath + "'");
+    }
+    from = (read->metadata.savepoint() ? "savepoint " : "checkpoint ") + restorePath;
+    point = std::move(read).value();
+  }
+  if (!point) return std::vector<std::vector<checkpoint::proto::TaskRestore>>{};
+  std::vector<checkpoint::RestoreVertex> vertices;
+  for (const graph::JobVertex& v : graph.vertices()) {
+    vertices.push_back(
+        checkpoint::RestoreVertex{v.id, v.parallelism, v.maxParallelism, v.chainUids});
+  }
+  auto assigned = checkpoint::assignState(*point, vertices, allowUnclaimedState);
+  if (!assigned.isOk()) {
+    return assigned.status().withContext("cannot restore from " + from);
+  }
+  logger->info("job {}: attempt {} restores from {} (checkpoint id {})", jobId, attempt, from,
+               point->metadata.checkpoint_id());
+  return assigned;
 }
-void JobManager::acknowledgeCheckpoint(const ExecutionAttemptId&, int64_t,
-                                       const checkpoint::proto::SubtaskState&) {}
-void JobManager::declineCheckpoint(const ExecutionAttemptId&, int64_t, const Status&) {}
-void JobManager::reportEndOfInput(const ExecutionAttemptId&) {}
+
+Result<std::shared_ptr<checkpoint::CheckpointCoordinator>> JobManager::createCoordinator(
+    const std::string& jobId, int attempt, const graph::JobGraph& graph,
+    const CheckpointSettings& settings) {
+  STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointStorage storage,
+                         checkpoint::CheckpointStorage::create(settings.checkpointsDir, jobId));
+  std::vector<checkpoint::CheckpointVertex> vertices;
+  for (const graph::JobVertex& v : graph.vertices()) {
+    vertices.push_back(checkpoint::CheckpointVertex{
+        v.id, v.chainUids.empty() ? std::string() : v.chainUids.front(), v.parallelism,
+        v.maxParallelism});
+  }
+  checkpoint::CheckpointCoordinatorCallbacks callbacks;
+  callbacks.trigger = [this, jobId, attempt](int64_t id, int64_t timestamp,
+                                             const checkpoint::proto::CheckpointOptions& options) {
+    return triggerTasks(jobId, attempt, id, timestamp, options);
+  };
+  callbacks.notifyComplete = [this, jobId, attempt](int64_t id) {
+    notifyTasks(jobId, attempt, id, /*completed=*/true);
+  };
+  callbacks.notifyAborted = [this, jobId, attempt](int64_t id, const Status&) {
+    notifyTasks(jobId, attempt, id, /*completed=*/false);
+  };
+  callbacks.failJob = [this, jobId, attempt](const Status& cause) {
+    failAttempt(jobId, attempt, cause);
+  };
+  STROM_ASSIGN_OR_RETURN(std::unique_ptr<checkpoint::CheckpointCoordinator> coordinator,
+                         checkpoint::CheckpointCoordinator::create(
+                             settings.options, std::move(storage), std::move(vertices),
+                             std::move(callbacks), *clock_));
+  return std::shared_ptr<checkpoint::CheckpointCoordinator>(std::move(coordinator));
+}
+
+Status JobManager::triggerTasks(const std::string& jobId, int attempt, int64_t checkpointId,
+                                int64_t timestamp,
+                                const checkpoint::proto::CheckpointOptions& options) {
+  std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> targets;
+  {
+    std::lock_guard lock(mu_);
+    Job* job = findJob(jobId);
+    if (stopping_ || job == nullptr || job->attempt != attempt ||
+        job->status != JobStatus::kRunning) {
+      return Status::failedPrecondition(
+          fmt::format("job {}: attempt {} is not running", jobId, attempt));
+    }
+    if (!options.final() && job->sourceEnded) {
+      return Status::failedPrecondition(
+          fmt::format("job {}: a source reached the end of its input", jobId));
+    }
+    if (job->terminating && !options.terminate()) {
+      return Status::failedPrecondition(
+          fmt::format("job {}: it is stopping with a savepoint", jobId));
+    }
+    for (const Execution& e : job->executions) {
+      if (!options.final() &&
+          !job->graph->vertices()[static_cast<size_t>(e.attemptId.vertexId)].isSource()) {
+        continue;
+      }
+      if (e.state != ExecutionState::kRunning || e.lost) {
+        return Status::failedPrecondition(
+            fmt::format("task {} is {}", e.attemptId.toString(), executionStateName(e.state)));
+      }
+      targets.emplace_back(e.taskManager, e.attemptId);
+    }
+  }
+  for (const auto& [gateway, attemptId] : targets) {
+    Status status = Status::unavailable("the TaskManager of " + attemptId.toString() + " is lost");
+    callGateway(gateway, [&](TaskManagerGateway* tm) {
+      status = tm->triggerCheckpoint(attemptId, checkpointId, timestamp, options);
+    });
+    if (!status.isOk()) return status.withContext("triggering " + attemptId.toString());
+  }
+  return Status::ok();
+}
+
+void JobManager::notifyTasks(const std::string& jobId, int attempt, int64_t checkpointId,
+                             bool completed) {
+  std::vector<std::pair<TaskManagerGateway*, ExecutionAttemptId>> targets;
+  {
+    std::lock_guard lock(mu_);
+    Job* job = findJob(jobId);
+    if (stopping_ || job == nullptr || job->attempt != attempt ||
+        job->status != JobStatus::kRunning) {
+      return;
+    }
+    for (const Execution& e : job->executions) {
+      if (!isTerminal(e.state) && !e.lost) targets.emplace_back(e.taskManager, e.attemptId);
+    }
+  }
+  for (const auto& [gateway, attemptId] : targets) {
+    callGateway(gateway, [&](TaskManagerGateway* tm) {
+      if (completed) {
+        tm->notifyCheckpointComplete(attemptId, checkpointId);
+      } else {
+        tm->notifyCheckpointAborted(attemptId, checkpointId);
+      }
+    });
+  }
+}
+
+void JobManager::failAttempt(const std::string& jobId, int attempt, const Status& cause) {
+  CancelList toCancel;
+  {
+    std::lock_guard lock(mu_);
+    Job* job = findJob(jobId);
+    if (stopping_ || job == nullptr || job->attempt != attempt) return;
+    toCancel = stopExecutions(*job, JobStatus::kFailing, cause);
+  }
+  jobChanged_.notify_all();
+  cancelAll(toCancel);
+}
+
+void JobManager::triggerFinalCheckpoint(
+    const std::string& jobId, int attempt,
+    const std::shared_ptr<checkpoint::CheckpointCoordinator>& coordinator, int checkpointType) {
+  checkpoint::CheckpointRequest request;
+  request.options.set_final(true);
+  request.options.set_type(checkpointType);
+  // An aborted final checkpoint is tried again (tolerable-failed-checkpoints bounds declines
+  // and timeouts); the tasks wait for it.
+  request.onDone = [this, jobId, attempt](const Result<std::string>& result) {
+    if (result.isOk()) return;
+    std::lock_guard lock(mu_);
+    Job* job = findJob(jobId);
+    if (job == nullptr || job->attempt != attempt || job->status != JobStatus::kRunning) return;
+    job->finalCheckpointWanted = true;
+    job->finalCheckpointAtMs = now() + kFinalCheckpointRetry.count();
+    wakeScheduler();
+  };
+  auto id = coordinator->trigger(std::move(request));
+  if (id.isOk()) {
+    moduleLogger("jobmanager")
+        ->info("job {}: every task reached the end of its input; final checkpoint {}", jobId, *id);
+  }
+}
+
+void JobManager::acknowledgeCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
+                                       const checkpoint::proto::SubtaskState& state) {
+  std::shared_ptr<checkpoint::CheckpointCoordinator> coordinator;
+  {
+    std::lock_guard lock(mu_);
+    Job* job = findJob(attemptId.jobId);
+    // Another attempt's acknowledgement (checkpoint ids continue across attempts) is dropped.
+    if (job == nullptr || job->attempt != attemptId.attempt) return;
+    coordinator = job->coordinator;
+  }
+  if (!coordinator) return;
+  coordinator->acknowledge({attemptId.vertexId, attemptId.subtaskIndex}, checkpointId, state);
+}
+
+void JobManager::declineCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
+                                   const Status& reason) {
+  std::shared_ptr<checkpoint::CheckpointCoordinator> coordinator;
+  {
+    std::lock_guard lock(mu_);
+    Job* job = findJob(attemptId.jobId);
+    if (job == nullptr || job->attempt != attemptId.attempt) return;
+    coordinator = job->coordinator;
+  }
+  if (!coordinator) return;
+  coordinator->decline({attemptId.vertexId, attemptId.subtaskIndex}, checkpointId, reason);
+}
+
+void JobManager::reportEndOfInput(const ExecutionAttemptId& attemptId) {
+  std::lock_guard lock(mu_);
+  Job* job = findJob(attemptId.jobId);
+  if (job == nullptr || job->attempt != attemptId.attempt || job->status != JobStatus::kRunning) {
+    return;
+  }
+  auto e = std::find_if(job->executions.begin(), job->executions.end(),
+                        [&](const Execution& x) { return x.attemptId == attemptId; });
+  if (e == job->executions.end() || isTerminal(e->state) || e->lost || e->endOfInput) return;
+  e->endOfInput = true;
+  ++job->endOfInputs;
+  if (job->graph->vertices()[static_cast<size_t>(attemptId.vertexId)].isSource()) {
+    job->sourceEnded = true;
+  }
+  if (job->endOfInputs == job->executions.size() && job->coordinator) {
+    job->finalCheckpointWanted = true;
+    job->finalCheckpointAtMs = 0;
+    wakeScheduler();
+  }
+}
+
+Result<std::string> JobManager::triggerSavepoint(const std::string& jobId,
+                                                 const std::string& targetDirectory, bool terminate,
+                                                 std::chrono::milliseconds timeout) {
+  std::shared_ptr<checkpoint::CheckpointCoordinator> coordinator;
+  std::filesystem::path target;
+  int attempt = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(jobId);
+    if (it == jobs_.end() || dropped(*it->second, now())) {
+      return Status::notFound("job " + jobId + " is unknown");
+    }
+    Job& job = *it->second;
+    std::string label = jobLabel(jobId, job.name);
+    if (!job.checkpointing) {
+      return Status::failedPrecondition(label + ": config key 'state.checkpoints.dir' is not set");
+    }
+    std::string dir = targetDirectory.empty() ? job.checkpointing->savepointsDir : targetDirectory;
+    if (dir.empty()) {
+      return Status::invalidArgument(label +
+                                     ": no savepoint directory given, and config key "
+                                     "'state.savepoints.dir' is not set");
+    }
+    if (job.status != JobStatus::kRunning) {
+      return Status::failedPrecondition(label + " is " + jobStatusName(job.status) +
+                                        ", not RUNNING");
+    }
+    if (!job.coordinator || !job.coordinatorStarted) {
+      return Status::failedPrecondition(label + ": not every task is running yet");
+    }
+    if (job.sourceEnded) {
+      return Status::failedPrecondition(label + ": a source reached the end of its input");
+    }
+    if (job.terminating) {
+      return Status::failedPrecondition(label + " is stopping with a savepoint already");
+    }
+    std::error_code ec;
+    target = std::filesystem::absolute(dir, ec) /
+             fmt::format("savepoint-{}-{:06x}", jobId.substr(0, 6), idRandom_() & 0xffffff);
+    coordinator = job.coordinator;
+    attempt = job.attempt;
+    job.terminating = terminate;
+  }
+  auto promise = std::make_shared<std::promise<Result<std::string>>>();
+  std::future<Result<std::string>> done = promise->get_future();
+  checkpoint::CheckpointRequest request;
+  request.options.set_savepoint(true);
+  request.options.set_terminate(terminate);
+  request.writeSavepoint =
+      [jobDir = coordinator->storage().jobDir(),
+       target](const checkpoint::proto::CheckpointMetadata& metadata) -> Result<std::string> {
+    STROM_ASSIGN_OR_RETURN(std::filesystem::path dir,
+                           checkpoint::writeSavepoint(jobDir, metadata, target));
+    return dir.string();
+  };
+  request.onDone = [this, promise, jobId, attempt, terminate](const Result<std::string>& result) {
+    if (!result.isOk() && terminate) {
+      // The sources go on (they were told notifyCheckpointAborted).
+      std::lock_guard lock(mu_);
+      Job* job = findJob(jobId);
+      if (job != nullptr && job->attempt == attempt) job->terminating = false;
+    }
+    promise->set_value(result);
+  };
+  auto id = coordinator->trigger(std::move(request));
+  if (!id.isOk()) {
+    std::lock_guard lock(mu_);
+    Job* job = findJob(jobId);
+    if (job != nullptr && job->attempt == attempt) job->terminating = false;
+    return id.status();
+  }
+  moduleLogger("jobmanager")
+      ->info("job {}: savepoint {} triggered{}, into {}", jobId, *id, terminate ? " (stop)" : "",
+             target.string());
+  if (done.wait_for(timeout) != std::future_status::ready) {
+    return Status::deadlineExceeded(fmt::format(
+        "job {}: savepoint {} did not complete within {} ms", jobId, *id, timeout.count()));
+  }
+  Result<std::string> result = done.get();
+  if (!result.isOk()) return result.status().withContext(fmt::format("job {}", jobId));
+  return result;
+}
 
 }  // namespace strom::runtime

@@ -8,15 +8,18 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "checkpoint/checkpoint_coordinator.h"
 #include "common/clock.h"
 #include "graph/job_graph.h"
 #include "runtime/jobmanager/restart_strategy.h"
@@ -63,11 +66,17 @@ struct JobStatusInfo {
 /// cancels the job's other tasks and restarts the job as its restart strategy says
 /// (docs/architecture.md, "Failover"). User code never runs here.
 ///
+/// With `state.checkpoints.dir` set, each attempt of a job has a CheckpointCoordinator
+/// (docs/architecture.md, "Checkpoints in the JobManager"): started once every task runs, ticked
+/// by the scheduler thread, fed the tasks' acknowledgements and declines, stopped when the attempt
+/// ends; restarts restore from the latest completed checkpoint, a first attempt from
+/// `execution.savepoint.path`.
+///
 /// Thread contract: every public method is thread-safe. One scheduler thread, owned by the
 /// JobManager, schedules waiting jobs, deploys them, and runs restart and slot-request
-/// timers; other threads only change state under mu_ and wake it. Gateways are called
-/// without mu_ held. Registered gateways must stay valid until unregistered or until the
-/// JobManager is destroyed.
+/// timers and the coordinators' ticks; other threads only change state under mu_ and wake it.
+/// Gateways and coordinators (whose callbacks take mu_) are called without mu_ held. Registered
+/// gateways must stay valid until unregistered or until the JobManager is destroyed.
 class JobManager final : public JobManagerGateway {
  public:
   /// `configuration` holds the cluster's keys (`slot.request.timeout`, `restart-strategy.*`,
@@ -97,7 +106,9 @@ class JobManager final : public JobManagerGateway {
   /// the job (null in embedded mode). Fails at once, naming the key, if the job's
   /// `restart-strategy.*` or `slot.request.timeout` value is bad. A TaskManager that can never
   /// hold the job's tasks (TaskManagerGateway::checkJobFits) fails the job before any of its
-  /// tasks is deployed, without a restart.
+  /// tasks is deployed, without a restart. With `execution.checkpointing.interval` set,
+  /// `state.checkpoints.dir` must be set and the `execution.checkpointing.*` keys valid
+  /// (InvalidArgument naming the key).
   Result<std::string> submitJob(std::shared_ptr<const graph::JobGraph> jobGraph,
                                 std::shared_ptr<const JobInformation> info = nullptr);
   /// Return the job's status; NotFound naming the id if the job is unknown (or was dropped
@@ -148,6 +159,14 @@ class JobManager final : public JobManagerGateway {
     ExecutionState state = ExecutionState::kCreated;
     /// Its TaskManager was unregistered: the gateway is not called for it again.
     bool lost = false;
+    /// The task reported end of input (reportEndOfInput).
+    bool endOfInput = false;
+  };
+  /// A job's checkpointing keys, read at submission.
+  struct CheckpointSettings {
+    checkpoint::CheckpointCoordinatorOptions options;
+    std::filesystem::path checkpointsDir;  // state.checkpoints.dir
+    std::string savepointsDir;             // state.savepoints.dir
   };
   struct Job {
     std::string id;
@@ -176,6 +195,19 @@ class JobManager final : public JobManagerGateway {
     int64_t endMs = 0;
     int64_t endIndex = 0;                     // how many jobs had ended before this one
     std::map<std::string, int64_t> counters;  // summed over the current attempt's finished tasks
+    // Checkpoints.
+    std::optional<CheckpointSettings> checkpointing;  // set when state.checkpoints.dir is
+    std::string restorePath;                          // execution.savepoint.path
+    bool allowUnclaimedState = false;                 // execution.savepoint.ignore-unclaimed-state
+    /// The current attempt's coordinator; shared so that callers outside mu_ keep it alive
+    /// while the attempt ends.
+    std::shared_ptr<checkpoint::CheckpointCoordinator> coordinator;
+    bool coordinatorStarted = false;     // every task of the attempt ran
+    bool sourceEnded = false;            // a source task of the attempt reported end of input
+    size_t endOfInputs = 0;              // tasks of the attempt that reported end of input
+    bool finalCheckpointWanted = false;  // every task did: trigger the final checkpoint
+    int64_t finalCheckpointAtMs = 0;     // not before then (a retry after an abort)
+    bool terminating = false;            // a stop-with-savepoint is pending
   };
   struct Slot {
     TaskManagerGateway* taskManager = nullptr;
@@ -208,6 +240,30 @@ class JobManager final : public JobManagerGateway {
   void deployAttempt(const std::string& jobId);
   /// REQUIRES: mu_ held (reads the slots' TaskManagers for the producers' data addresses).
   std::vector<TaskDeploymentDescriptor> buildDeployments(const Job& job) const;
+  /// Read the job's checkpoint or savepoint to restore (attempt > 0: its latest completed
+  /// checkpoint, else `execution.savepoint.path`) and assign it to its subtasks: result[v][s]
+  /// for subtask s of vertex v, or nothing to restore (empty). Called without mu_ held.
+  static Result<std::vector<std::vector<checkpoint::proto::TaskRestore>>> assignRestore(
+      const std::string& jobId, const graph::JobGraph& graph, int attempt,
+      const std::optional<CheckpointSettings>& checkpointing, const std::string& restorePath,
+      bool allowUnclaimedState);
+  /// Create the coordinator of attempt `attempt` of the job. Called without mu_ held.
+  Result<std::shared_ptr<checkpoint::CheckpointCoordinator>> createCoordinator(
+      const std::string& jobId, int attempt, const graph::JobGraph& graph,
+      const CheckpointSettings& settings);
+  /// The coordinator callbacks' work, for attempt `attempt` of job `jobId` (ignored once it is
+  /// not the job's running attempt). Called without mu_ held.
+  Status triggerTasks(const std::string& jobId, int attempt, int64_t checkpointId,
+                      int64_t timestamp, const checkpoint::proto::CheckpointOptions& options);
+  void notifyTasks(const std::string& jobId, int attempt, int64_t checkpointId, bool completed);
+  void failAttempt(const std::string& jobId, int attempt, const Status& cause);
+  /// Trigger the final checkpoint of a bounded job. Called by the scheduler without mu_ held.
+  void triggerFinalCheckpoint(const std::string& jobId, int attempt,
+                              const std::shared_ptr<checkpoint::CheckpointCoordinator>& coordinator,
+                              int checkpointType);
+  /// Hand the job's coordinator to the scheduler thread to stop (the attempt ended or leaves
+  /// RUNNING). REQUIRES: mu_ held.
+  void retireCoordinator(Job& job);
   /// Move a RUNNING job to `target` (FAILING or CANCELLING, keeping the first cause), and mark
   /// its executions not yet deployed CANCELED; return the deployed ones to cancel.
   /// REQUIRES: mu_ held.
@@ -257,8 +313,10 @@ class JobManager final : public JobManagerGateway {
   std::deque<std::string> endedJobs_;         // GUARDED_BY(mu_); not yet erased, oldest first
   int64_t endedCount_ = 0;                    // GUARDED_BY(mu_); jobs ended so far
   std::vector<std::string> pendingReleases_;  // GUARDED_BY(mu_); ended jobs to release
-  int64_t nextSequence_ = 0;                  // GUARDED_BY(mu_)
-  std::mt19937_64 idRandom_;                  // GUARDED_BY(mu_); job ids
+  /// GUARDED_BY(mu_); coordinators of ended attempts, for the scheduler thread to stop.
+  std::vector<std::shared_ptr<checkpoint::CheckpointCoordinator>> coordinatorsToStop_;
+  int64_t nextSequence_ = 0;  // GUARDED_BY(mu_)
+  std::mt19937_64 idRandom_;  // GUARDED_BY(mu_); job ids
   std::thread scheduler_;
 };
 

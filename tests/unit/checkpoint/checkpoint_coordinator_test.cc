@@ -44,8 +44,13 @@ class CheckpointCoordinatorTest : public ::testing::Test {
   void create() {
     ASSERT_OK_AND_ASSIGN(CheckpointStorage storage, CheckpointStorage::create(base_, "job1"));
     CheckpointCoordinatorCallbacks callbacks;
-    callbacks.trigger = [this](int64_t id, int64_t timestamp) {
-      record("trigger " + std::to_string(id) + " at " + std::to_string(timestamp));
+    callbacks.trigger = [this](int64_t id, int64_t timestamp,
+                               const proto::CheckpointOptions& options) {
+      std::string what = options.savepoint() ? "savepoint" : "trigger";
+      if (options.final()) what += " final";
+      if (options.terminate()) what += " terminate";
+      if (options.type() != 0) what += " type " + std::to_string(options.type());
+      record(what + " " + std::to_string(id) + " at " + std::to_string(timestamp));
       return triggerStatus_;
     };
     callbacks.notifyComplete = [this](int64_t id) {
@@ -504,6 +509,144 @@ TEST(CheckpointCoordinatorOptionsTest, readsFlinkKeys) {
     ASSERT_STATUS(StatusCode::kInvalidArgument, result);
     EXPECT_THAT(result.status().message(), HasSubstr(key));
   }
+}
+
+// A savepoint request whose writeSavepoint copies nothing and names "sp-<id>", and whose onDone
+// records the outcome.
+CheckpointRequest savepointRequest(CheckpointCoordinatorTest* test, bool terminate,
+                                   std::vector<std::string>* done,
+                                   std::vector<proto::CheckpointMetadata>* written) {
+  CheckpointRequest request;
+  request.options.set_savepoint(true);
+  request.options.set_terminate(terminate);
+  request.options.set_type(1);  // forced to aligned
+  request.writeSavepoint =
+      [written](const proto::CheckpointMetadata& metadata) -> Result<std::string> {
+    written->push_back(metadata);
+    return "sp-" + std::to_string(metadata.checkpoint_id());
+  };
+  request.onDone = [done](const Result<std::string>& result) {
+    done->push_back(result.isOk() ? "done " + *result : "failed " + result.status().toString());
+  };
+  (void)test;
+  return request;
+}
+
+TEST_F(CheckpointCoordinatorTest, savepointIsWrittenElsewhereAndNotRetained) {
+  create();
+  coordinator_->start();
+  std::vector<std::string> done;
+  std::vector<proto::CheckpointMetadata> written;
+  clock_.set(50);
+  ASSERT_OK_AND_ASSIGN(int64_t id,
+                       coordinator_->trigger(savepointRequest(this, false, &done, &written)));
+  EXPECT_EQ(id, 1);
+  EXPECT_THAT(takeEvents(), ElementsAre("savepoint 1 at 50"));
+  ackAll(1);
+  // No notifyComplete: a savepoint without terminate commits nothing.
+  EXPECT_THAT(takeEvents(), IsEmpty());
+  EXPECT_THAT(done, ElementsAre("done sp-1"));
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0].operators_size(), 2);
+  EXPECT_EQ(written[0].operators(1).subtasks(1).handles(0).path(), "chk-1/state-2-1");
+  EXPECT_FALSE(fs::exists(coordinator_->storage().checkpointDir(1)));
+  EXPECT_EQ(coordinator_->latestCompletedId(), -1);
+  EXPECT_THAT(coordinator_->retainedIds(), IsEmpty());
+  // Periodic checkpoints go on with the next id.
+  tickAt(100);
+  EXPECT_THAT(takeEvents(), ElementsAre("trigger 2 at 100"));
+}
+
+TEST_F(CheckpointCoordinatorTest, terminatingSavepointNotifiesCompletion) {
+  create();
+  coordinator_->start();
+  std::vector<std::string> done;
+  std::vector<proto::CheckpointMetadata> written;
+  ASSERT_OK_AND_ASSIGN(int64_t id,
+                       coordinator_->trigger(savepointRequest(this, true, &done, &written)));
+  ackAll(id);
+  EXPECT_THAT(takeEvents(), ElementsAre("savepoint terminate 1 at 0", "complete 1"));
+  EXPECT_THAT(done, ElementsAre("done sp-1"));
+}
+
+TEST_F(CheckpointCoordinatorTest, savepointAndCheckpointsDoNotSubsumeEachOther) {
+  options_.maxConcurrent = 3;
+  create();
+  coordinator_->start();
+  std::vector<std::string> done;
+  std::vector<proto::CheckpointMetadata> written;
+  tickAt(100);  // checkpoint 1
+  ASSERT_OK_AND_ASSIGN(int64_t savepoint,
+                       coordinator_->trigger(savepointRequest(this, false, &done, &written)));
+  EXPECT_EQ(savepoint, 2);
+  tickAt(200);  // checkpoint 3
+  takeEvents();
+  ackAll(3);  // subsumes checkpoint 1, not the savepoint
+  EXPECT_THAT(takeEvents(), ElementsAre("abort 1: Cancelled: checkpoint 1 subsumed by checkpoint 3",
+                                        "complete 3"));
+  EXPECT_EQ(coordinator_->pendingIds(), std::vector<int64_t>{2});
+  ackAll(2);
+  EXPECT_THAT(done, ElementsAre("done sp-2"));
+  EXPECT_EQ(coordinator_->latestCompletedId(), 3);
+}
+
+TEST_F(CheckpointCoordinatorTest, failedSavepointReportsTheReasonAndIsNoFailure) {
+  create();
+  coordinator_->start();
+  std::vector<std::string> done;
+  std::vector<proto::CheckpointMetadata> written;
+  CheckpointRequest request = savepointRequest(this, false, &done, &written);
+  request.writeSavepoint = [](const proto::CheckpointMetadata&) -> Result<std::string> {
+    return Status::ioError("disk full");
+  };
+  ASSERT_OK_AND_ASSIGN(int64_t id, coordinator_->trigger(std::move(request)));
+  ackAll(id);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_THAT(done[0], HasSubstr("savepoint 1: disk full"));
+  EXPECT_FALSE(fs::exists(coordinator_->storage().checkpointDir(1)));
+  EXPECT_EQ(coordinator_->consecutiveFailures(), 0);
+  // A declined one too.
+  ASSERT_OK_AND_ASSIGN(id, coordinator_->trigger(savepointRequest(this, false, &done, &written)));
+  EXPECT_EQ(coordinator_->decline({1, 0}, id, Status::internal("no")), Result_::kAccepted);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_THAT(done[1], HasSubstr("checkpoint 2 declined by vertex 1 subtask 0"));
+  EXPECT_EQ(coordinator_->consecutiveFailures(), 0);
+}
+
+TEST_F(CheckpointCoordinatorTest, manualCheckpointCarriesItsOptionsAndCountsForRetention) {
+  options_.type = 1;
+  create();
+  // Not started yet: a manual trigger (a bounded job's final checkpoint) still goes out.
+  CheckpointRequest request;
+  request.options.set_final(true);
+  std::vector<std::string> done;
+  request.onDone = [&done](const Result<std::string>& result) {
+    done.push_back(result.isOk() ? *result : result.status().toString());
+  };
+  ASSERT_OK_AND_ASSIGN(int64_t id, coordinator_->trigger(std::move(request)));
+  ackAll(id);
+  EXPECT_THAT(takeEvents(), ElementsAre("trigger final 1 at 0", "complete 1"));
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0], coordinator_->storage().checkpointDir(1).string());
+  EXPECT_EQ(coordinator_->latestCompletedId(), 1);
+  coordinator_->start();
+  tickAt(100);
+  EXPECT_THAT(takeEvents(), ElementsAre("trigger type 1 2 at 100"));
+  coordinator_->stop(Status::cancelled("attempt ended"));
+  ASSERT_STATUS(StatusCode::kFailedPrecondition, coordinator_->trigger(CheckpointRequest{}));
+}
+
+TEST_F(CheckpointCoordinatorTest, stopAbortsAPendingSavepointWithTheReason) {
+  create();
+  coordinator_->start();
+  std::vector<std::string> done;
+  std::vector<proto::CheckpointMetadata> written;
+  ASSERT_OK(coordinator_->trigger(savepointRequest(this, false, &done, &written)).status());
+  CheckpointRequest noWriter;
+  noWriter.options.set_savepoint(true);
+  ASSERT_STATUS(StatusCode::kInvalidArgument, coordinator_->trigger(std::move(noWriter)));
+  coordinator_->stop(Status::cancelled("job failing"));
+  EXPECT_THAT(done, ElementsAre("failed Cancelled: job failing"));
 }
 
 }  // namespace

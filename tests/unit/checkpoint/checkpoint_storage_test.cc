@@ -251,5 +251,53 @@ TEST_F(CheckpointStorageTest, parsesDirectoryNames) {
   EXPECT_EQ(parseCheckpointDirName("chk-9999999999999999999"), -1);
 }
 
+TEST_F(CheckpointStorageTest, savepointIsSelfContainedAndRestorableByAnyJob) {
+  proto::CheckpointMetadata metadata = writeCheckpoint(3);
+  fs::path target = base_ / "savepoints" / "savepoint-abc123-000001";
+  ASSERT_OK_AND_ASSIGN(fs::path dir, writeSavepoint(storage_->jobDir(), metadata, target));
+  EXPECT_EQ(dir, target);
+  // The checkpoint may go now: the savepoint does not depend on it.
+  ASSERT_OK(storage_->discardCheckpoint(3));
+  EXPECT_EQ(readFile(target / "op-1-1"), "state of subtask 1");
+  ASSERT_OK_AND_ASSIGN(RestorePoint point, readRestorePoint(target));
+  EXPECT_TRUE(point.metadata.savepoint());
+  EXPECT_EQ(point.metadata.job_id(), "job1");  // any job may restore it
+  EXPECT_EQ(point.rootDir, fs::absolute(target));
+  EXPECT_EQ(point.metadata.operators(0).subtasks(1).handles(0).path(), "op-1-1");
+  EXPECT_EQ(point.metadata.operators(0).subtasks(1).handles(0).checksum(), 42u);
+  // The _metadata file names the savepoint too.
+  ASSERT_OK_AND_ASSIGN(point, readRestorePoint(target / "_metadata"));
+  EXPECT_EQ(point.metadata.checkpoint_id(), 3);
+  // A second savepoint into the same directory is refused.
+  ASSERT_STATUS(StatusCode::kAlreadyExists, writeSavepoint(storage_->jobDir(), metadata, target));
+}
+
+TEST_F(CheckpointStorageTest, checkpointDirectoryIsARestorePoint) {
+  writeCheckpoint(4);
+  ASSERT_OK_AND_ASSIGN(RestorePoint point, readRestorePoint(storage_->checkpointDir(4)));
+  EXPECT_FALSE(point.metadata.savepoint());
+  EXPECT_EQ(point.rootDir, fs::absolute(storage_->jobDir()));
+  EXPECT_EQ(point.metadata.operators(0).subtasks(0).handles(0).path(), "chk-4/op-1-0");
+}
+
+TEST_F(CheckpointStorageTest, badRestorePointsNameTheProblem) {
+  ASSERT_STATUS(StatusCode::kNotFound, readRestorePoint(base_ / "nowhere"));
+  fs::create_directories(base_ / "empty");
+  ASSERT_STATUS(StatusCode::kNotFound, readRestorePoint(base_ / "empty"));
+  proto::CheckpointMetadata metadata = writeCheckpoint(5);
+  fs::path target = base_ / "sp";
+  ASSERT_OK(writeSavepoint(storage_->jobDir(), metadata, target).status());
+  writeFile(target / "op-1-0", "short");
+  auto result = readRestorePoint(target);
+  ASSERT_STATUS(StatusCode::kCorruption, result);
+  EXPECT_THAT(result.status().message(), HasSubstr("op-1-0"));
+  // A savepoint whose files are missing cannot be written.
+  ASSERT_OK(storage_->discardCheckpoint(5));
+  auto missing = writeSavepoint(storage_->jobDir(), metadata, base_ / "sp2");
+  ASSERT_STATUS(StatusCode::kIOError, missing);
+  EXPECT_THAT(missing.status().message(), HasSubstr("chk-5/op-1-0"));
+  EXPECT_FALSE(fs::exists(base_ / "sp2"));
+}
+
 }  // namespace
 }  // namespace strom::checkpoint
