@@ -1,6 +1,7 @@
 // Runs the real examples/word_count binary as a child process and checks its output exactly
-// against a single-threaded oracle computed here, at several parallelisms and batch sizes, plus
-// its handling of bad arguments and unreadable or unwritable files.
+// against a single-threaded oracle computed here, at several parallelisms and batch sizes, with
+// checkpoints on (exactly-once part files), plus its handling of bad arguments and unreadable or
+// unwritable files.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -273,6 +274,62 @@ TEST_F(WordCountTest, countsExactlyOnThreeTaskManagersOverLoopbackTcp) {
       if (HasFatalFailure()) return;
     }
   }
+}
+
+/// The output of a run with checkpoints: the lines of the committed part files part-0-<n>
+/// (sink parallelism 1), read in part order. Fails the test on a file that is not a committed
+/// part of subtask 0.
+std::string readCommittedParts(const std::string& dir) {
+  std::map<int64_t, std::string> parts;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    if (!name.starts_with("part-0-")) {
+      ADD_FAILURE() << "unexpected file in the output directory: " << name;
+      continue;
+    }
+    parts[std::stoll(name.substr(7))] = readWholeFile(entry.path().string());
+  }
+  std::string text;
+  for (const auto& [part, content] : parts) text += content;
+  return text;
+}
+
+TEST_F(WordCountTest, withCheckpointsWritesCommittedPartsThatMatchTheOracle) {
+  std::string input = path("generated.txt");
+  ASSERT_TRUE(writeWholeFile(input, generateText()));
+  std::vector<std::string> expected = expectedCounts(readWholeFile(input));
+  for (int parallelism : {1, 3}) {
+    SCOPED_TRACE("-p " + std::to_string(parallelism));
+    std::string output = path("counts-" + std::to_string(parallelism));
+    // One row per batch: the job runs long enough for several periodic checkpoints.
+    RunResult result = run({"--input", input, "--output", output, "-p", std::to_string(parallelism),
+                            "--checkpoint-interval", "20", "-D", "execution.batch.rows=1"});
+    ASSERT_FALSE(result.timedOut) << "word_count hung; stderr:\n" << result.err;
+    ASSERT_EQ(result.exitCode, 0) << "stderr:\n" << result.err;
+    ASSERT_TRUE(std::filesystem::is_directory(output));
+    bool unterminated = false;
+    std::vector<std::string> actual = sortedOutputLines(readCommittedParts(output), &unterminated);
+    EXPECT_FALSE(unterminated);
+    if (actual != expected) ADD_FAILURE() << describeDifference(expected, actual);
+    // Checkpoints went to <output>.checkpoints (state.checkpoints.dir was not set).
+    EXPECT_TRUE(std::filesystem::is_directory(output + ".checkpoints"));
+  }
+}
+
+TEST_F(WordCountTest, withCheckpointsTheCheckpointDirectoryCanBeSet) {
+  std::string input = path("input.txt");
+  ASSERT_TRUE(writeWholeFile(input, "one two two\nthree\n"));
+  std::string output = path("counts");
+  std::string checkpoints = path("elsewhere");
+  RunResult result = run({"--input", input, "--output", output, "--checkpoint-interval", "1000",
+                          "-D", "state.checkpoints.dir=" + checkpoints});
+  ASSERT_FALSE(result.timedOut) << "word_count hung; stderr:\n" << result.err;
+  ASSERT_EQ(result.exitCode, 0) << "stderr:\n" << result.err;
+  bool unterminated = false;
+  std::vector<std::string> expected = {"one,1", "three,1", "two,1", "two,2"};
+  EXPECT_EQ(sortedOutputLines(readCommittedParts(output), &unterminated), expected);
+  EXPECT_TRUE(std::filesystem::is_directory(checkpoints));
+  EXPECT_FALSE(std::filesystem::exists(output + ".checkpoints"));
 }
 
 TEST_F(WordCountTest, oracleSplitsOnNonAlphanumericBytesAndLowerCases) {
