@@ -1,0 +1,203 @@
+// Checkpoints end to end on a MiniCluster of three TaskManagers (one slot each): a keyed sum
+// with checkpointing loses a TaskManager mid-run, restarts on the other two, restores its
+// source positions and keyed sums from the latest completed checkpoint (the JobManager's
+// restore descriptors), and still gives the exact sums.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <strom/strom.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "checkpoint/checkpoint_storage.h"
+#include "graph/job_graph.h"
+#include "graph/stream_graph.h"
+#include "runtime/minicluster/mini_cluster.h"
+#include "testutil/concurrency.h"
+#include "testutil/status_matchers.h"
+
+namespace strom {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::seconds;
+
+constexpr int64_t kRecords = 20000;
+constexpr int kParallelism = 2;
+
+/// What the test lets the source emit, and what the readers were restored with.
+struct Gate {
+  std::atomic<int64_t> allowed{0};  // values below this may be emitted
+  std::mutex mu;
+  std::vector<SourceSplitState> restored;  // GUARDED_BY(mu)
+  int restores = 0;                        // GUARDED_BY(mu)
+};
+
+/// Emits 0..kRecords-1, subtask s of p the values s, s + p, ...; one split per subtask
+/// ("seq-<first>-<step>", position: the next value in decimal); only values below
+/// gate.allowed, so the test decides how far the job gets.
+class GatedSequence final : public Source<int64_t> {
+ public:
+  explicit GatedSequence(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
+  std::unique_ptr<SourceReader<int64_t>> createReader(int subtask, int parallelism) const override {
+    return std::make_unique<Reader>(gate_, subtask, parallelism);
+  }
+
+ private:
+  struct Split {
+    std::string id;
+    int64_t next = 0;
+    int64_t step = 1;
+  };
+  class Reader final : public SourceReader<int64_t> {
+   public:
+    Reader(std::shared_ptr<Gate> gate, int subtask, int parallelism) : gate_(std::move(gate)) {
+      splits_.push_back(Split{"seq-" + std::to_string(subtask) + "-" + std::to_string(parallelism),
+                              subtask, parallelism});
+    }
+    Result<InputStatus> pollNext(Output<int64_t>& output) override {
+      int64_t allowed = gate_->allowed.load(std::memory_order_acquire);
+      bool more = false;
+      for (Split& split : splits_) {
+        while (split.next < kRecords && split.next < allowed &&
+               output.pendingRows() < output.maxRows()) {
+          output.push(split.next);
+          split.next += split.step;
+        }
+        more |= split.next < kRecords;
+      }
+      return more ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
+    }
+    Result<std::vector<SourceSplitState>> snapshotState(int64_t) override {
+      std::vector<SourceSplitState> state;
+      for (const Split& split : splits_) {
+        if (split.next < kRecords) state.push_back({split.id, std::to_string(split.next)});
+      }
+      return state;
+    }
+    Status restoreState(std::vector<SourceSplitState> splits) override {
+      {
+        std::lock_guard lock(gate_->mu);
+        ++gate_->restores;
+        for (const auto& s : splits) gate_->restored.push_back(s);
+      }
+      splits_.clear();
+      for (const SourceSplitState& s : splits) {
+        // "seq-<first>-<step>"
+        size_t dash = s.splitId.rfind('-');
+        splits_.push_back(
+            Split{s.splitId, std::stoll(s.position), std::stoll(s.splitId.substr(dash + 1))});
+      }
+      return Status::ok();
+    }
+
+   private:
+    std::shared_ptr<Gate> gate_;
+    std::vector<Split> splits_;
+  };
+  std::shared_ptr<Gate> gate_;
+};
+
+class CheckpointFailoverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "strom-failover-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    base_ = pattern;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(base_, ec);
+  }
+  Configuration config() const {
+    Configuration c;
+    c.set("taskmanager.count", "3");
+    c.set("taskmanager.numberOfTaskSlots", "1");
+    c.set("execution.checkpointing.interval", "50 ms");
+    c.set("state.checkpoints.dir", (base_ / "checkpoints").string());
+    c.set("restart-strategy.type", "fixed-delay");
+    c.set("restart-strategy.fixed-delay.attempts", "3");
+    c.set("restart-strategy.fixed-delay.delay", "10 ms");
+    return c;
+  }
+  fs::path base_;
+};
+
+TEST_F(CheckpointFailoverTest, lostTaskManagerRestoresTheLatestCheckpointAndGivesExactSums) {
+  runtime::MiniCluster::Options options;
+  options.numberOfTaskManagers = 3;
+  options.configuration = config();
+  ASSERT_OK_AND_ASSIGN(auto cluster, runtime::MiniCluster::start(options));
+
+  auto gate = std::make_shared<Gate>();
+  gate->allowed = kRecords / 2;
+  StreamExecutionEnvironment env(config());
+  auto sums = std::make_shared<CollectedRecords<std::pair<int64_t, int64_t>>>();
+  env.fromSource<int64_t>(std::make_shared<GatedSequence>(gate), "Gated")
+      .map([](int64_t x) { return std::make_pair(x % 10, x); })
+      .keyBy([](const std::pair<int64_t, int64_t>& p) { return p.first; })
+      .reduce([](const std::pair<int64_t, int64_t>& a, const std::pair<int64_t, int64_t>& b) {
+        return std::make_pair(a.first, a.second + b.second);
+      })
+      .sinkTo(std::make_shared<CollectSink<std::pair<int64_t, int64_t>>>(sums));
+  ASSERT_OK_AND_ASSIGN(auto streamGraph,
+                       graph::StreamGraph::create(env.transformations(), kParallelism, 128));
+  ASSERT_OK_AND_ASSIGN(auto job,
+                       graph::JobGraph::create(std::move(streamGraph), "failover", config()));
+  runtime::JobManager& jm = cluster->jobManager();
+  ASSERT_OK_AND_ASSIGN(std::string jobId, jm.submitJob(job));
+
+  // Half the input is processed, then a checkpoint holding it completes.
+  fs::path jobDir = base_ / "checkpoints" / jobId;
+  ASSERT_TRUE(testing::eventually(
+      [&] { return sums->records().size() >= static_cast<size_t>(kRecords / 2); }, seconds(60)));
+  auto latestId = [&]() -> int64_t {
+    auto latest = checkpoint::findLatestCompleted(jobDir, jobId);
+    return latest.isOk() ? latest->checkpointId : -1;
+  };
+  int64_t before = latestId();
+  ASSERT_TRUE(testing::eventually([&] { return latestId() > before; }, seconds(60)));
+
+  cluster->testingLoseTaskManager(0);
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        auto info = jm.jobStatus(jobId);
+        return info.isOk() && info->restarts >= 1 && info->status == runtime::JobStatus::kRunning;
+      },
+      seconds(60)));
+  gate->allowed = kRecords;
+  ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo info,
+                       jm.waitForJobTermination(jobId, std::chrono::seconds(60)));
+  ASSERT_EQ(info.status, runtime::JobStatus::kFinished) << info.failure.toString();
+  EXPECT_GE(info.restarts, 1);
+
+  // The restarted sources resumed from checkpointed positions, not from the start.
+  {
+    std::lock_guard lock(gate->mu);
+    EXPECT_GE(gate->restores, kParallelism);
+    ASSERT_FALSE(gate->restored.empty());
+    for (const SourceSplitState& s : gate->restored)
+      EXPECT_GT(std::stoll(s.position), 0) << s.splitId;
+  }
+  // The last sum of every key is exact: restored sums plus what came after.
+  std::map<int64_t, int64_t> finalSum;
+  for (const auto& [key, sum] : sums->records()) finalSum[key] = std::max(finalSum[key], sum);
+  std::map<int64_t, int64_t> expected;
+  for (int64_t x = 0; x < kRecords; ++x) expected[x % 10] += x;
+  EXPECT_EQ(finalSum, expected);
+}
+
+}  // namespace
+}  // namespace strom
