@@ -27,6 +27,7 @@
 //                     serializerIdentity<UK>() "," serializerIdentity<UV>()
 
 #include <strom/detail/heap_state.h>
+#include <strom/detail/keyed_state_backend.h>
 #include <strom/key.h>
 #include <strom/operator.h>
 #include <strom/state.h>
@@ -352,19 +353,32 @@ class FunctionSnapshotContext {
 /// What a CheckpointedFunction's initializeState gets (Flink's FunctionInitializationContext).
 class FunctionInitializationContext {
  public:
+  /// `keyedBackend` is the operator's keyed state, or null on a stream that is not keyed.
   FunctionInitializationContext(bool restored, int64_t restoredCheckpointId,
-                                OperatorStateStore& store)
-      : restored_(restored), restoredCheckpointId_(restoredCheckpointId), store_(store) {}
+                                OperatorStateStore& store, KeyedStateBackend* keyedBackend)
+      : restored_(restored),
+        restoredCheckpointId_(restoredCheckpointId),
+        store_(store),
+        keyedBackend_(keyedBackend) {}
   /// True when the job restores from a checkpoint or savepoint.
   bool isRestored() const { return restored_; }
   /// The restored checkpoint's id, or -1.
   int64_t getRestoredCheckpointId() const { return restoredCheckpointId_; }
   OperatorStateStore& getOperatorStateStore() { return store_; }
+  /// Return the operator's keyed state, to register keyed states (their values are restored
+  /// after initializeState returns). Throws std::logic_error on a stream that is not keyed.
+  KeyedStateBackend& getKeyedStateStore() {
+    if (keyedBackend_ == nullptr) {
+      throw std::logic_error("keyed state is only available on a keyed stream (after keyBy)");
+    }
+    return *keyedBackend_;
+  }
 
  private:
   bool restored_;
   int64_t restoredCheckpointId_;
   OperatorStateStore& store_;
+  KeyedStateBackend* keyedBackend_;  // not owned; null when not keyed
 };
 
 /// A user function with operator state (Flink's CheckpointedFunction). Works with every

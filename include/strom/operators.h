@@ -216,8 +216,8 @@ class OperatorWithOutput : public StreamOperator, public SideOutputs {
   /// state nobody claims is kept and written again at every checkpoint.
   Status initializeState(StateInitializationContext& context) override {
     operatorState_.setRestored(context);
-    FunctionInitializationContext functionContext(context.isRestored(),
-                                                  context.restoredCheckpointId(), operatorState_);
+    FunctionInitializationContext functionContext(
+        context.isRestored(), context.restoredCheckpointId(), operatorState_, keys_.backend());
     for (CheckpointedFunction* function : checkpointed_) {
       STROM_RETURN_IF_ERROR(
           callUserFunction("initializeState", [&] { function->initializeState(functionContext); }));

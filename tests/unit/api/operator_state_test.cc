@@ -807,6 +807,115 @@ TEST(OperatorStateTest, checkpointListenersHearCompletionsAndAborts) {
   EXPECT_THAT(heard, ElementsAre(3, -4));
 }
 
+/// Counts the records of its subtask in union list state "records"; `restoredTotal` is the sum
+/// over all subtasks of the checkpoint it restored from.
+struct CountingState : CheckpointedFunction {
+  void initializeState(FunctionInitializationContext& context) override {
+    counts =
+        &context.getOperatorStateStore().getUnionListState(ListStateDescriptor<int64_t>("records"));
+    for (int64_t c : counts->get()) restoredTotal += c;
+    counts->clear();
+  }
+  void snapshotState(FunctionSnapshotContext&) override { counts->update({count}); }
+  OperatorListState<int64_t>* counts = nullptr;
+  int64_t count = 0;
+  int64_t restoredTotal = 0;
+};
+
+std::vector<CountingState*>* countingRegistry = nullptr;
+
+class CountingProcess final : public ProcessFunction<int64_t, int64_t>, public CountingState {
+ public:
+  void open() override { countingRegistry->push_back(this); }
+  void processElement(const int64_t& v, Context&, Collector<int64_t>& out) override {
+    ++count;
+    out.collect(v);
+  }
+};
+
+class CountingCoFlatMap final : public CoFlatMapFunction<int64_t, int64_t, int64_t>,
+                                public CountingState {
+ public:
+  void open() override { countingRegistry->push_back(this); }
+  void flatMap1(const int64_t& v, Collector<int64_t>& out) override {
+    ++count;
+    out.collect(v);
+  }
+  void flatMap2(const int64_t& v, Collector<int64_t>& out) override {
+    ++count;
+    out.collect(-v);
+  }
+};
+
+/// Registers its keyed state in initializeState (not in open()) and counts per key.
+class KeyedCountingProcess final : public KeyedProcessFunction<int64_t, Event, Event>,
+                                   public CountingState {
+ public:
+  void open() override { countingRegistry->push_back(this); }
+  void initializeState(FunctionInitializationContext& context) override {
+    CountingState::initializeState(context);
+    perKey_ = &context.getKeyedStateStore().getState(ValueStateDescriptor<int64_t>("per-key"));
+  }
+  void processElement(const Event& e, Context&, Collector<Event>& out) override {
+    ++count;
+    perKey_->update(perKey_->value().value_or(0) + 1);
+    out.collect({e.first, *perKey_->value()});
+  }
+
+ private:
+  ValueState<int64_t>* perKey_ = nullptr;
+};
+
+template <class In>
+void countingRoundTrip(const MakeOperator& make, bool secondInput) {
+  std::vector<CountingState*> registry;
+  countingRegistry = &registry;
+  Subtasks<int64_t> two(make, 2);
+  ASSERT_TRUE(two.initStatus().isOk());
+  for (int64_t v = 0; v < 9; ++v) {
+    if (secondInput && v % 3 == 0) {
+      two.push2<In>(static_cast<int>(v % 2), v, 0);
+    } else {
+      two.push1<In>(static_cast<int>(v % 2), v, 0);
+    }
+  }
+  auto snapshot = two.snapshot(1);
+  registry.clear();
+  Subtasks<int64_t> one(make, 1, &snapshot, 1);
+  ASSERT_TRUE(one.initStatus().isOk()) << one.initStatus().toString();
+  ASSERT_EQ(registry.size(), 1u);
+  EXPECT_EQ(registry[0]->restoredTotal, 9);
+  countingRegistry = nullptr;
+}
+
+TEST(OperatorStateTest, processAndCoFunctionsKeepOperatorState) {
+  countingRoundTrip<int64_t>(
+      [] {
+        return std::make_unique<detail::ProcessOperator<int64_t, int64_t, CountingProcess>>(
+            16, CountingProcess{});
+      },
+      false);
+  countingRoundTrip<int64_t>(
+      [] {
+        return std::make_unique<
+            detail::CoFlatMapOperator<int64_t, int64_t, int64_t, CountingCoFlatMap>>(
+            16, CountingCoFlatMap{});
+      },
+      true);
+}
+
+TEST(OperatorStateTest, keyedStateRegisteredInInitializeStateIsRestored) {
+  std::vector<CountingState*> registry;
+  countingRegistry = &registry;
+  MakeOperator make = [] {
+    return std::make_unique<
+        detail::KeyedProcessOperator<int64_t, Event, Event, KeyOf, KeyedCountingProcess>>(
+        16, KeyOf{}, KeyedCountingProcess{});
+  };
+  expectRescaledRunEqualsUninterrupted<Event>(make, makeSteps(120, 6, false));
+  countingRegistry = nullptr;
+}
+
 // ---- Broadcast state --------------------------------------------------------------------------
 
 using Rule = std::pair<int64_t, int64_t>;  // key, factor
