@@ -1165,7 +1165,18 @@ void JobManager::acknowledgeCheckpoint(const ExecutionAttemptId& attemptId, int6
     coordinator = job->coordinator;
   }
   if (!coordinator) return;
+  const int64_t before = coordinator->nextTickMillis();
   coordinator->acknowledge({attemptId.vertexId, attemptId.subtaskIndex}, checkpointId, state);
+  wakeSchedulerIfSooner(*coordinator, before);
+}
+
+void JobManager::wakeSchedulerIfSooner(const checkpoint::CheckpointCoordinator& coordinator,
+                                       int64_t before) {
+  // A completed or aborted checkpoint may bring the next trigger forward (the scheduler thread
+  // otherwise sleeps until the pending checkpoint's timeout).
+  if (coordinator.nextTickMillis() >= before) return;
+  std::lock_guard lock(mu_);
+  wakeScheduler();
 }
 
 void JobManager::declineCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
@@ -1178,7 +1189,9 @@ void JobManager::declineCheckpoint(const ExecutionAttemptId& attemptId, int64_t 
     coordinator = job->coordinator;
   }
   if (!coordinator) return;
+  const int64_t before = coordinator->nextTickMillis();
   coordinator->decline({attemptId.vertexId, attemptId.subtaskIndex}, checkpointId, reason);
+  wakeSchedulerIfSooner(*coordinator, before);
 }
 
 void JobManager::reportEndOfInput(const ExecutionAttemptId& attemptId) {

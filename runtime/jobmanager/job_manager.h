@@ -294,6 +294,9 @@ class JobManager final : public JobManagerGateway {
   Job* findJob(const std::string& jobId);        // REQUIRES: mu_ held
   const TaskManagerEntry* findTaskManager(const TaskManagerGateway* gateway) const;
   void wakeScheduler();  // REQUIRES: mu_ held
+  /// Wake the scheduler thread if `coordinator`'s next tick is now before `before`.
+  /// REQUIRES: mu_ not held.
+  void wakeSchedulerIfSooner(const checkpoint::CheckpointCoordinator& coordinator, int64_t before);
 
   const Configuration configuration_;
   const Clock* const clock_;

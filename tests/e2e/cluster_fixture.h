@@ -64,6 +64,7 @@ class ClusterTest : public ::testing::Test {
         "-D",           "heartbeat.timeout=3 s",
         "-D",           "io.tmp.dirs=" + dir_.string(),
         "-D",           "blob.storage.directory=" + (dir_ / "blobs").string()};
+    args.insert(args.end(), extraDaemonArgs_.begin(), extraDaemonArgs_.end());
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -125,6 +126,7 @@ class ClusterTest : public ::testing::Test {
   std::unique_ptr<DaemonProcess> jobManager_;
   std::vector<std::unique_ptr<DaemonProcess>> taskManagers_;
   int cliRuns_ = 0;
+  std::vector<std::string> extraDaemonArgs_;  // given to every daemon started afterwards
 };
 
 /// Whether process `pid` runs (exists and is not a zombie waiting for its new parent to reap it).

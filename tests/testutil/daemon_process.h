@@ -111,14 +111,22 @@ class DaemonProcess {
   /// ends first.
   std::optional<std::string> waitForLine(const std::string& pattern,
                                          std::chrono::milliseconds timeout) {
+    size_t from = 0;
+    return waitForLine(pattern, timeout, from);
+  }
+  /// As above, from line `from` on (0 is the first); on a match `from` becomes the line after
+  /// it, so that successive calls find successive matches.
+  std::optional<std::string> waitForLine(const std::string& pattern,
+                                         std::chrono::milliseconds timeout, size_t& from) {
     std::regex re(pattern);
     std::unique_lock lock(mu_);
-    size_t scanned = 0;
+    size_t scanned = from;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (true) {
       for (; scanned < lines_.size(); ++scanned) {
         std::smatch match;
         if (std::regex_search(lines_[scanned], match, re)) {
+          from = scanned + 1;
           return match.size() > 1 ? match[1].str() : match[0].str();
         }
       }

@@ -1,0 +1,244 @@
+// End-to-end exactly-once tests (issue 8): real strom-jobmanager and strom-taskmanager processes
+// on loopback run tests/e2e/jobs/exactly_once_job.cc (a deterministic source with checkpointed
+// positions → keyBy → event-time windows → the exactly-once file sink) with checkpoints every
+// 200 ms. The harness SIGKILLs a random TaskManager whenever the JobManager has completed a new
+// checkpoint since the last kill (about 10 kills; STROM_E2E_KILLS sets the number, 100 in the
+// `slow` suite), starting a new TaskManager each time. The committed output must equal the
+// windows computed here, exactly: no loss, no duplicate. Also: stop with a savepoint and resume
+// at parallelism 2 → 3 → 1, with the same exact output.
+//
+// Every wait has a deadline; nothing sleeps: kills follow the JobManager's log lines.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <random>
+#include <regex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "e2e/cluster_fixture.h"
+#include "testutil/daemon_process.h"
+#include "testutil/subprocess.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace strom::testutil;  // NOLINT: the fixture and its helpers
+
+constexpr const char* kJobLibrary = STROM_EXACTLY_ONCE_LIBRARY;
+constexpr int kKeys = 16;
+
+/// The lines the job commits for events 0..events-1: "key,windowStart,count,sum", sorted.
+std::vector<std::string> expectedWindows(int64_t events) {
+  std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>> windows;
+  for (int64_t e = 0; e < events; ++e) {
+    auto& [count, sum] = windows[{e % kKeys, e / 1000 * 1000}];
+    ++count;
+    sum += e;
+  }
+  std::vector<std::string> lines;
+  for (const auto& [window, result] : windows) {
+    lines.push_back(std::to_string(window.first) + "," + std::to_string(window.second) + "," +
+                    std::to_string(result.first) + "," + std::to_string(result.second));
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+/// The lines of the committed part files in `dir` (names not starting with '.' or '_'), sorted;
+/// `uncommitted` gets the number of other files.
+std::vector<std::string> committedLines(const fs::path& dir, int& uncommitted) {
+  std::string text;
+  uncommitted = 0;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] == '.' || name[0] == '_') {
+      ++uncommitted;
+      continue;
+    }
+    text += readWholeFile(entry.path().string());
+  }
+  return sortedLines(text);
+}
+
+int killsFromEnvironment() {
+  const char* value = std::getenv("STROM_E2E_KILLS");
+  return value != nullptr ? std::max(1, std::atoi(value)) : 10;
+}
+
+class ExactlyOnceTest : public ClusterTest {
+ protected:
+  /// Start the JobManager with checkpoint storage and restarts that never give up.
+  bool startCheckpointingJobManager() {
+    checkpoints_ = dir_ / "checkpoints";
+    extraDaemonArgs_ = {"-D", "state.checkpoints.dir=" + checkpoints_.string(),
+                        "-D", "state.savepoints.dir=" + (dir_ / "savepoints").string(),
+                        "-D", "restart-strategy.type=fixed-delay",
+                        "-D", "restart-strategy.fixed-delay.attempts=100000",
+                        "-D", "restart-strategy.fixed-delay.delay=100 ms"};
+    return startJobManager();
+  }
+
+  std::vector<std::string> runArgs(const std::string& mode, int parallelism, int64_t events,
+                                   int64_t rate, const fs::path& output) {
+    return {"run",
+            "-m",
+            address_,
+            "-p",
+            std::to_string(parallelism),
+            "-D",
+            "execution.checkpointing.interval=200 ms",
+            "-D",
+            "execution.checkpointing.mode=" + mode,
+            kJobLibrary,
+            "--events",
+            std::to_string(events),
+            "--keys",
+            std::to_string(kKeys),
+            "--rate",
+            std::to_string(rate),
+            "--output",
+            output.string()};
+  }
+
+  fs::path checkpoints_;
+};
+
+class ExactlyOnceKillTest : public ExactlyOnceTest,
+                            public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(ExactlyOnceKillTest, KilledTaskManagersLoseAndDuplicateNothing) {
+  const int kills = killsFromEnvironment();
+  // About one kill per 0.5–1 s of job time: enough events that the job outlives the kills.
+  const int64_t events = 60'000 + 40'000 * static_cast<int64_t>(kills);
+  ASSERT_TRUE(startCheckpointingJobManager());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(startTaskManager(2));
+  const fs::path output = dir_ / "out";
+
+  std::future<RunResult> run =
+      std::async(std::launch::async, [this, args = runArgs(GetParam(), 2, events, 10'000, output)] {
+        return strom(args, std::chrono::minutes(20));
+      });
+
+  std::mt19937 random(static_cast<uint32_t>(::getpid()));
+  size_t logLine = 0;
+  int done = 0;
+  std::vector<size_t> live = {0, 1, 2};  // indices into taskManagers_ of running TaskManagers
+  while (done < kills) {
+    // A new completed checkpoint since the last kill (or the start): the job made progress.
+    auto checkpoint = jobManager_->waitForLine(R"(checkpoint (\d+) completed)",
+                                               std::chrono::seconds(60), logLine);
+    if (!checkpoint) break;  // the job ended (or hung: the run's result says which)
+    if (run.wait_for(std::chrono::seconds(0)) == std::future_status::ready) break;
+    const size_t victim = live[random() % live.size()];
+    taskManagers_[victim]->kill(SIGKILL);
+    ASSERT_TRUE(taskManagers_[victim]->waitForExit(std::chrono::seconds(10)));
+    live.erase(std::find(live.begin(), live.end(), victim));
+    ASSERT_TRUE(startTaskManager(2)) << logs();
+    live.push_back(taskManagers_.size() - 1);
+    ++done;
+  }
+
+  RunResult result = run.get();
+  ASSERT_EQ(result.exitCode, 0) << result.out << result.err << logs();
+  EXPECT_GE(done, std::min(kills, 3)) << "the job ended before the TaskManagers could be killed";
+  int uncommitted = 0;
+  std::vector<std::string> lines = committedLines(output, uncommitted);
+  std::vector<std::string> expected = expectedWindows(events);
+  ASSERT_EQ(lines.size(), expected.size()) << done << " kills";
+  EXPECT_TRUE(lines == expected) << done << " kills: the committed windows differ";
+  EXPECT_EQ(uncommitted, 0) << "files left that are not committed part files";
+  std::printf("[ exactly-once ] %s: %d TaskManager kills, %zu windows exact\n", GetParam(), done,
+              lines.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ExactlyOnceKillTest, ::testing::Values("EXACTLY_ONCE"));
+
+/// The savepoint directory in `strom savepoint` / `strom stop` output, or "".
+std::string savepointPathOf(const std::string& out) {
+  std::smatch match;
+  static const std::regex kPath(R"(Savepoint completed\. Path: (\S+))");
+  return std::regex_search(out, match, kPath) ? match[1].str() : "";
+}
+
+TEST_F(ExactlyOnceTest, StopWithSavepointAndResumeAtParallelism2Then3Then1) {
+  const int64_t events = 150'000;
+  ASSERT_TRUE(startCheckpointingJobManager());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(startTaskManager(1));
+  const fs::path output = dir_ / "out";
+
+  // Parallelism 2, stopped with a savepoint once it made progress; then 3; then 1 to the end.
+  std::string savepoint;
+  size_t logLine = 0;
+  for (int parallelism : {2, 3}) {
+    std::vector<std::string> args = runArgs("EXACTLY_ONCE", parallelism, events, 10'000, output);
+    if (!savepoint.empty()) args.insert(args.begin() + 1, {"-s", savepoint});
+    args.insert(args.begin() + 1, "-d");
+    RunResult submitted = strom(args);
+    ASSERT_EQ(submitted.exitCode, 0) << submitted.out << submitted.err << logs();
+    std::string jobId = jobIdOf(submitted.out);
+    ASSERT_EQ(jobId.size(), 32u) << submitted.out;
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(jobManager_->waitForLine("job " + jobId + R"(: checkpoint (\d+) completed)",
+                                           std::chrono::seconds(60), logLine))
+          << logs();
+    }
+    RunResult stop =
+        strom({"stop", "-m", address_, "--savepoint", (dir_ / "savepoints").string(), jobId});
+    ASSERT_EQ(stop.exitCode, 0) << stop.out << stop.err << logs();
+    savepoint = savepointPathOf(stop.out);
+    ASSERT_FALSE(savepoint.empty()) << stop.out;
+    ASSERT_TRUE(fs::exists(fs::path(savepoint) / "_metadata")) << savepoint;
+  }
+  std::vector<std::string> args = runArgs("EXACTLY_ONCE", 1, events, 200'000, output);
+  args.insert(args.begin() + 1, {"-s", savepoint});
+  RunResult last = strom(args, std::chrono::minutes(5));
+  ASSERT_EQ(last.exitCode, 0) << last.out << last.err << logs();
+
+  int uncommitted = 0;
+  std::vector<std::string> lines = committedLines(output, uncommitted);
+  std::vector<std::string> expected = expectedWindows(events);
+  ASSERT_EQ(lines.size(), expected.size());
+  EXPECT_TRUE(lines == expected) << "the committed windows differ";
+  EXPECT_EQ(uncommitted, 0) << "files left that are not committed part files";
+}
+
+TEST_F(ExactlyOnceTest, BadSavepointPathsAreClearErrorsAndTheClusterStaysUp) {
+  ASSERT_TRUE(startCheckpointingJobManager());
+  ASSERT_TRUE(startTaskManager(2));
+  const fs::path output = dir_ / "out";
+  const fs::path notACheckpoint = dir_ / "not-a-checkpoint";
+  fs::create_directories(notACheckpoint);
+  fs::create_directories(dir_ / "garbage");
+  writeWholeFile((dir_ / "garbage" / "_metadata").string(), "not a checkpoint at all");
+
+  struct Case {
+    fs::path path;
+    std::string expected;
+  };
+  for (const Case& c : {Case{dir_ / "missing", "missing"}, Case{notACheckpoint, "_metadata"},
+                        Case{dir_ / "garbage", "_metadata"}}) {
+    std::vector<std::string> args = runArgs("EXACTLY_ONCE", 1, 1000, 100'000, output);
+    args.insert(args.begin() + 1, {"-s", c.path.string()});
+    RunResult run = strom(args);
+    EXPECT_EQ(run.exitCode, 1) << c.path << "\n" << run.out << run.err;
+    EXPECT_NE((run.out + run.err).find(c.expected), std::string::npos) << c.path << "\n"
+                                                                       << run.out << run.err;
+  }
+  // The cluster still runs jobs, and nothing was committed by the failed ones.
+  RunResult good = strom(runArgs("EXACTLY_ONCE", 1, 5000, 1'000'000, output));
+  ASSERT_EQ(good.exitCode, 0) << good.out << good.err << logs();
+  int uncommitted = 0;
+  EXPECT_TRUE(committedLines(output, uncommitted) == expectedWindows(5000));
+}
+
+}  // namespace
