@@ -200,10 +200,11 @@ class ClusterRpcTest : public ::testing::Test {
   /// Build a job graph at `parallelism` from `env` and make the resolver return it (or `error`).
   std::shared_ptr<const graph::JobGraph> graphOf(const StreamExecutionEnvironment& env,
                                                  const std::string& name, int parallelism,
-                                                 Status error = Status::ok()) {
+                                                 Status error = Status::ok(),
+                                                 Configuration jobConfiguration = {}) {
     auto streamGraph = graph::StreamGraph::create(env.transformations(), parallelism, 128);
     EXPECT_TRUE(streamGraph.isOk()) << streamGraph.status().toString();
-    auto jobGraph = graph::JobGraph::create(*streamGraph, name, Configuration());
+    auto jobGraph = graph::JobGraph::create(*streamGraph, name, std::move(jobConfiguration));
     EXPECT_TRUE(jobGraph.isOk()) << jobGraph.status().toString();
     std::lock_guard lock(mu_);
     graphs_[name] = {*jobGraph, std::move(error)};
@@ -222,6 +223,7 @@ class ClusterRpcTest : public ::testing::Test {
     info.jobName = graph.jobName();
     info.libraryKey = key;
     info.args = {"--test"};
+    info.configuration = graph.configuration();
     info.fingerprint = graph.fingerprint();
     jobInformationToProto(info, request.mutable_job_information());
     return submitRequest(request);
@@ -673,6 +675,210 @@ TEST_F(ClusterRpcTest, badConfigurationNamesTheKey) {
   auto server = JobManagerServer::start(configuration, jobManager);
   ASSERT_EQ(server.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(server.status().message(), HasSubstr("jobmanager.rpc.port"));
+}
+
+/// Emits its subtask's share of startAt, startAt + 1, ... below `limit` (value v on subtask
+/// v % parallelism), then ends; from `pauseAt` on it emits nothing (but does not end). Its
+/// position (the next value) is its checkpointed state. Counts the values emitted in `emitted`.
+class CountingSource final : public Source<int64_t> {
+ public:
+  CountingSource(int64_t startAt, int64_t limit, int64_t pauseAt,
+                 std::shared_ptr<std::atomic<int64_t>> emitted)
+      : startAt_(startAt), limit_(limit), pauseAt_(pauseAt), emitted_(std::move(emitted)) {}
+  std::unique_ptr<SourceReader<int64_t>> createReader(int subtask, int parallelism) const override {
+    return std::make_unique<Reader>(subtask, parallelism, startAt_, limit_, pauseAt_, emitted_);
+  }
+
+ private:
+  class Reader final : public SourceReader<int64_t> {
+   public:
+    Reader(int subtask, int parallelism, int64_t startAt, int64_t limit, int64_t pauseAt,
+           std::shared_ptr<std::atomic<int64_t>> emitted)
+        : subtask_(subtask),
+          next_(subtask + (std::max<int64_t>(0, startAt - subtask) + parallelism - 1) /
+                              parallelism * parallelism),
+          step_(parallelism),
+          limit_(limit),
+          pauseAt_(std::min(limit, pauseAt)),
+          emitted_(std::move(emitted)) {}
+    Result<InputStatus> pollNext(Output<int64_t>& output) override {
+      int64_t count = 0;
+      for (; count < static_cast<int64_t>(output.maxRows()) && next_ < pauseAt_; ++count) {
+        output.push(next_);
+        next_ += step_;
+      }
+      emitted_->fetch_add(count, std::memory_order_relaxed);  // relaxed: a progress count
+      return next_ >= limit_ ? InputStatus::kEndOfInput : InputStatus::kMoreAvailable;
+    }
+    Result<std::vector<SourceSplitState>> snapshotState(int64_t) override {
+      return std::vector<SourceSplitState>{
+          SourceSplitState{"counter-" + std::to_string(subtask_), std::to_string(next_)}};
+    }
+    Status restoreState(std::vector<SourceSplitState> splits) override {
+      if (splits.size() != 1) {
+        return Status::invalidArgument("counter " + std::to_string(subtask_) + " restores " +
+                                       std::to_string(splits.size()) + " splits");
+      }
+      next_ = std::stoll(splits[0].position);
+      return Status::ok();
+    }
+
+   private:
+    int subtask_;
+    int64_t next_;
+    int64_t step_;
+    int64_t limit_;
+    int64_t pauseAt_;
+    std::shared_ptr<std::atomic<int64_t>> emitted_;
+  };
+  int64_t startAt_;
+  int64_t limit_;
+  int64_t pauseAt_;
+  std::shared_ptr<std::atomic<int64_t>> emitted_;
+};
+
+/// Keeps, per key, the largest running sum written (the running sums only grow: the largest
+/// is the key's total so far).
+class MaxSumSink final : public Sink<KeyedSum> {
+ public:
+  struct Sums {
+    std::mutex mu;
+    std::map<int64_t, int64_t> byKey;  // GUARDED_BY(mu)
+  };
+  explicit MaxSumSink(std::shared_ptr<Sums> sums) : sums_(std::move(sums)) {}
+  std::unique_ptr<SinkWriter<KeyedSum>> createWriter(int, int) const override {
+    return std::make_unique<Writer>(sums_);
+  }
+
+ private:
+  class Writer final : public SinkWriter<KeyedSum> {
+   public:
+    explicit Writer(std::shared_ptr<Sums> sums) : sums_(std::move(sums)) {}
+    Status write(const RecordBatch<KeyedSum>& batch) override {
+      std::lock_guard lock(sums_->mu);
+      for (const KeyedSum& s : batch) {
+        int64_t& max = sums_->byKey[s.key];
+        max = std::max(max, s.sum);
+      }
+      return Status::ok();
+    }
+
+   private:
+    std::shared_ptr<Sums> sums_;
+  };
+  std::shared_ptr<Sums> sums_;
+};
+
+// Checkpoints over gRPC: a keyed job on two TaskManager daemons takes periodic checkpoints
+// (acks over AcknowledgeCheckpoint), a savepoint through TriggerSavepoint, then stops with a
+// savepoint (terminate) and ends FINISHED; a new job started from that savepoint
+// (execution.savepoint.path) continues exactly where it stopped: the keyed sums over both runs
+// are exact. The first run pauses at kPause before it is stopped and the second starts there,
+// so the sums check the restored keyed state whether or not sources restore their positions.
+TEST_F(ClusterRpcTest, savepointStopAndRestoreOverGrpcGiveExactSums) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("strom-rpc-savepoint-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  Configuration cluster;
+  cluster.set("state.checkpoints.dir", (dir / "checkpoints").string());
+  cluster.set("state.savepoints.dir", (dir / "savepoints").string());
+  startJobManager(cluster);
+  ASSERT_NE(startTaskManager("tm-a"), nullptr);
+  ASSERT_NE(startTaskManager("tm-b"), nullptr);
+  ASSERT_TRUE(waitForTaskManagers(2));
+
+  constexpr int64_t kPause = 1000000;  // the first run emits this much, then waits to be stopped
+  constexpr int64_t kLimit = 3000000;
+  auto emitted = std::make_shared<std::atomic<int64_t>>(0);
+  auto sums = std::make_shared<MaxSumSink::Sums>();
+  auto build = [&](int64_t startAt, int64_t pauseAt) {
+    auto env = std::make_unique<StreamExecutionEnvironment>();
+    env->fromSource(std::shared_ptr<const Source<int64_t>>(
+                        std::make_shared<CountingSource>(startAt, kLimit, pauseAt, emitted)),
+                    "Counter")
+        .uid("counter")
+        .map([](const int64_t& v) {
+          return KeyedSum{v % kKeys, v};
+        })
+        .keyBy([](const KeyedSum& s) { return s.key; })
+        .reduce([](const KeyedSum& a, const KeyedSum& b) {
+          return KeyedSum{a.key, a.sum + b.sum};
+        })
+        .uid("sums")
+        .sinkTo(std::make_shared<MaxSumSink>(sums), "Max");
+    return env;
+  };
+  Configuration job;
+  job.set("execution.checkpointing.interval", "100 ms");
+  job.set("state.checkpoints.dir", (dir / "checkpoints").string());
+  job.set("state.savepoints.dir", (dir / "savepoints").string());
+
+  auto first = build(0, kPause);
+  auto graph = graphOf(*first, "counting", 2, Status::ok(), job);
+  ASSERT_OK_AND_ASSIGN(std::string jobId, submit(*graph));
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] { return emitted->load(std::memory_order_relaxed) > 100000; }, kJobDeadline));
+
+  auto savepoint = [&](bool terminate, const std::string& target) -> Result<std::string> {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kJobDeadline);
+    rpc::TriggerSavepointRequest request;
+    request.set_job_id(jobId);
+    request.set_target_directory(target);
+    request.set_terminate(terminate);
+    request.set_timeout_ms(std::chrono::milliseconds(kJobDeadline).count());
+    rpc::TriggerSavepointResponse response;
+    STROM_RETURN_IF_ERROR(fromGrpcStatus(stub_->TriggerSavepoint(&context, request, &response)));
+    return response.savepoint_path();
+  };
+  // A savepoint into a directory of the request's; the job goes on.
+  ASSERT_OK_AND_ASSIGN(std::string kept, savepoint(false, (dir / "kept").string()));
+  EXPECT_TRUE(fs::exists(fs::path(kept) / "_metadata")) << kept;
+  EXPECT_EQ(fs::path(kept).parent_path(), dir / "kept");
+  ASSERT_OK_AND_ASSIGN(JobStatusInfo running, jobStatus(jobId));
+  EXPECT_EQ(running.status, JobStatus::kRunning);
+  // Periodic checkpoints completed through the TaskManagers' acks.
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] {
+        std::error_code error;
+        for (const auto& entry : fs::directory_iterator(dir / "checkpoints" / jobId, error)) {
+          if (entry.path().filename().string().rfind("chk-", 0) == 0 &&
+              fs::exists(entry.path() / "_metadata")) {
+            return true;
+          }
+        }
+        return false;
+      },
+      kJobDeadline));
+
+  // Stop with a savepoint into state.savepoints.dir once the sources paused: the job ends
+  // FINISHED.
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] { return emitted->load(std::memory_order_relaxed) == kPause; }, kJobDeadline));
+  ASSERT_OK_AND_ASSIGN(std::string stopped, savepoint(true, ""));
+  EXPECT_EQ(fs::path(stopped).parent_path(), dir / "savepoints");
+  ASSERT_OK_AND_ASSIGN(JobStatusInfo done, waitForJob(jobId));
+  ASSERT_EQ(done.status, JobStatus::kFinished) << done.failure.toString();
+  ASSERT_EQ(emitted->load(std::memory_order_relaxed), kPause);
+
+  // A savepoint of a job that ended is an error naming it.
+  auto late = savepoint(false, "");
+  ASSERT_FALSE(late.isOk());
+  EXPECT_THAT(late.status().message(), HasSubstr(jobId));
+
+  // Restore: the new job continues from the savepoint and ends at kLimit.
+  Configuration restore = job;
+  restore.set("execution.savepoint.path", stopped);
+  auto second = build(kPause, kLimit);
+  auto graph2 = graphOf(*second, "counting", 2, Status::ok(), restore);
+  ASSERT_OK_AND_ASSIGN(std::string jobId2, submit(*graph2));
+  ASSERT_OK_AND_ASSIGN(JobStatusInfo done2, waitForJob(jobId2));
+  ASSERT_EQ(done2.status, JobStatus::kFinished) << done2.failure.toString();
+  std::map<int64_t, int64_t> expected;
+  for (int64_t v = 0; v < kLimit; ++v) expected[v % kKeys] += v;
+  std::lock_guard lock(sums->mu);
+  EXPECT_EQ(sums->byKey, expected);
+  fs::remove_all(dir);
 }
 
 }  // namespace
