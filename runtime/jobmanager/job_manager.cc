@@ -1156,18 +1156,20 @@ void JobManager::triggerFinalCheckpoint(
 
 void JobManager::acknowledgeCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
                                        const checkpoint::proto::SubtaskState& state) {
-  std::shared_ptr<checkpoint::CheckpointCoordinator> coordinator;
-  {
-    std::lock_guard lock(mu_);
-    Job* job = findJob(attemptId.jobId);
-    // Another attempt's acknowledgement (checkpoint ids continue across attempts) is dropped.
-    if (job == nullptr || job->attempt != attemptId.attempt) return;
-    coordinator = job->coordinator;
-  }
+  std::shared_ptr<checkpoint::CheckpointCoordinator> coordinator = coordinatorFor(attemptId);
   if (!coordinator) return;
   const int64_t before = coordinator->nextTickMillis();
   coordinator->acknowledge({attemptId.vertexId, attemptId.subtaskIndex}, checkpointId, state);
   wakeSchedulerIfSooner(*coordinator, before);
+}
+
+std::shared_ptr<checkpoint::CheckpointCoordinator> JobManager::coordinatorFor(
+    const ExecutionAttemptId& attemptId) {
+  std::lock_guard lock(mu_);
+  Job* job = findJob(attemptId.jobId);
+  // Another attempt's messages (checkpoint ids continue across attempts) are dropped.
+  if (job == nullptr || job->attempt != attemptId.attempt) return nullptr;
+  return job->coordinator;
 }
 
 void JobManager::wakeSchedulerIfSooner(const checkpoint::CheckpointCoordinator& coordinator,
@@ -1181,13 +1183,7 @@ void JobManager::wakeSchedulerIfSooner(const checkpoint::CheckpointCoordinator& 
 
 void JobManager::declineCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId,
                                    const Status& reason) {
-  std::shared_ptr<checkpoint::CheckpointCoordinator> coordinator;
-  {
-    std::lock_guard lock(mu_);
-    Job* job = findJob(attemptId.jobId);
-    if (job == nullptr || job->attempt != attemptId.attempt) return;
-    coordinator = job->coordinator;
-  }
+  std::shared_ptr<checkpoint::CheckpointCoordinator> coordinator = coordinatorFor(attemptId);
   if (!coordinator) return;
   const int64_t before = coordinator->nextTickMillis();
   coordinator->decline({attemptId.vertexId, attemptId.subtaskIndex}, checkpointId, reason);

@@ -294,6 +294,10 @@ class JobManager final : public JobManagerGateway {
   Job* findJob(const std::string& jobId);        // REQUIRES: mu_ held
   const TaskManagerEntry* findTaskManager(const TaskManagerGateway* gateway) const;
   void wakeScheduler();  // REQUIRES: mu_ held
+  /// The coordinator of the job of `attemptId` if that is the job's current attempt, else null.
+  /// REQUIRES: mu_ not held.
+  std::shared_ptr<checkpoint::CheckpointCoordinator> coordinatorFor(
+      const ExecutionAttemptId& attemptId);
   /// Wake the scheduler thread if `coordinator`'s next tick is now before `before`.
   /// REQUIRES: mu_ not held.
   void wakeSchedulerIfSooner(const checkpoint::CheckpointCoordinator& coordinator, int64_t before);
