@@ -261,9 +261,11 @@ void JobManager::unregisterTaskManager(TaskManagerGateway* gateway, Status cause
 Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph> jobGraph,
                                           std::shared_ptr<const JobInformation> info) {
   if (!jobGraph) return Status::invalidArgument("submitJob: no JobGraph");
-  // The job's configuration wins over the JobManager's.
+  // The job's configuration wins over the JobManager's. The graph's is the one the program
+  // built with: the client's (`info->configuration` for a daemon) and what the program itself
+  // set (word_count's --checkpoint-interval), which the TaskManagers' rebuild sets again.
   Configuration config = configuration_;
-  config.addAll(info ? info->configuration : jobGraph->configuration());
+  config.addAll(jobGraph->configuration());
   auto job = std::make_unique<Job>();
   job->name = jobGraph->jobName();
   STROM_ASSIGN_OR_RETURN(job->restartStrategy, RestartStrategy::create(config));

@@ -220,58 +220,93 @@ TEST_F(ClusterTest, WordCountLibraryGivesExactOutputAndIsListed) {
 // TaskManager's heartbeat stream breaks), fails the job's tasks and restarts the job, from
 // scratch, on the surviving TaskManager and a new one. The output is exactly that of a run
 // without failures.
-TEST_F(ClusterTest, KilledTaskManagerJobRestartsAndFinishesWithExactOutput) {
-  ASSERT_TRUE(startJobManager());
-  ASSERT_TRUE(startTaskManager(1));
-  DaemonProcess* victim = startTaskManager(1);
-  ASSERT_TRUE(victim);
-  std::string text = makeText(20'000, 11);
-  std::string input = (dir_ / "words.in").string();
-  std::string output = (dir_ / "counts.txt").string();
-  HeldInput held(input, text);
-  ASSERT_TRUE(held.ok());
+/// A TaskManager killed while word_count's source is held in the middle of its input: the
+/// job restarts (from scratch, or with `--checkpoint-interval` from its latest checkpoint,
+/// writing committed part files) and its output is exact.
+class KilledTaskManagerTest : public ClusterTest {
+ protected:
+  void runKilledMidJob(bool checkpointing) {
+    ASSERT_TRUE(startJobManager());
+    ASSERT_TRUE(startTaskManager(1));
+    DaemonProcess* victim = startTaskManager(1);
+    ASSERT_TRUE(victim);
+    std::string text = makeText(20'000, 11);
+    std::string input = (dir_ / "words.in").string();
+    fs::path output = dir_ / "counts";
+    HeldInput held(input, text);
+    ASSERT_TRUE(held.ok());
 
-  // The client waits for the job (through its restart) on another thread.
-  Clock::time_point submitted = Clock::now();
-  std::future<RunResult> run = std::async(std::launch::async, [&] {
-    return strom({"run", "-m", address_, "-p", "2", "-D", "restart-strategy.type=fixed-delay", "-D",
-                  "restart-strategy.fixed-delay.attempts=3", "-D",
-                  "restart-strategy.fixed-delay.delay=100 ms", kWordCountLibrary, "--input", input,
-                  "--output", output});
-  });
-  auto firstOpen = held.waitForPipeOpen(kJobDeadline);
-  if (!firstOpen) {
+    std::vector<std::string> args = {"run",
+                                     "-m",
+                                     address_,
+                                     "-p",
+                                     "2",
+                                     "-D",
+                                     "restart-strategy.type=fixed-delay",
+                                     "-D",
+                                     "restart-strategy.fixed-delay.attempts=3",
+                                     "-D",
+                                     "restart-strategy.fixed-delay.delay=100 ms",
+                                     kWordCountLibrary,
+                                     "--input",
+                                     input,
+                                     "--output",
+                                     output.string()};
+    if (checkpointing) args.insert(args.end(), {"--checkpoint-interval", "50"});
+    // The client waits for the job (through its restart) on another thread.
+    Clock::time_point submitted = Clock::now();
+    std::future<RunResult> run = std::async(std::launch::async, [&] { return strom(args); });
+    auto firstOpen = held.waitForPipeOpen(kJobDeadline);
+    if (!firstOpen) {
+      held.release();
+      RunResult failed = run.get();
+      FAIL() << "the job's source never opened its input: " << failed.out << failed.err << logs();
+    }
+    std::printf(
+        "[ figures  ] strom run to the source's first read: %lld ms\n",
+        static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(*firstOpen - submitted).count()));
+
+    // The restarted attempt reads the text from a plain file (from the checkpointed offset, with
+    // checkpoints); the first attempt, stuck on the pipe, is killed in the middle of its input.
+    ASSERT_TRUE(held.replaceWithFile());
+    Clock::time_point killed = Clock::now();
+    victim->kill(SIGKILL);
+    ASSERT_TRUE(victim->waitForExit(std::chrono::seconds(10)));
     held.release();
-    RunResult failed = run.get();
-    FAIL() << "the job's source never opened its input: " << failed.out << failed.err << logs();
+    ASSERT_TRUE(startTaskManager(1));  // the replacement
+    auto secondOpen = held.waitForFileOpen(kJobDeadline);
+    ASSERT_TRUE(secondOpen) << logs();
+    std::printf(
+        "[ figures  ] TaskManager killed to the restarted source's first read: %lld ms\n",
+        static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(*secondOpen - killed).count()));
+
+    RunResult result = run.get();
+    ASSERT_EQ(result.exitCode, 0) << result.out << result.err << logs();
+    std::string jobId = jobIdOf(result.out);
+    EXPECT_NE(result.out.find("Job with JobID " + jobId + " has finished."), std::string::npos);
+    std::string written;
+    if (checkpointing) {
+      // A directory: only committed part files count, and none other may be left.
+      for (const fs::directory_entry& entry : fs::directory_iterator(output)) {
+        std::string name = entry.path().filename().string();
+        EXPECT_TRUE(name[0] != '.' && name[0] != '_') << "left behind: " << name;
+        written += readWholeFile(entry.path().string());
+      }
+    } else {
+      written = readWholeFile(output.string());
+    }
+    EXPECT_EQ(sortedLines(written), expectedCounts(text));
+    // The JobManager saw the TaskManager go and restarted the job once.
+    EXPECT_TRUE(jobManager_->waitForLine("lost", std::chrono::seconds(1))) << logs();
   }
-  std::printf(
-      "[ figures  ] strom run to the source's first read: %lld ms\n",
-      static_cast<long long>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(*firstOpen - submitted).count()));
+};
 
-  // The restarted attempt reads the whole text from a plain file; the first attempt, stuck on
-  // the pipe, is killed in the middle of its input.
-  ASSERT_TRUE(held.replaceWithFile());
-  Clock::time_point killed = Clock::now();
-  victim->kill(SIGKILL);
-  ASSERT_TRUE(victim->waitForExit(std::chrono::seconds(10)));
-  held.release();
-  ASSERT_TRUE(startTaskManager(1));  // the replacement
-  auto secondOpen = held.waitForFileOpen(kJobDeadline);
-  ASSERT_TRUE(secondOpen) << logs();
-  std::printf(
-      "[ figures  ] TaskManager killed to the restarted source's first read: %lld ms\n",
-      static_cast<long long>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(*secondOpen - killed).count()));
+TEST_F(KilledTaskManagerTest, JobRestartsAndFinishesWithExactOutput) { runKilledMidJob(false); }
 
-  RunResult result = run.get();
-  ASSERT_EQ(result.exitCode, 0) << result.out << result.err << logs();
-  std::string jobId = jobIdOf(result.out);
-  EXPECT_NE(result.out.find("Job with JobID " + jobId + " has finished."), std::string::npos);
-  EXPECT_EQ(sortedLines(readWholeFile(output)), expectedCounts(text));
-  // The JobManager saw the TaskManager go and restarted the job once.
-  EXPECT_TRUE(jobManager_->waitForLine("lost", std::chrono::seconds(1))) << logs();
+TEST_F(KilledTaskManagerTest, CheckpointedJobRestoresAndCommitsExactlyOnce) {
+  runKilledMidJob(true);
 }
 
 TEST_F(ClusterTest, CancelStopsARunningJobAndUnknownIdsAreErrors) {
