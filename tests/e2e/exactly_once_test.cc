@@ -139,11 +139,18 @@ TEST_P(ExactlyOnceKillTest, KilledTaskManagersLoseAndDuplicateNothing) {
   std::vector<int64_t> recoveryMillis;
   std::optional<std::chrono::steady_clock::time_point> killedAt;
   while (done < kills) {
-    // A new completed checkpoint since the last kill (or the start): the job made progress.
-    auto checkpoint = jobManager_->waitForLine(R"(checkpoint (\d+) completed)",
-                                               std::chrono::seconds(60), logLine);
-    if (!checkpoint) break;  // the job ended (or hung: the run's result says which)
-    if (killedAt) {
+    // A new completed checkpoint since the last kill (or the start): the job made progress. A
+    // recovery time is taken only when the kill restarted the job (the victim ran tasks) and the
+    // checkpoint is the restored attempt's (one the killed attempt still completed is skipped).
+    bool restored = false;
+    std::optional<std::string> event;
+    while ((event = jobManager_->waitForLine(R"((restores from|checkpoint \d+ completed))",
+                                             std::chrono::seconds(60), logLine)) &&
+           *event == "restores from") {
+      restored = true;
+    }
+    if (!event) break;  // the job ended (or hung: the run's result says which)
+    if (killedAt && restored) {
       recoveryMillis.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::steady_clock::now() - *killedAt)
                                    .count());
