@@ -156,6 +156,10 @@ strom::Status build(strom::StreamExecutionEnvironment& env, const strom::JobArgs
   app.add_option("--rate", rate, "events per second per source subtask")
       ->check(CLI::PositiveNumber);
   app.add_option("--output", output, "directory of committed part files")->required();
+  int64_t slowMicros = 0;
+  app.add_option("--slow-us", slowMicros,
+                 "back-pressure: a map after a rebalance spends this many microseconds per event "
+                 "(for measuring checkpoints while the network buffers are full)");
   std::vector<std::string> argv = args.args();
   std::reverse(argv.begin(), argv.end());  // CLI11 takes them in reverse order
   try {
@@ -165,10 +169,24 @@ strom::Status build(strom::StreamExecutionEnvironment& env, const strom::JobArgs
   }
 
   auto source = std::make_shared<EventSource>(events, keys, rate);
-  env.fromSource<Event>(source, strom::WatermarkStrategy<Event>::forMonotonousTimestamps(),
-                        "Events")
-      .uid("events")
-      .keyBy([](const Event& event) { return event.first; })
+  strom::DataStream<Event> stream =
+      env.fromSource<Event>(source, strom::WatermarkStrategy<Event>::forMonotonousTimestamps(),
+                            "Events")
+          .uid("events");
+  if (slowMicros > 0) {
+    stream = stream.rebalance()
+                 .map([slowMicros](const Event& event) {
+                   // Busy: sleeping has a granularity far above a few microseconds.
+                   auto until =
+                       std::chrono::steady_clock::now() + std::chrono::microseconds(slowMicros);
+                   while (std::chrono::steady_clock::now() < until) {
+                   }
+                   return event;
+                 })
+                 .uid("slow")
+                 .name("Slow");
+  }
+  stream.keyBy([](const Event& event) { return event.first; })
       .window(strom::TumblingEventTimeWindows::of(std::chrono::seconds(1)))
       .aggregate(CountAndSum{}, FormatWindow{})
       .uid("windows")
