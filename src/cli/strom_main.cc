@@ -235,18 +235,30 @@ Result<std::chrono::milliseconds> savepointTimeout(const Configuration& config) 
   return timeout;
 }
 
-int savepointCommand(const CommonOptions& common, const std::string& jobId,
-                     const std::string& targetDirectory) {
+/// Load the configuration and connect to the JobManager for a savepoint: on success return 0
+/// with `client` and the savepoint's `timeout`; else print the error and return the exit code.
+int connectForSavepoint(const CommonOptions& common, std::unique_ptr<ClusterClient>& client,
+                        std::chrono::milliseconds& timeout) {
   std::string address;
   auto config = loadConfig(common, &address);
   if (!config.isOk()) return fail(2, config.status().message());
-  auto timeout = savepointTimeout(*config);
-  if (!timeout.isOk()) return fail(2, timeout.status().message());
-  auto client = ClusterClient::connect(address, kConnectTimeout);
-  if (!client.isOk()) return fail(1, client.status().message());
+  auto configured = savepointTimeout(*config);
+  if (!configured.isOk()) return fail(2, configured.status().message());
+  auto connected = ClusterClient::connect(address, kConnectTimeout);
+  if (!connected.isOk()) return fail(1, connected.status().message());
+  client = std::move(*connected);
+  timeout = *configured;
+  return 0;
+}
+
+int savepointCommand(const CommonOptions& common, const std::string& jobId,
+                     const std::string& targetDirectory) {
+  std::unique_ptr<ClusterClient> client;
+  std::chrono::milliseconds timeout{0};
+  if (int code = connectForSavepoint(common, client, timeout); code != 0) return code;
   std::printf("Triggering savepoint for job %s.\nWaiting for response...\n", jobId.c_str());
   std::fflush(stdout);
-  auto path = (*client)->triggerSavepoint(jobId, clientPath(targetDirectory), false, *timeout);
+  auto path = client->triggerSavepoint(jobId, clientPath(targetDirectory), false, timeout);
   if (!path.isOk()) {
     return fail(1, "savepoint of job " + jobId + " failed: " + path.status().message());
   }
@@ -264,16 +276,12 @@ int stopCommand(const CommonOptions& common, bool savepointFlag,
   }
   const std::string& jobId = args.back();
   std::string targetDirectory = args.size() == 2 ? clientPath(args.front()) : "";
-  std::string address;
-  auto config = loadConfig(common, &address);
-  if (!config.isOk()) return fail(2, config.status().message());
-  auto timeout = savepointTimeout(*config);
-  if (!timeout.isOk()) return fail(2, timeout.status().message());
-  auto client = ClusterClient::connect(address, kConnectTimeout);
-  if (!client.isOk()) return fail(1, client.status().message());
+  std::unique_ptr<ClusterClient> client;
+  std::chrono::milliseconds timeout{0};
+  if (int code = connectForSavepoint(common, client, timeout); code != 0) return code;
   std::printf("Suspending job %s with a savepoint.\n", jobId.c_str());
   std::fflush(stdout);
-  auto path = (*client)->triggerSavepoint(jobId, targetDirectory, true, *timeout);
+  auto path = client->triggerSavepoint(jobId, targetDirectory, true, timeout);
   if (!path.isOk()) {
     return fail(1,
                 "stopping job " + jobId + " with a savepoint failed: " + path.status().message());
@@ -281,7 +289,7 @@ int stopCommand(const CommonOptions& common, bool savepointFlag,
   std::printf("Savepoint completed. Path: %s\n", path->c_str());
   std::fflush(stdout);
   // The job's tasks end once they learn that the savepoint completed.
-  auto status = (*client)->waitForJob(jobId, kWaitSlice);
+  auto status = client->waitForJob(jobId, kWaitSlice);
   if (!status.isOk()) return fail(1, status.status().message());
   if (status->status() != rpc::JOB_STATUS_FINISHED) {
     std::string cause = status->has_error() ? ": " + status->error().message() : "";
