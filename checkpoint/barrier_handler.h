@@ -8,6 +8,7 @@
 #include <strom/config.h>
 #include <strom/status.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -23,7 +24,10 @@ namespace strom::checkpoint {
 enum class CheckpointType : uint8_t {
   kAligned = 0,      // exactly-once: channels whose barrier arrived wait for the others
   kAtLeastOnce = 1,  // no waiting: the snapshot is taken when the last barrier arrives
-  kUnaligned = 2,    // reserved: the barrier overtakes buffered data (not handled yet)
+  kUnaligned = 2,    // exactly-once: the barrier overtakes in-flight data, which is persisted
+  /// Aligned, but a task where more than execution.checkpointing.aligned-checkpoint-timeout
+  /// passed since the trigger turns it unaligned (and emits it unaligned).
+  kAlignedTimeout = 3,
 };
 
 /// `execution.checkpointing.mode`.
@@ -34,6 +38,14 @@ enum class CheckpointingMode { kExactlyOnce, kAtLeastOnce };
 Result<CheckpointingMode> checkpointingModeOf(const Configuration& configuration);
 /// Return the barrier type that sources of a job in `mode` emit.
 CheckpointType barrierTypeOf(CheckpointingMode mode);
+/// Return the barrier type of a job's periodic checkpoints: execution.checkpointing.mode, with
+/// execution.checkpointing.unaligned.enabled (kUnaligned, or kAlignedTimeout when
+/// execution.checkpointing.aligned-checkpoint-timeout is positive). InvalidArgument naming the
+/// key for a bad value, or for unaligned checkpoints in AT_LEAST_ONCE mode.
+Result<CheckpointType> barrierTypeOf(const Configuration& configuration);
+/// Read execution.checkpointing.aligned-checkpoint-timeout (default 0). InvalidArgument naming
+/// the key if it does not parse.
+Result<std::chrono::milliseconds> alignedCheckpointTimeoutOf(const Configuration& configuration);
 
 /// The bits of a barrier event's options byte (docs/formats.md §5).
 inline constexpr uint8_t kBarrierTypeMask = 0x0f;      // CheckpointType
@@ -58,6 +70,21 @@ struct CheckpointBarrier {
   bool operator==(const CheckpointBarrier&) const = default;
 };
 
+/// What a task does for the unaligned checkpoints of its BarrierHandler.
+struct ChannelStateCallbacks {
+  /// Persist `item` of `channel`: input processed after the snapshot, before its barrier.
+  std::function<void(int channel, const network::BufferOrEvent& item)> persist;
+  /// Let the barrier of `checkpointId` overtake what `channel` has queued
+  /// (network::InputChannel::prioritizeBarrier).
+  std::function<void(int channel, int64_t checkpointId)> prioritize;
+  /// The channel state of checkpoint `checkpointId` is complete.
+  std::function<Status(int64_t checkpointId)> complete;
+  /// The current time, epoch milliseconds (compared with the barriers' trigger times).
+  std::function<int64_t()> now;
+  /// execution.checkpointing.aligned-checkpoint-timeout, for kAlignedTimeout barriers.
+  std::chrono::milliseconds alignedTimeout{0};
+};
+
 /// Sits between a task's input gates and its record readers: every item the task polls goes
 /// through process(), which hands it on through `deliver` or holds it, and calls `snapshot` once
 /// per checkpoint when its barriers are complete. Channels are numbered over all of the task's
@@ -69,15 +96,35 @@ struct CheckpointBarrier {
 /// those before barrier n on every channel. The held items keep their network buffers, so a
 /// blocked channel's producer is back-pressured once its buffers (or credit) run out.
 ///
+/// Unaligned (FLIP-76; barriers of type kUnaligned, which overtook the in-flight data as
+/// priority events): the first barrier n triggers `snapshot(n)` at once (of type kUnaligned, so
+/// that the task emits its barriers as priority events), and nothing is held. The channel state
+/// of checkpoint n is the input the snapshot does not cover and that precedes barrier n: on each
+/// channel, the task's own persisted bytes at the snapshot (a partial record), then every item
+/// processed before its barrier n arrived, then the items that barrier overtook (process() is
+/// told how many; they are the channel's next items), each passed to `persist` as it is
+/// processed. Once every channel's barrier n and the items it overtook arrived (or the channel
+/// ended), `complete(n)` says the channel state is whole.
+///
+/// Aligned with a timeout (kAlignedTimeout): aligned, until `alignedTimeout` passed since the
+/// checkpoint's trigger (when a barrier arrives, or checkAlignmentTimeout() finds it): then the
+/// checkpoint turns unaligned here. The held items of the blocked channels are released (they
+/// follow their barrier: no channel state), the snapshot is taken, and every channel still
+/// waiting for its barrier records its input as above and is asked to let its barrier overtake
+/// what is queued (`prioritize`). A kUnaligned barrier of the pending checkpoint (an upstream
+/// task turned it) turns it unaligned too.
+///
 /// At-least-once: nothing is held; `snapshot(n)` runs when the last channel's barrier n arrives
 /// (it may cover records after barrier n of the faster channels).
 ///
-/// Both: a channel that delivered EndOfPartition counts as having delivered every later barrier.
-/// A barrier newer than the one being aligned aborts that checkpoint (`abort(old)`; held items
-/// are released) and starts the new one. Barriers of a checkpoint that completed or was aborted
-/// are dropped. Watermarks and statuses are items like records: held with their channel.
+/// All: a channel that delivered EndOfPartition counts as having delivered every later barrier.
+/// A barrier newer than the pending checkpoint aborts it (`abort(old)`; held items are released,
+/// channel state is dropped) and starts the new one. Barriers of a checkpoint that completed or
+/// was aborted are dropped, and are never persisted. Watermarks and statuses are items like
+/// records: held, or persisted, with their channel.
 ///
-/// Thread contract: not thread-safe; the task thread owns it. The callbacks run inside process().
+/// Thread contract: not thread-safe; the task thread owns it. The callbacks run inside process()
+/// and checkAlignmentTimeout().
 class BarrierHandler {
  public:
   /// Hand one item of channel `channel` to the task (records, watermarks, EndOfPartition).
@@ -86,36 +133,63 @@ class BarrierHandler {
   using Snapshot = std::function<Status(const CheckpointBarrier& barrier)>;
   /// Checkpoint `checkpointId` was abandoned here (a newer barrier overtook its alignment).
   using Abort = std::function<void(int64_t checkpointId)>;
+  using ChannelStateCallbacks = checkpoint::ChannelStateCallbacks;
+
 
   BarrierHandler(CheckpointingMode mode, int numChannels, Deliver deliver, Snapshot snapshot,
-                 Abort abort = {});
+                 Abort abort = {}, ChannelStateCallbacks channelState = {});
 
-  /// Process the next item of channel `channel` (and any held items this releases). Returns the
-  /// first error of a callback; the handler must not be used after an error.
-  Status process(int channel, network::BufferOrEvent item);
+  /// Process the next item of channel `channel` (and any held items this releases). For a
+  /// barrier that overtook items as a priority event, `overtaken` says how many
+  /// (network::InputChannel::numOvertaken()): the channel's next that many items precede it.
+  /// Returns the first error of a callback; the handler must not be used after an error.
+  Status process(int channel, network::BufferOrEvent item, size_t overtaken = 0);
+  /// Turn the pending kAlignedTimeout checkpoint unaligned if its timeout passed. Errors as
+  /// process().
+  Status checkAlignmentTimeout();
+  /// Return when (epoch ms) the pending alignment times out, or INT64_MAX.
+  int64_t alignmentDeadline() const;
 
   CheckpointingMode mode() const { return mode_; }
   int numChannels() const { return static_cast<int>(channels_.size()); }
   /// Return whether `channel`'s items are held now (aligned mode, its barrier has arrived).
   bool isBlocked(int channel) const { return channels_[channel].blocked; }
+  /// Return whether `channel`'s items are persisted now (unaligned, its barrier has not arrived).
+  bool isRecording(int channel) const { return channels_[channel].recording; }
   /// Return the id of the checkpoint whose barriers are being collected, or -1.
   int64_t pendingCheckpoint() const { return pending_ ? current_.checkpointId : -1; }
+  /// Return whether the pending checkpoint is unaligned here (its snapshot was taken).
+  bool isPendingUnaligned() const { return pending_ && unaligned_; }
   /// Return the id of the last checkpoint snapshotted or aborted here, or -1.
   int64_t lastHandledCheckpoint() const { return lastHandled_; }
   /// Return the number of items held on all channels.
   size_t numHeldItems() const;
 
  private:
+  /// An item and, for a barrier, how many items it overtook.
+  struct Item {
+    network::BufferOrEvent item;
+    size_t overtaken = 0;
+  };
   struct Channel {
     bool barrierSeen = false;  // barrier of the pending checkpoint arrived
     bool blocked = false;
     bool ended = false;
-    std::deque<network::BufferOrEvent> held;
+    bool recording = false;  // unaligned: items are persisted until the barrier arrives
+    size_t overtakenLeft = 0;  // unaligned: items its barrier overtook, still to persist
+    std::deque<Item> held;
   };
 
-  Status handle(int channel, network::BufferOrEvent& item);
-  Status onBarrier(int channel, const CheckpointBarrier& barrier);
-  /// Snapshot the pending checkpoint if every channel has its barrier or ended.
+  Status handle(int channel, network::BufferOrEvent& item, size_t overtaken);
+  /// Process the released items, each as if it arrived now.
+  Status drainReplay();
+  Status onBarrier(int channel, const CheckpointBarrier& barrier, size_t overtaken);
+  /// Turn the pending checkpoint unaligned: release the blocked channels, take the snapshot,
+  /// start recording the channels still waiting for their barrier.
+  Status switchToUnaligned();
+  bool alignmentTimedOut() const;
+  /// Snapshot the pending checkpoint if every channel has its barrier or ended (aligned), or
+  /// complete its channel state (unaligned).
   Status completeIfAligned();
   /// End the pending checkpoint; move every held item to replay_.
   void release();
@@ -124,13 +198,16 @@ class BarrierHandler {
   Deliver deliver_;
   Snapshot snapshot_;
   Abort abort_;
+  ChannelStateCallbacks channelState_;
   std::vector<Channel> channels_;
   bool pending_ = false;
+  bool unaligned_ = false;  // the pending checkpoint's snapshot was taken unaligned
   CheckpointBarrier current_;
   int numArrived_ = 0;  // channels with barrierSeen or ended, while pending_
+  size_t overtakenLeft_ = 0;  // sum of the channels' overtakenLeft
   int64_t lastHandled_ = -1;
   // Released items not processed yet, in the order to process them.
-  std::deque<std::pair<int, network::BufferOrEvent>> replay_;
+  std::deque<std::pair<int, Item>> replay_;
 };
 
 }  // namespace strom::checkpoint

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "checkpoint/task_state_file.h"
 #include "common/logging.h"
 
 namespace strom::checkpoint {
@@ -327,6 +328,18 @@ void CheckpointCoordinator::completeLocked(int64_t id, int64_t now) {
       *op->add_subtasks() = std::move(acked->second);
     }
   }
+  // Sizes for the log; channel state makes the checkpoint restorable at this parallelism only.
+  uint64_t stateBytes = 0;
+  uint64_t channelStateBytes = 0;
+  for (const proto::OperatorState& op : metadata.operators()) {
+    for (const proto::SubtaskState& subtask : op.subtasks()) {
+      for (const proto::StateHandle& handle : subtask.handles()) {
+        stateBytes += handle.length();
+        if (handle.kind() == kChannelStateKind) channelStateBytes += handle.length();
+      }
+    }
+  }
+  metadata.set_unaligned(channelStateBytes > 0);
   const proto::CheckpointOptions& options = pending.request.options;
   if (options.savepoint()) {
     Result<std::string> directory = pending.request.writeSavepoint(metadata);
@@ -359,8 +372,10 @@ void CheckpointCoordinator::completeLocked(int64_t id, int64_t now) {
   lastEnd_ = now;
   consecutiveFailures_ = 0;
   retained_.push_back(id);
-  logger()->info("job {}: checkpoint {} completed in {} ms", storage_.jobId(), id,
-                 now - pending.triggerTimestamp);
+  logger()->info("job {}: checkpoint {} completed in {} ms ({} bytes of state, {} of them channel "
+                 "state)",
+                 storage_.jobId(), id, now - pending.triggerTimestamp, stateBytes,
+                 channelStateBytes);
   if (pending.request.onDone) {
     actions_.push_back([onDone = std::move(pending.request.onDone),
                         directory = storage_.checkpointDir(id).string()] { onDone(directory); });

@@ -39,9 +39,9 @@ struct CheckpointCoordinatorOptions {
   int tolerableFailures = 0;
   /// state.checkpoints.num-retained: completed checkpoints kept on disk.
   int numRetained = 1;
-  /// The CheckpointOptions::type of periodic checkpoints (0 aligned, 1 at-least-once: the
-  /// barrier type of execution.checkpointing.mode). Not read by fromConfiguration: the owner
-  /// sets it (checkpoint::barrierTypeOf).
+  /// The CheckpointOptions::type of periodic checkpoints (a checkpoint::CheckpointType, from
+  /// execution.checkpointing.mode and .unaligned.enabled). Not read by fromConfiguration: the
+  /// owner sets it (checkpoint::barrierTypeOf).
   int type = 0;
 
   /// Read the keys above: InvalidArgument naming the key for a value that does not parse or is

@@ -120,6 +120,10 @@ class RecordReaderBase {
   virtual void flush() = 0;
   /// Check that channel `channel` ended on a record boundary.
   virtual Status endOfChannel(int channel) = 0;
+  /// Return the bytes of channel `channel`'s record that began in a processed buffer and
+  /// continues in the next one (empty on a record boundary). An unaligned checkpoint persists
+  /// them first in the channel's state: they are input the snapshot does not cover.
+  virtual std::string_view pendingBytes(int channel) const = 0;
 };
 
 namespace detail {
@@ -330,6 +334,8 @@ class RecordReader final : public RecordReaderBase {
     detail::callNamingOperator(consumerName_, [&] { consumer_.processBatch(batch_); });
     batch_.clear();
   }
+
+  std::string_view pendingBytes(int channel) const override { return pending_[channel]; }
 
   Status endOfChannel(int channel) override {
     if (!pending_[channel].empty()) {

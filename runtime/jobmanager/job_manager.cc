@@ -272,9 +272,8 @@ Result<std::string> JobManager::submitJob(std::shared_ptr<const graph::JobGraph>
   STROM_ASSIGN_OR_RETURN(job->slotRequestTimeout, slotRequestTimeout(config));
   STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointCoordinatorOptions checkpointOptions,
                          checkpoint::CheckpointCoordinatorOptions::fromConfiguration(config));
-  STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointingMode mode,
-                         checkpoint::checkpointingModeOf(config));
-  checkpointOptions.type = static_cast<int>(checkpoint::barrierTypeOf(mode));
+  STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointType barrierType, checkpoint::barrierTypeOf(config));
+  checkpointOptions.type = static_cast<int>(barrierType);
   std::string checkpointsDir = config.getString("state.checkpoints.dir", "");
   if (checkpointOptions.interval.count() > 0 && checkpointsDir.empty()) {
     return Status::invalidArgument("job '" + job->name +

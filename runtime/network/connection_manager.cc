@@ -174,7 +174,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
       });
     }
     bool isAvailable() const {
-      return subpartition != nullptr && credit > 0 && subpartition->hasData();
+      // A priority event (an unaligned barrier) goes without credit.
+      return subpartition != nullptr && subpartition->hasData() &&
+             (credit > 0 || subpartition->hasPriorityEvent());
     }
     void release() {
       if (subpartition == nullptr) return;
@@ -317,16 +319,20 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
       if (it == readers_.end()) continue;
       Reader& reader = *it->second;
       reader.queued = false;
-      if (reader.subpartition == nullptr || reader.credit == 0) continue;
-      std::optional<BufferOrEvent> item = reader.subpartition->poll();
+      if (reader.subpartition == nullptr) continue;
+      // Only this thread polls: a priority event seen here is still at the front below.
+      if (reader.credit == 0 && !reader.subpartition->hasPriorityEvent()) continue;
+      bool priority = false;
+      std::optional<BufferOrEvent> item = reader.subpartition->poll(&priority);
       if (!item) continue;
       Pending& frame = pending_.emplace_back();
       BufferMessage message{reader.channel,
                             reader.nextSequence++,
                             static_cast<uint32_t>(reader.subpartition->queueSize()),
                             item->isEvent(),
+                            priority,
                             {}};
-      --reader.credit;
+      if (!priority) --reader.credit;
       bool finished = item->isEndOfPartition();
       if (item->isEvent()) {
         const Event& event = item->event();
@@ -578,6 +584,8 @@ class ClientConnection final : public CreditAnnouncer,
       if (it == channels_.end()) {
         // A released channel's late frame, within the credit it had; anything else is a frame
         // for a channel this side never opened (or beyond the credit of a released one).
+        // A priority event takes no credit: one may follow the last late frame.
+        if (message->isPriority) return;
         auto late = lateFrames_.find(message->channel);
         if (late == lateFrames_.end()) {
           close(

@@ -161,7 +161,8 @@ void encodeBufferFramePrefix(const BufferMessage& message, size_t payloadSize,
   put<uint32_t>(p, message.channel);
   put<uint32_t>(p, message.sequence);
   put<uint32_t>(p, message.backlog);
-  put<uint8_t>(p, message.isEvent ? 1 : 0);
+  put<uint8_t>(p, static_cast<uint8_t>((message.isEvent ? kBufferFlagEvent : 0) |
+                                       (message.isPriority ? kBufferFlagPriority : 0)));
 }
 
 void encodeEventPayload(uint8_t type, int64_t value, int64_t timestamp, uint8_t options,
@@ -272,8 +273,14 @@ Result<Frame> FrameDecoder::decodeBody(FrameType type, std::span<const std::byte
           !reader.read(message.backlog) || !reader.read(flags)) {
         return malformed(type, "truncated");
       }
-      if ((flags & ~uint8_t{1}) != 0) return malformed(type, "unknown flags");
-      message.isEvent = (flags & 1) != 0;
+      if ((flags & ~uint8_t{kBufferFlagEvent | kBufferFlagPriority}) != 0) {
+        return malformed(type, "unknown flags");
+      }
+      message.isEvent = (flags & kBufferFlagEvent) != 0;
+      message.isPriority = (flags & kBufferFlagPriority) != 0;
+      if (message.isPriority && !message.isEvent) {
+        return malformed(type, "the priority flag without the event flag");
+      }
       message.payload = reader.rest();
       if (message.isEvent && message.payload.size() != kEventPayloadSize) {
         return malformed(type, "event payload is not 18 bytes");

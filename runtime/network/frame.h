@@ -15,7 +15,9 @@
 //                       jobIdLength:u16le jobId:byte{jobIdLength}
 //   buffer           := channel:u32le sequence:u32le backlog:u32le flags:u8  ; type 2
 //                       payload:byte*                         ; length - 13 bytes
-//                       ; flags bit 0: the payload is an event; other bits zero
+//                       ; flags bit 0: the payload is an event; bit 1: a priority
+//                       ; event (an unaligned checkpoint barrier), sent without credit and
+//                       ; put ahead of the items the consumer has queued; other bits zero
 //   event payload    := eventType:u8 value:i64le timestamp:i64le options:u8  ; 18 bytes
 //                       ; EventType; timestamp and options: barriers only, else 0
 //   addCredit        := channel:u32le credit:u32le           ; type 3, credit >= 1
@@ -52,6 +54,9 @@ inline constexpr size_t kFrameHeaderSize = 8;
 inline constexpr size_t kBufferFramePrefixSize = kFrameHeaderSize + 13;
 /// Bytes of an encoded event payload.
 inline constexpr size_t kEventPayloadSize = 18;
+/// The flags of a buffer frame.
+inline constexpr uint8_t kBufferFlagEvent = 0x01;
+inline constexpr uint8_t kBufferFlagPriority = 0x02;
 /// The channel id of an error that concerns the whole connection.
 inline constexpr uint32_t kConnectionWide = 0xffffffffu;
 
@@ -82,6 +87,7 @@ struct BufferMessage {
   uint32_t sequence = 0;
   uint32_t backlog = 0;
   bool isEvent = false;
+  bool isPriority = false;  // a priority event: sent without credit (requires isEvent)
   std::span<const std::byte> payload;
 };
 

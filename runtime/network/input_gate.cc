@@ -42,16 +42,31 @@ void InputGate::notifyDataAvailable(int channelIndex) {
   wakeup_.signal();
 }
 
+void InputGate::notifyPriorityEvent(int channelIndex) {
+  {
+    std::lock_guard lock(mu_);
+    priority_.push_back(channelIndex);
+  }
+  wakeup_.signal();
+}
+
 std::optional<std::pair<int, BufferOrEvent>> InputGate::pollNext() {
   for (;;) {
     int channelIndex;
     {
       std::lock_guard lock(mu_);
-      if (ringSize_ == 0) return std::nullopt;
-      channelIndex = ring_[ringHead_];
-      ringHead_ = (ringHead_ + 1) % ring_.size();
-      --ringSize_;
-      queued_[channelIndex] = false;
+      if (!priority_.empty()) {
+        // Its priority event is at the front of the channel; an entry in the FIFO may remain
+        // (served later, or skipped as stale).
+        channelIndex = priority_.front();
+        priority_.pop_front();
+      } else {
+        if (ringSize_ == 0) return std::nullopt;
+        channelIndex = ring_[ringHead_];
+        ringHead_ = (ringHead_ + 1) % ring_.size();
+        --ringSize_;
+        queued_[channelIndex] = false;
+      }
     }
     // Poll without mu_: the channel's lock comes before ours (it notifies us under it).
     InputChannel& channel = *channels_[channelIndex];

@@ -6,6 +6,7 @@
 
 #include <strom/status.h>
 
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,17 @@ class InputChannel {
   /// Tell `listener` `channelIndex` whenever the channel goes from empty to non-empty, and at
   /// once if data is already there; nullptr unregisters (no calls after this returns).
   virtual void setListener(DataAvailabilityListener* listener, int channelIndex) = 0;
+  /// After poll() returned a priority event (an unaligned checkpoint barrier): return how many
+  /// items it overtook that this consumer must persist as input channel state. They are still
+  /// queued: the next that many items poll() returns. 0 after any other item, or when the
+  /// producer persisted them (output channel state).
+  virtual size_t numOvertaken() const = 0;
+  /// Let the barrier of checkpoint `checkpointId` overtake the items queued ahead of it, as a
+  /// priority event: now if it is queued here, else as soon as it arrives (unless a later
+  /// barrier arrives first).
+  /// numOvertaken() then says how many items it overtook (an aligned checkpoint turned
+  /// unaligned).
+  virtual void prioritizeBarrier(int64_t checkpointId) = 0;
   /// OK, or why the channel failed (a remote peer's error or a protocol violation). A failed
   /// channel delivers what it received before the failure, then nothing more; the failure
   /// notifies the listener so that the consumer wakes up and checks. Any thread.
@@ -54,6 +66,10 @@ class LocalInputChannel final : public InputChannel {
   void setListener(DataAvailabilityListener* listener, int channelIndex) override {
     subpartition_->setListener(listener, channelIndex);
   }
+  size_t numOvertaken() const override { return subpartition_->lastPolledOvertaken(); }
+  void prioritizeBarrier(int64_t checkpointId) override {
+    subpartition_->prioritizeBarrier(checkpointId);
+  }
 
  private:
   std::shared_ptr<ResultSubpartition> subpartition_;
@@ -61,7 +77,8 @@ class LocalInputChannel final : public InputChannel {
 
 /// Merges the channels of one input. pollNext() serves the channels that have data fairly, in
 /// the order they got it: a FIFO holds each channel with data once; after one item is taken from
-/// a channel it goes to the back of the FIFO if it still has data. Every time a channel gets data
+/// a channel it goes to the back of the FIFO if it still has data. A channel that got a priority
+/// event is served before all others. Every time a channel gets data
 /// the gate signals `wakeup`, so a task thread waiting there wakes up.
 ///
 /// Thread contract: pollNext(), isFinished(), isChannelFinished(), numFinishedChannels() and
@@ -91,6 +108,7 @@ class InputGate final : public DataAvailabilityListener {
 
   // DataAvailabilityListener
   void notifyDataAvailable(int channelIndex) override;
+  void notifyPriorityEvent(int channelIndex) override;
 
  private:
   /// Append `channelIndex` to the FIFO unless it is there; return whether it was appended.
@@ -107,6 +125,7 @@ class InputGate final : public DataAvailabilityListener {
   size_t ringHead_ = 0;
   size_t ringSize_ = 0;
   std::vector<bool> queued_;
+  std::deque<int> priority_;  // channels that got a priority event, served first
 
   // Task thread only.
   std::vector<bool> finished_;

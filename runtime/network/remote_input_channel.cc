@@ -112,8 +112,9 @@ Status RemoteChannelState::onBuffer(const BufferMessage& message, uint32_t& cred
   creditToAnnounce = 0;
   std::lock_guard lock(mu_);
   if (released_ || !failure_.isOk()) {
-    if (senderCredit_ > 0) --senderCredit_;  // see creditInFlight()
-    return Status::ok();                     // late frames of a dead channel
+    // See creditInFlight(); a priority event used no credit.
+    if (senderCredit_ > 0 && !message.isPriority) --senderCredit_;
+    return Status::ok();  // late frames of a dead channel
   }
   auto violation = [&](const std::string& what) {
     return Status::corruption("remote channel " + std::to_string(id_) + " (" +
@@ -124,32 +125,51 @@ Status RemoteChannelState::onBuffer(const BufferMessage& message, uint32_t& cred
     return violation("sequence number " + std::to_string(message.sequence) + ", expected " +
                      std::to_string(nextSequence_));
   }
-  if (senderCredit_ == 0) {
-    return violation("buffer " + std::to_string(message.sequence) +
-                     " sent beyond the announced credit");
+  Buffer buffer;  // the free buffer the frame's credit stands for; none for a priority event
+  if (!message.isPriority) {
+    if (senderCredit_ == 0) {
+      return violation("buffer " + std::to_string(message.sequence) +
+                       " sent beyond the announced credit");
+    }
+    // Every credit given is a free buffer held: the sender's credit never exceeds free_.size().
+    if (free_.empty())
+      return Status::internal("remote channel " + std::to_string(id_) +
+                              ": credit without a free buffer");
+    --senderCredit_;
+    buffer = std::move(free_.back());
+    free_.pop_back();
   }
-  // Every credit given is a free buffer held: the sender's credit never exceeds free_.size().
-  if (free_.empty())
-    return Status::internal("remote channel " + std::to_string(id_) +
-                            ": credit without a free buffer");
-  --senderCredit_;
-  Buffer buffer = std::move(free_.back());
-  free_.pop_back();
   ++nextSequence_;
   bool wasEmpty = received_.empty();
+  bool priority = false;
   if (message.isEvent) {
     uint8_t type = 0;
     Event event;
     Status decoded =
         decodeEventPayload(message.payload, type, event.value, event.timestamp, event.options);
     if (!decoded.isOk() || type > static_cast<uint8_t>(EventType::kCheckpointBarrier)) {
-      free_.push_back(std::move(buffer));
+      if (buffer.isValid()) free_.push_back(std::move(buffer));
       return violation("malformed event");
     }
     event.type = static_cast<EventType>(type);
+    if (message.isPriority && event.type != EventType::kCheckpointBarrier) {
+      return violation("a priority event that is not a checkpoint barrier");
+    }
     if (event.type == EventType::kEndOfPartition) ended_ = true;
     received_.push_back(Received{BufferOrEvent(event), std::move(buffer)});
+    // prioritizeBarrier() asked for barrier prioritizeFrom_ only; any barrier >= it ends that.
+    bool asked = event.type == EventType::kCheckpointBarrier && event.value == prioritizeFrom_;
+    if (event.type == EventType::kCheckpointBarrier && event.value >= prioritizeFrom_) {
+      prioritizeFrom_ = INT64_MAX;
+    }
+    if (message.isPriority || asked) {
+      // A priority event: the producer persisted what it overtook there. Either way, here it
+      // overtakes what is queued, which the consumer persists.
+      prioritizeLocked(received_.size() - 1);
+      priority = true;
+    }
   } else {
+    if (message.isPriority) return violation("a priority frame that is not an event");
     if (message.payload.size() > buffer.capacity()) {
       free_.push_back(std::move(buffer));
       return violation("payload of " + std::to_string(message.payload.size()) +
@@ -162,11 +182,47 @@ Status RemoteChannelState::onBuffer(const BufferMessage& message, uint32_t& cred
     buffer.setSize(message.payload.size());
     received_.push_back(Received{BufferOrEvent(std::move(buffer)), Buffer()});
   }
-  backlog_ = message.backlog;
-  creditToAnnounce = requestFloatingLocked();
-  senderCredit_ += creditToAnnounce;  // announced by the caller right away
-  if (wasEmpty && listener_ != nullptr) listener_->notifyDataAvailable(listenerChannelIndex_);
+  if (!message.isPriority) {
+    backlog_ = message.backlog;
+    creditToAnnounce = requestFloatingLocked();
+    senderCredit_ += creditToAnnounce;  // announced by the caller right away
+  }
+  if (listener_ != nullptr) {
+    if (priority) {
+      listener_->notifyPriorityEvent(listenerChannelIndex_);
+    } else if (wasEmpty) {
+      listener_->notifyDataAvailable(listenerChannelIndex_);
+    }
+  }
   return Status::ok();
+}
+
+void RemoteChannelState::prioritizeLocked(size_t index) {
+  Received barrier = std::move(received_[index]);
+  received_.erase(received_.begin() + static_cast<std::ptrdiff_t>(index));
+  received_.insert(received_.begin() + static_cast<std::ptrdiff_t>(numPriority_),
+                   std::move(barrier));
+  overtaken_.push_back(index - numPriority_);
+  ++numPriority_;
+}
+
+void RemoteChannelState::prioritizeBarrier(int64_t checkpointId) {
+  std::lock_guard lock(mu_);
+  for (size_t i = numPriority_; i < received_.size(); ++i) {
+    if (isBarrierFrom(received_[i].item, checkpointId)) {
+      // Only barrier `checkpointId` itself: a later one belongs to a checkpoint not asked for.
+      if (received_[i].item.event().value != checkpointId) return;
+      prioritizeLocked(i);
+      if (listener_ != nullptr) listener_->notifyPriorityEvent(listenerChannelIndex_);
+      return;
+    }
+  }
+  prioritizeFrom_ = checkpointId;
+}
+
+size_t RemoteChannelState::lastPolledOvertaken() const {
+  std::lock_guard lock(mu_);
+  return lastPolledOvertaken_;
 }
 
 uint32_t RemoteChannelState::requestFloatingLocked() {
@@ -249,6 +305,13 @@ std::optional<BufferOrEvent> RemoteChannelState::poll() {
     if (received_.empty()) return std::nullopt;
     next.emplace(std::move(received_.front()));
     received_.pop_front();
+    if (numPriority_ > 0) {
+      --numPriority_;
+      lastPolledOvertaken_ = overtaken_.front();
+      overtaken_.pop_front();
+    } else {
+      lastPolledOvertaken_ = 0;
+    }
   }
   std::optional<BufferOrEvent> item(std::move(next->item));
   next.reset();  // frees an event's credit holder, without mu_
@@ -283,6 +346,8 @@ void RemoteChannelState::release() {
     listener_ = nullptr;
     freed.swap(free_);
     dropped.swap(received_);
+    numPriority_ = 0;
+    overtaken_.clear();
   }
   // Destroyed here, without mu_.
 }

@@ -95,8 +95,10 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
 
   /// Return the partition request, its credit being every free buffer held now.
   PartitionRequest makeRequest();
-  /// Copy a received buffer or event into a free buffer and queue it. Protocol violations (a
-  /// sequence gap, a frame beyond credit, a payload larger than a buffer, a bad event) give
+  /// Copy a received buffer or event into a free buffer and queue it; a priority event (an
+  /// unaligned barrier, sent without credit) goes ahead of the items queued, as does a barrier
+  /// prioritizeBarrier() asked for. Protocol violations (a sequence gap, a frame beyond credit,
+  /// a payload larger than a buffer, a bad event, a priority frame that is no barrier) give
   /// Corruption naming the peer and the violation. On success `creditToAnnounce` is the credit
   /// won from floating buffers because of the announced backlog.
   Status onBuffer(const BufferMessage& message, uint32_t& creditToAnnounce);
@@ -121,6 +123,8 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
   std::optional<BufferOrEvent> poll();
   bool hasData() const;
   void setListener(DataAvailabilityListener* listener, int channelIndex);
+  size_t lastPolledOvertaken() const;
+  void prioritizeBarrier(int64_t checkpointId);
   Status status() const;
   /// Stop receiving: drop queued items and free buffers; later frames are ignored.
   void release();
@@ -146,6 +150,9 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
   /// Borrow floating buffers if the backlog exceeds the free buffers; return the credit won.
   /// REQUIRES: mu_ held.
   uint32_t requestFloatingLocked();
+  /// Move the barrier at received_[index] (not a priority item) to the front, behind the
+  /// priority items, recording that it overtook the others. REQUIRES: mu_ held.
+  void prioritizeLocked(size_t index);
   /// Add `credit` to the unannounced credit and, if needed, ask the connection to announce
   /// it. REQUIRES: mu_ held.
   void addCreditLocked(uint32_t credit);
@@ -161,6 +168,12 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
   mutable std::mutex mu_;
   std::vector<Buffer> free_;        // guarded by mu_
   std::deque<Received> received_;   // guarded by mu_
+  // The first numPriority_ items of received_ are priority events (unaligned barriers, which
+  // overtook the items behind them); overtaken_[i] is how many priority event i overtook.
+  size_t numPriority_ = 0;                // guarded by mu_
+  std::deque<size_t> overtaken_;          // guarded by mu_
+  int64_t prioritizeFrom_ = INT64_MAX;    // guarded by mu_; see prioritizeBarrier()
+  size_t lastPolledOvertaken_ = 0;        // guarded by mu_; of the last polled item
   uint32_t nextSequence_ = 0;       // guarded by mu_
   uint32_t backlog_ = 0;            // guarded by mu_
   uint32_t unannouncedCredit_ = 0;  // guarded by mu_
@@ -207,6 +220,8 @@ class RemoteInputChannel final : public InputChannel {
     state_->setListener(listener, channelIndex);
   }
   Status status() const override { return state_->status(); }
+  size_t numOvertaken() const override { return state_->lastPolledOvertaken(); }
+  void prioritizeBarrier(int64_t checkpointId) override { state_->prioritizeBarrier(checkpointId); }
 
   uint32_t id() const { return state_->id(); }
   const LocalBufferPool& exclusiveBufferPool() const { return *exclusive_; }

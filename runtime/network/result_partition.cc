@@ -12,22 +12,82 @@ namespace strom::network {
 
 void ResultSubpartition::add(BufferOrEvent item) {
   std::lock_guard lock(mu_);
-  if (item.isEvent() && item.event().type == EventType::kWatermark && !queue_.empty() &&
+  if (item.isEvent() && item.event().type == EventType::kWatermark && queue_.size() > numPriority_ &&
       queue_.back().isEvent() && queue_.back().event().type == EventType::kWatermark) {
     queue_.back() = std::move(item);  // the later watermark supersedes the queued one
     return;
   }
   bool wasEmpty = queue_.empty();
+  bool prioritize = isBarrierFrom(item, prioritizeFrom_) && item.event().value == prioritizeFrom_;
+  if (isBarrierFrom(item, prioritizeFrom_)) prioritizeFrom_ = INT64_MAX;  // asked for one only
   queue_.push_back(std::move(item));
+  if (prioritize) {
+    prioritizeLocked(queue_.size() - 1);
+    if (listener_ != nullptr) listener_->notifyPriorityEvent(listenerChannelIndex_);
+    return;
+  }
   if (wasEmpty && listener_ != nullptr) listener_->notifyDataAvailable(listenerChannelIndex_);
 }
 
-std::optional<BufferOrEvent> ResultSubpartition::poll() {
+void ResultSubpartition::addPriorityEvent(const Event& event,
+                                          const OvertakenVisitor& visitOvertaken) {
+  std::lock_guard lock(mu_);
+  if (isBarrierFrom(BufferOrEvent(event), prioritizeFrom_)) prioritizeFrom_ = INT64_MAX;
+  for (size_t i = numPriority_; i < queue_.size(); ++i) visitOvertaken(queue_[i]);
+  queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(numPriority_), BufferOrEvent(event));
+  overtaken_.push_back(0);  // the producer persisted what it overtook
+  ++numPriority_;
+  if (listener_ != nullptr) listener_->notifyPriorityEvent(listenerChannelIndex_);
+}
+
+void ResultSubpartition::prioritizeLocked(size_t index) {
+  BufferOrEvent barrier = std::move(queue_[index]);
+  queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(index));
+  queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(numPriority_), std::move(barrier));
+  overtaken_.push_back(index - numPriority_);
+  ++numPriority_;
+}
+
+void ResultSubpartition::prioritizeBarrier(int64_t checkpointId) {
+  std::lock_guard lock(mu_);
+  for (size_t i = numPriority_; i < queue_.size(); ++i) {
+    if (isBarrierFrom(queue_[i], checkpointId)) {
+      // Only barrier `checkpointId` itself: a later one belongs to a checkpoint not asked for.
+      if (queue_[i].event().value != checkpointId) return;
+      prioritizeLocked(i);
+      if (listener_ != nullptr) listener_->notifyPriorityEvent(listenerChannelIndex_);
+      return;
+    }
+  }
+  // Not queued; a barrier >= it already went by (priority): nothing to wait for.
+  prioritizeFrom_ = checkpointId;
+}
+
+std::optional<BufferOrEvent> ResultSubpartition::poll(bool* priority) {
   std::lock_guard lock(mu_);
   if (queue_.empty()) return std::nullopt;
   std::optional<BufferOrEvent> item(std::move(queue_.front()));
   queue_.pop_front();
+  bool wasPriority = numPriority_ > 0;
+  if (wasPriority) {
+    --numPriority_;
+    lastPolledOvertaken_ = overtaken_.front();
+    overtaken_.pop_front();
+  } else {
+    lastPolledOvertaken_ = 0;
+  }
+  if (priority != nullptr) *priority = wasPriority;
   return item;
+}
+
+size_t ResultSubpartition::lastPolledOvertaken() const {
+  std::lock_guard lock(mu_);
+  return lastPolledOvertaken_;
+}
+
+bool ResultSubpartition::hasPriorityEvent() const {
+  std::lock_guard lock(mu_);
+  return numPriority_ > 0;
 }
 
 bool ResultSubpartition::hasData() const {
@@ -183,6 +243,32 @@ void ResultPartition::emitEvent(const Event& event) {
     if (closed_.load(std::memory_order_acquire)) continue;
     subpartitions_[i]->add(event);
   }
+}
+
+void ResultPartition::emitPriorityEvent(
+    const Event& event,
+    const std::function<void(int subpartition, const BufferOrEvent& item)>& visitOvertaken) {
+  if (finished_) {
+    fail(Status::internal("result partition " + id_.toString() + ": event after finish()"));
+    return;
+  }
+  for (int i = 0; i < numSubpartitions(); ++i) {
+    flushChannel(i);
+    if (closed_.load(std::memory_order_acquire)) continue;
+    subpartitions_[i]->addPriorityEvent(
+        event, [&](const BufferOrEvent& item) { visitOvertaken(i, item); });
+  }
+}
+
+void ResultPartition::emitEventTo(int index, const Event& event) {
+  assert(index >= 0 && index < numSubpartitions());
+  if (finished_) {
+    fail(Status::internal("result partition " + id_.toString() + ": event after finish()"));
+    return;
+  }
+  flushChannel(index);
+  if (closed_.load(std::memory_order_acquire)) return;
+  subpartitions_[index]->add(event);
 }
 
 void ResultPartition::finish() {

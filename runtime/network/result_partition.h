@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -69,7 +70,19 @@ class DataAvailabilityListener {
   /// Called on the producer's thread, under the subpartition's lock: must be quick and must
   /// not call back into the subpartition.
   virtual void notifyDataAvailable(int channelIndex) = 0;
+  /// A priority event (an unaligned checkpoint barrier) went to the front of the queue, which
+  /// may have held data already. Same rules as notifyDataAvailable.
+  virtual void notifyPriorityEvent(int channelIndex) { notifyDataAvailable(channelIndex); }
 };
+
+/// Called on each item a priority event overtakes, oldest first (see ResultSubpartition).
+using OvertakenVisitor = std::function<void(const BufferOrEvent& item)>;
+
+/// Return whether `item` is a checkpoint barrier of checkpoint `checkpointId` or a later one.
+inline bool isBarrierFrom(const BufferOrEvent& item, int64_t checkpointId) {
+  return item.isEvent() && item.event().type == EventType::kCheckpointBarrier &&
+         item.event().value >= checkpointId;
+}
 
 /// The queue of buffers and events for one consumer subtask.
 ///
@@ -81,6 +94,13 @@ class DataAvailabilityListener {
 /// it, so a consumer that does not read cannot make the queue grow without limit. Only a
 /// watermark directly behind a watermark is replaced: a watermark-status event between them
 /// keeps both, so statuses are never dropped nor reordered relative to watermarks.
+///
+/// Priority events (unaligned checkpoint barriers, FLIP-76) go ahead of every queued item that
+/// is not a priority event itself. Who persists the items a priority event overtakes depends on
+/// who moved it: addPriorityEvent() lets the producer visit them at once (its output channel
+/// state); a barrier moved forward for the consumer (prioritizeBarrier()) records how many items
+/// it overtook, and the consumer persists that many items after it (lastPolledOvertaken(): its
+/// input channel state).
 class ResultSubpartition {
  public:
   explicit ResultSubpartition(int index) : index_(index) {}
@@ -91,8 +111,23 @@ class ResultSubpartition {
 
   /// Enqueue `item` (producer thread); notify the listener if the queue was empty.
   void add(BufferOrEvent item);
-  /// Dequeue the oldest item, or nullopt if the queue is empty (consumer thread).
-  std::optional<BufferOrEvent> poll();
+  /// Enqueue `event` ahead of every queued item except earlier priority events, first calling
+  /// `visitOvertaken` (under the lock: quick, no calls back) on each item it overtakes, oldest
+  /// first; they stay queued. Notifies the listener (notifyPriorityEvent). Producer thread.
+  void addPriorityEvent(const Event& event, const OvertakenVisitor& visitOvertaken);
+  /// Dequeue the oldest item (a priority event first), or nullopt if the queue is empty
+  /// (consumer thread). `priority`, when given, says whether it was a priority event.
+  std::optional<BufferOrEvent> poll(bool* priority = nullptr);
+  /// Let the barrier of checkpoint `checkpointId` overtake the items queued ahead of it: now if
+  /// it is queued, else when it is added (unless a later barrier comes first). The consumer
+  /// persists the items it overtook: lastPolledOvertaken() after polling it (consumer thread).
+  void prioritizeBarrier(int64_t checkpointId);
+  /// Return how many items the priority event returned by the last poll() overtook for the
+  /// consumer (0 after addPriorityEvent() or another item; see prioritizeBarrier()): the next
+  /// that many non-priority items poll() returns. Consumer thread.
+  size_t lastPolledOvertaken() const;
+  /// Return whether a priority event is at the front of the queue.
+  bool hasPriorityEvent() const;
   /// Return whether an item is queued.
   bool hasData() const;
   /// Return the number of queued items.
@@ -103,9 +138,19 @@ class ResultSubpartition {
   void setListener(DataAvailabilityListener* listener, int channelIndex);
 
  private:
+  /// Move the barrier at queue_[index] (not a priority item) to the front, behind the priority
+  /// items, recording that it overtook the others for the consumer. REQUIRES: mu_ held.
+  void prioritizeLocked(size_t index);
+
   const int index_;
   mutable std::mutex mu_;
-  std::deque<BufferOrEvent> queue_;               // guarded by mu_
+  std::deque<BufferOrEvent> queue_;  // guarded by mu_
+  // The first numPriority_ items of queue_ are priority events; overtaken_[i] is how many items
+  // priority event i overtook for the consumer. Guarded by mu_.
+  size_t numPriority_ = 0;
+  std::deque<size_t> overtaken_;
+  int64_t prioritizeFrom_ = INT64_MAX;  // guarded by mu_; the barrier prioritizeBarrier() awaits
+  size_t lastPolledOvertaken_ = 0;      // consumer thread: of the last polled item
   DataAvailabilityListener* listener_ = nullptr;  // guarded by mu_; not owned
   int listenerChannelIndex_ = 0;                  // guarded by mu_
 };
@@ -152,6 +197,16 @@ class ResultPartition final : public PartitionWriter {
   /// Enqueue each channel's current buffer, then `Event{type, value}`, to every subpartition.
   void emitEvent(EventType type, int64_t value) { emitEvent(Event{type, value}); }
   void emitEvent(const Event& event);
+  /// Enqueue each channel's current buffer, then `event` as a priority event (see
+  /// ResultSubpartition) to every subpartition, calling `visitOvertaken(subpartition, item)` on
+  /// each queued item it overtakes: the partition's output channel state for an unaligned
+  /// checkpoint.
+  void emitPriorityEvent(const Event& event,
+                         const std::function<void(int subpartition, const BufferOrEvent& item)>&
+                             visitOvertaken);
+  /// Enqueue channel `index`'s current buffer, then `event` to subpartition `index` only
+  /// (restoring an unaligned checkpoint's output channel state).
+  void emitEventTo(int index, const Event& event);
   /// flushAll(), then EndOfPartition to every subpartition. Idempotent. Later writes and events
   /// are discarded and make status() Internal.
   void finish();

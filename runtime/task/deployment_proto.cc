@@ -297,10 +297,11 @@ Result<CheckpointTrigger> checkpointTriggerFromProto(const rpc::TriggerCheckpoin
   std::string name = "trigger of " + checkpointName(trigger.checkpointId, trigger.attemptId);
   STROM_RETURN_IF_ERROR(checkExecutionAttemptId(trigger.attemptId, name));
   STROM_RETURN_IF_ERROR(checkCheckpointId(trigger.checkpointId, name));
-  if (trigger.options.type() < 0 || trigger.options.type() > 2) {
+  if (trigger.options.type() < 0 || trigger.options.type() > 3) {
     return Status::invalidArgument(name + ": checkpoint type " +
                                    std::to_string(trigger.options.type()) +
-                                   " is not 0 (aligned), 1 (at-least-once) or 2 (unaligned)");
+                                   " is not 0 (aligned), 1 (at-least-once), 2 (unaligned) or 3 "
+                                   "(aligned with a timeout)");
   }
   if (trigger.options.terminate() && !trigger.options.savepoint()) {
     return Status::invalidArgument(name + ": terminate is set on a checkpoint (savepoints only)");

@@ -9,6 +9,7 @@
 #include <map>
 #include <utility>
 
+#include "checkpoint/channel_state.h"
 #include "checkpoint/checkpoint_storage.h"
 #include "checkpoint/task_state_file.h"
 #include "common/logging.h"
@@ -57,6 +58,8 @@ Result<TaskOptions> TaskOptions::fromConfiguration(const Configuration& configur
         "config key 'taskmanager.network.request-backoff.initial': must be at least 1 ms");
   }
   STROM_ASSIGN_OR_RETURN(options.checkpointingMode, checkpoint::checkpointingModeOf(configuration));
+  STROM_ASSIGN_OR_RETURN(options.alignedCheckpointTimeout,
+                         checkpoint::alignedCheckpointTimeoutOf(configuration));
   if (backoff.max < backoff.initial) {
     return Status::invalidArgument("config key 'taskmanager.network.request-backoff.max': " +
                                    std::to_string(backoff.max.count()) +
@@ -144,6 +147,17 @@ struct Task::ChainMember {
 struct Task::PendingStateEntry {
   checkpoint::TaskStateEntry entry;
   std::optional<std::vector<std::string>> elements;
+};
+
+/// An unaligned checkpoint's snapshot while the input it does not cover is collected
+/// (checkpoint/channel_state.h): the handle's bytes per input channel (numbered over all gates)
+/// and per output subpartition.
+struct Task::UnalignedSnapshot {
+  int64_t checkpointId = -1;
+  std::vector<PendingStateEntry> entries;  // the operators' state
+  Status error;                            // an operator's failed snapshot: declined at the end
+  std::vector<std::string> input;
+  std::vector<std::vector<std::string>> output;  // by partition, then subpartition
 };
 
 /// Collects one chain member's snapshot for one checkpoint.
@@ -318,7 +332,8 @@ Status Task::triggerCheckpoint(int64_t checkpointId, int64_t timestamp,
   if (inputEnded_.load(std::memory_order_acquire)) {
     return Status::failedPrecondition(what + ": the source reached the end of its input");
   }
-  if (options.type() < 0 || options.type() > static_cast<int>(checkpoint::kBarrierTypeMask)) {
+  if (options.type() < 0 ||
+      options.type() > static_cast<int>(checkpoint::CheckpointType::kAlignedTimeout)) {
     return Status::invalidArgument(what + ": unknown checkpoint type " +
                                    std::to_string(options.type()));
   }
@@ -458,6 +473,8 @@ Status Task::invoke() {
   STROM_RETURN_IF_ERROR(checkStopped());
   STROM_RETURN_IF_ERROR(initializeOperatorState());
   STROM_RETURN_IF_ERROR(checkStopped());
+  STROM_RETURN_IF_ERROR(restoreChannelState());
+  STROM_RETURN_IF_ERROR(checkStopped());
   lastFlushMillis_ = services_.clock->currentTimeMillis();
   if (source_ != nullptr) {
     STROM_RETURN_IF_ERROR(runSourceLoop());
@@ -527,9 +544,12 @@ Status Task::loadRestoredState() {
                                                   init.operatorStates[handle.name()])
               .withContext(what));
     } else if (handle.kind() == checkpoint::kChannelStateKind) {
-      return Status::failedPrecondition(what + ": '" + file +
-                                        "' holds channel state (an unaligned checkpoint), which "
-                                        "cannot be restored yet");
+      // Replayed once the partitions and gates exist (restoreChannelState).
+      STROM_RETURN_IF_ERROR(checkpoint::parseChannelStateName(handle.name())
+                                .status()
+                                .withContext(what + ": state file '" + file + "'"));
+      restoredChannelState_.emplace_back(handle.name(), std::move(bytes).value());
+      restoredChannelStateRoot_ = what;
     } else {
       return Status::corruption(what + ": state file '" + file +
                                 "' has a handle of unknown kind '" + handle.kind() + "'");
@@ -703,17 +723,22 @@ Status Task::buildChain() {
     barrierHandler_ = std::make_unique<checkpoint::BarrierHandler>(
         options_.checkpointingMode, numChannels,
         [this](int channel, BufferOrEvent& item) {
-          // Channel numbers grow with the gate: find the last gate starting at or before it.
-          auto it =
-              std::upper_bound(firstChannelOfGate_.begin(), firstChannelOfGate_.end(), channel);
-          int gate = static_cast<int>(it - firstChannelOfGate_.begin()) - 1;
-          return processInput(gate, channel - firstChannelOfGate_[static_cast<size_t>(gate)], item);
+          auto [gate, index] = gateChannel(channel);
+          return processInput(gate, index, item);
         },
         [this](const checkpoint::CheckpointBarrier& barrier) { return performCheckpoint(barrier); },
         [this](int64_t checkpointId) {
           moduleLogger("task")->info("task {}: checkpoint {} aborted by a newer barrier", name_,
                                      checkpointId);
-        });
+          if (unaligned_ != nullptr && unaligned_->checkpointId == checkpointId) {
+            unaligned_.reset();
+            declineCheckpoint(checkpointId,
+                              Status::cancelled("task " + name_ + ": a newer barrier arrived before "
+                                              "the channel state of checkpoint " +
+                                              std::to_string(checkpointId) + " was complete"));
+          }
+        },
+        channelStateCallbacks());
   }
 
   // Open tail first, so that every operator's consumers are ready when it opens.
@@ -772,6 +797,9 @@ Status Task::runInputLoop() {
     // savepoint.
     int64_t nextTimer = terminateCheckpointId_ >= 0 ? INT64_MAX : fireProcessingTime(now);
     STROM_RETURN_IF_ERROR(checkStopped());
+    // An aligned checkpoint that waited too long for its barriers turns unaligned.
+    STROM_RETURN_IF_ERROR(barrierHandler_->checkAlignmentTimeout());
+    nextTimer = std::min(nextTimer, barrierHandler_->alignmentDeadline());
     // Take up to one buffer from each gate in turn, so that no input starves another.
     bool gotInput = false;
     for (size_t i = 0; i < gates_.size() && finishedGates_ < gates_.size(); ++i) {
@@ -779,8 +807,13 @@ Status Task::runInputLoop() {
       auto next = gates_[g]->pollNext();  // nullopt once the gate delivered everything
       if (!next) continue;
       gotInput = true;
+      auto [channel, item] = std::move(*next);
+      // A barrier that overtook queued items as a priority event says how many.
+      size_t overtaken = item.isEvent() && item.event().type == EventType::kCheckpointBarrier
+                             ? gates_[g]->channel(channel).numOvertaken()
+                             : 0;
       STROM_RETURN_IF_ERROR(
-          barrierHandler_->process(firstChannelOfGate_[g] + next->first, std::move(next->second)));
+          barrierHandler_->process(firstChannelOfGate_[g] + channel, std::move(item), overtaken));
       STROM_RETURN_IF_ERROR(checkStopped());
     }
     nextGate = (nextGate + 1) % std::max<size_t>(1, gates_.size());
@@ -853,6 +886,36 @@ Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier, boo
   STROM_RETURN_IF_ERROR(checkStopped());
   if (final) {
     finalCheckpointId_ = barrier.checkpointId;
+  } else if (barrier.type == checkpoint::CheckpointType::kUnaligned) {
+    auto snapshot = std::make_unique<UnalignedSnapshot>();
+    snapshot->checkpointId = barrier.checkpointId;
+    snapshot->entries = std::move(entries);
+    snapshot->error = std::move(snapshotError);
+    // The input the snapshot does not cover begins with each channel's partial record.
+    snapshot->input.resize(barrierHandler_ == nullptr ? 0 : barrierHandler_->numChannels());
+    for (size_t g = 0; g < readers_.size(); ++g) {
+      for (int c = 0; c < gates_[g]->numChannels(); ++c) {
+        std::string_view pending = readers_[g]->pendingBytes(c);
+        checkpoint::appendChannelStateBytes(
+            snapshot->input[static_cast<size_t>(firstChannelOfGate_[g] + c)],
+            std::as_bytes(std::span<const char>(pending.data(), pending.size())));
+      }
+    }
+    // The barrier overtakes every queued output buffer, which the checkpoint keeps instead.
+    network::Event event = barrier.toEvent();
+    snapshot->output.resize(partitions_.size());
+    for (size_t p = 0; p < partitions_.size(); ++p) {
+      std::vector<std::string>& output = snapshot->output[p];
+      output.resize(static_cast<size_t>(partitions_[p]->numSubpartitions()));
+      partitions_[p]->emitPriorityEvent(event, [&](int sub, const BufferOrEvent& item) {
+        checkpoint::appendChannelStateItem(output[static_cast<size_t>(sub)], item);
+      });
+      STROM_RETURN_IF_ERROR(partitions_[p]->status());
+    }
+    unaligned_ = std::move(snapshot);
+    // A source has no input to collect.
+    if (barrierHandler_ == nullptr) return completeUnalignedSnapshot(barrier.checkpointId);
+    return Status::ok();
   } else {
     // Every record before the barrier is in the partitions now; the barrier follows them. It
     // goes on even when this task declines, so that the tasks downstream do not stay blocked
@@ -866,6 +929,113 @@ Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier, boo
   }
   submitSnapshot(barrier.checkpointId, std::move(entries), std::move(snapshotError));
   return Status::ok();
+}
+
+checkpoint::BarrierHandler::ChannelStateCallbacks Task::channelStateCallbacks() {
+  checkpoint::BarrierHandler::ChannelStateCallbacks callbacks;
+  callbacks.persist = [this](int channel, const BufferOrEvent& item) {
+    if (unaligned_ != nullptr) {
+      checkpoint::appendChannelStateItem(unaligned_->input[static_cast<size_t>(channel)], item);
+    }
+  };
+  callbacks.prioritize = [this](int channel, int64_t checkpointId) {
+    auto [gate, index] = gateChannel(channel);
+    gates_[static_cast<size_t>(gate)]->channel(index).prioritizeBarrier(checkpointId);
+  };
+  callbacks.complete = [this](int64_t checkpointId) {
+    return completeUnalignedSnapshot(checkpointId);
+  };
+  callbacks.now = [this] { return services_.clock->currentTimeMillis(); };
+  callbacks.alignedTimeout = options_.alignedCheckpointTimeout;
+  return callbacks;
+}
+
+std::pair<int, int> Task::gateChannel(int channel) const {
+  // Channel numbers grow with the gate: find the last gate starting at or before it.
+  auto it = std::upper_bound(firstChannelOfGate_.begin(), firstChannelOfGate_.end(), channel);
+  int gate = static_cast<int>(it - firstChannelOfGate_.begin()) - 1;
+  return {gate, channel - firstChannelOfGate_[static_cast<size_t>(gate)]};
+}
+
+Status Task::completeUnalignedSnapshot(int64_t checkpointId) {
+  if (unaligned_ == nullptr || unaligned_->checkpointId != checkpointId) return Status::ok();
+  std::unique_ptr<UnalignedSnapshot> snapshot = std::move(unaligned_);
+  // Channel state belongs to the task; it is filed under the head operator's uid.
+  const std::string& uid = chain_.front()->uid;
+  auto add = [&](std::string name, std::string& bytes) {
+    if (bytes.empty()) return;
+    PendingStateEntry pending;
+    pending.entry.operatorUid = uid;
+    pending.entry.kind = std::string(checkpoint::kChannelStateKind);
+    pending.entry.name = std::move(name);
+    pending.entry.bytes = std::move(bytes);
+    snapshot->entries.push_back(std::move(pending));
+  };
+  for (size_t channel = 0; channel < snapshot->input.size(); ++channel) {
+    auto [gate, index] = gateChannel(static_cast<int>(channel));
+    add(checkpoint::inputChannelStateName(gate, index), snapshot->input[channel]);
+  }
+  for (size_t p = 0; p < snapshot->output.size(); ++p) {
+    for (size_t sub = 0; sub < snapshot->output[p].size(); ++sub) {
+      add(checkpoint::outputChannelStateName(static_cast<int>(p), static_cast<int>(sub)),
+          snapshot->output[p][sub]);
+    }
+  }
+  submitSnapshot(checkpointId, std::move(snapshot->entries), std::move(snapshot->error));
+  return Status::ok();
+}
+
+Status Task::restoreChannelState() {
+  if (restoredChannelState_.empty()) return Status::ok();
+  auto states = std::move(restoredChannelState_);
+  restoredChannelState_.clear();
+  const std::string& what = restoredChannelStateRoot_;
+  // The producer's output state comes before anything it emits now; the input state is
+  // replayed before any new input, and what it makes the operators emit follows.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& [name, bytes] : states) {
+      STROM_ASSIGN_OR_RETURN(checkpoint::ChannelStateName parsed,
+                             checkpoint::parseChannelStateName(name));
+      const std::string where = what + ": channel state '" + name + "'";
+      if (!parsed.input) {
+        if (pass != 0) continue;
+        if (static_cast<size_t>(parsed.first) >= partitions_.size() ||
+            parsed.second >= partitions_[static_cast<size_t>(parsed.first)]->numSubpartitions()) {
+          return Status::invalidArgument(where + " names an output this task does not have");
+        }
+        network::ResultPartition& partition = *partitions_[static_cast<size_t>(parsed.first)];
+        STROM_RETURN_IF_ERROR(checkpoint::forEachChannelStateItem(
+            bytes, where,
+            [&](std::span<const std::byte> piece) {
+              partition.channel(parsed.second).write(piece.data(), piece.size());
+              return partition.status();
+            },
+            [&](const network::Event& event) {
+              partition.emitEventTo(parsed.second, event);
+              return partition.status();
+            }));
+        continue;
+      }
+      if (pass != 1) continue;
+      if (static_cast<size_t>(parsed.first) >= gates_.size() ||
+          parsed.second >= gates_[static_cast<size_t>(parsed.first)]->numChannels()) {
+        return Status::invalidArgument(where + " names an input this task does not have");
+      }
+      RecordReaderBase& reader = *readers_[static_cast<size_t>(parsed.first)];
+      STROM_RETURN_IF_ERROR(checkpoint::forEachChannelStateItem(
+          bytes, where,
+          [&](std::span<const std::byte> piece) {
+            return reader.processBuffer(parsed.second, piece);
+          },
+          [&](const network::Event& event) {
+            BufferOrEvent item(event);
+            return processInput(parsed.first, parsed.second, item);
+          }));
+      STROM_RETURN_IF_ERROR(checkStopped());
+    }
+  }
+  for (auto& partition : partitions_) partition->flushAll();
+  return checkStopped();
 }
 
 Status Task::snapshotOperators(const checkpoint::CheckpointBarrier& barrier,

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "checkpoint/barrier_handler.h"
@@ -58,6 +59,9 @@ struct TaskOptions {
   network::RequestBackoff requestBackoff;
   /// execution.checkpointing.mode: how barriers are aligned on the inputs.
   checkpoint::CheckpointingMode checkpointingMode = checkpoint::CheckpointingMode::kExactlyOnce;
+  /// execution.checkpointing.aligned-checkpoint-timeout: when an aligned checkpoint that may
+  /// time out (CheckpointType::kAlignedTimeout) turns unaligned.
+  std::chrono::milliseconds alignedCheckpointTimeout{0};
 
   static Result<TaskOptions> fromConfiguration(const Configuration& configuration);
 };
@@ -135,6 +139,7 @@ class Task {
   class StateInitializationImpl;
   struct ChainMember;
   struct PendingStateEntry;
+  struct UnalignedSnapshot;
 
   Task(TaskDeploymentDescriptor descriptor, const TaskServices& services, TaskOptions options);
 
@@ -155,6 +160,16 @@ class Task {
   /// the operator.
   Status snapshotOperators(const checkpoint::CheckpointBarrier& barrier,
                            std::vector<PendingStateEntry>& entries);
+  /// The barrier handler's callbacks for unaligned checkpoints (channel numbers over all gates).
+  checkpoint::BarrierHandler::ChannelStateCallbacks channelStateCallbacks();
+  /// Return the gate of handler channel `channel` and the channel's index in it.
+  std::pair<int, int> gateChannel(int channel) const;
+  /// Unaligned: the input channel state of the pending snapshot is complete; submit it with
+  /// the operators' state.
+  Status completeUnalignedSnapshot(int64_t checkpointId);
+  /// Replay the restored channel state of an unaligned checkpoint: the output subpartitions'
+  /// data first, then each input channel's, before any new input.
+  Status restoreChannelState();
   /// Write `entries` as checkpoint `checkpointId`'s state file on the writer, then acknowledge;
   /// or decline with `error`.
   void submitSnapshot(int64_t checkpointId, std::vector<PendingStateEntry> entries, Status error);
@@ -213,6 +228,11 @@ class Task {
   int64_t terminateCheckpointId_ = -1;  // the stop-with-savepoint snapshot taken (not aborted)
   bool terminated_ = false;             // ... and completed: the task ends without endInput
   int64_t lastFlushMillis_ = 0;
+  // The unaligned snapshot whose input channel state is still being collected.
+  std::unique_ptr<UnalignedSnapshot> unaligned_;
+  // Restored channel state (name, bytes), replayed by restoreChannelState().
+  std::vector<std::pair<std::string, std::string>> restoredChannelState_;
+  std::string restoredChannelStateRoot_;  // for messages: the restored checkpoint's directory
 
   network::WakeupSignal wakeup_;
   Mailbox mailbox_{wakeup_};

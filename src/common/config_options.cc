@@ -51,6 +51,8 @@ constexpr ConfigOption kOptions[] = {
     option("execution.checkpointing.min-pause", T::kDuration, "0 ms"),
     enumOption("execution.checkpointing.mode", "EXACTLY_ONCE", "exactly_once|at_least_once"),
     option("execution.checkpointing.timeout", T::kDuration, "10 min"),
+    option("execution.checkpointing.unaligned.enabled", T::kBool, "false"),
+    option("execution.checkpointing.aligned-checkpoint-timeout", T::kDuration, "0 ms"),
     intOption("execution.checkpointing.tolerable-failed-checkpoints", "0", 0, INT32_MAX),
     option("execution.savepoint.ignore-unclaimed-state", T::kBool, "false"),
     option("execution.savepoint.path", T::kString, ""),

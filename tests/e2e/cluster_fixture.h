@@ -30,10 +30,15 @@ inline constexpr const char* kTaskManagerRegistered = R"(registered with the Job
 
 inline std::string bin(const std::string& name) { return std::string(kBinDir) + "/" + name; }
 
-inline std::vector<std::string> sortedLines(const std::string& text) {
+inline std::vector<std::string> splitLines(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+inline std::vector<std::string> sortedLines(const std::string& text) {
+  std::vector<std::string> lines = splitLines(text);
   std::sort(lines.begin(), lines.end());
   return lines;
 }

@@ -31,7 +31,8 @@ bool sameFrame(const Frame& a, const Frame& b) {
   if (const auto* x = std::get_if<BufferMessage>(&a)) {
     const auto& y = std::get<BufferMessage>(b);
     return x->channel == y.channel && x->sequence == y.sequence && x->backlog == y.backlog &&
-           x->isEvent == y.isEvent && x->payload.size() == y.payload.size() &&
+           x->isEvent == y.isEvent && x->isPriority == y.isPriority &&
+           x->payload.size() == y.payload.size() &&
            (x->payload.empty() ||
             std::memcmp(x->payload.data(), y.payload.data(), x->payload.size()) == 0);
   }
@@ -53,10 +54,11 @@ class FrameTest : public ::testing::Test {
     encodeEventPayload(2, -42, 0, 0, eventPayload_);
     encodeEventPayload(3, 17, 1700000000123, 1, barrierPayload_);
     frames_.push_back(PartitionRequest{7, 3, 2, {"job-1", 4, 5, 6}});
-    frames_.push_back(BufferMessage{7, 0, 12, false, payload_});
-    frames_.push_back(BufferMessage{8, 1, 0, false, {}});
-    frames_.push_back(BufferMessage{7, 99, 1, true, eventPayload_});
-    frames_.push_back(BufferMessage{7, 100, 0, true, barrierPayload_});
+    frames_.push_back(BufferMessage{7, 0, 12, false, false, payload_});
+    frames_.push_back(BufferMessage{8, 1, 0, false, false, {}});
+    frames_.push_back(BufferMessage{7, 99, 1, true, false, eventPayload_});
+    frames_.push_back(BufferMessage{7, 100, 0, true, false, barrierPayload_});
+    frames_.push_back(BufferMessage{7, 101, 0, true, true, barrierPayload_});  // priority
     frames_.push_back(AddCredit{7, 5});
     frames_.push_back(CancelRequest{7});
     frames_.push_back(CloseRequest{});
@@ -121,7 +123,7 @@ TEST_F(FrameTest, roundTripsEveryMessage) {
 }
 
 TEST_F(FrameTest, bufferPrefixMatchesFullEncoding) {
-  BufferMessage message{1, 2, 3, false, payload_};
+  BufferMessage message{1, 2, 3, false, false, payload_};
   std::vector<std::byte> full;
   ASSERT_OK(encodeFrame(message, full));
   std::array<std::byte, kBufferFramePrefixSize> prefix{};
@@ -159,7 +161,7 @@ TEST_F(FrameTest, decodesStreamFedOneByteAtATime) {
 TEST_F(FrameTest, rejectsOversizedFrame) {
   std::vector<std::byte> bytes;
   std::vector<std::byte> big(100);
-  ASSERT_OK(encodeFrame(BufferMessage{1, 0, 0, false, big}, bytes));
+  ASSERT_OK(encodeFrame(BufferMessage{1, 0, 0, false, false, big}, bytes));
   FrameDecoder decoder(50);
   decoder.append(std::span(bytes).first(kFrameHeaderSize));  // the header alone is enough
   ASSERT_STATUS(StatusCode::kCorruption, decoder.next());
@@ -207,8 +209,10 @@ TEST_F(FrameTest, rejectsMalformedBodies) {
   std::vector<std::byte> request(26);
   request[24] = std::byte{10};
   cases.push_back(frameWith(FrameType::kPartitionRequest, request));
-  // Unknown flags and a bad event payload in a buffer frame.
+  // Unknown flags, the priority flag on a buffer, and a bad event payload in a buffer frame.
   std::vector<std::byte> buffer(13);
+  buffer[12] = std::byte{4};
+  cases.push_back(frameWith(FrameType::kBuffer, buffer));
   buffer[12] = std::byte{2};
   cases.push_back(frameWith(FrameType::kBuffer, buffer));
   buffer[12] = std::byte{1};

@@ -97,6 +97,31 @@ TEST_F(InputGateTest, channelThatGetsDataDoesNotWaitForBusyChannelToDrain) {
   EXPECT_THAT(order, ElementsAre(0, 0, 1, 0, 0));
 }
 
+TEST_F(InputGateTest, priorityEventIsServedBeforeEveryOtherChannel) {
+  auto subpartitions = makeSubpartitions(3);
+  for (int c = 0; c < 3; ++c) {
+    for (int k = 0; k < 2; ++k) subpartitions[c]->add(makeBuffer(std::to_string(c)));
+  }
+  WakeupSignal wakeup;
+  InputGate gate(localChannels(subpartitions), wakeup);
+  EXPECT_EQ(gate.pollNext()->first, 0);
+  // An unaligned barrier on channel 2 overtakes its buffers and channel 1's turn.
+  std::vector<std::string> overtaken;
+  subpartitions[2]->addPriorityEvent(
+      Event{EventType::kCheckpointBarrier, 7, 0, 2},
+      [&](const BufferOrEvent& item) { overtaken.push_back(bytesOf(item.buffer())); });
+  EXPECT_THAT(overtaken, ElementsAre("2", "2"));
+  auto next = gate.pollNext();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->first, 2);
+  ASSERT_TRUE(next->second.isEvent());
+  EXPECT_EQ(next->second.event().value, 7);
+  EXPECT_EQ(gate.channel(2).numOvertaken(), 0u);  // the producer persisted them
+  std::vector<int> order;
+  while (auto item = gate.pollNext()) order.push_back(item->first);
+  EXPECT_THAT(order, ElementsAre(1, 2, 0, 1, 2));
+}
+
 TEST_F(InputGateTest, tracksEndOfPartitionPerChannel) {
   auto subpartitions = makeSubpartitions(2);
   subpartitions[0]->add(Event{EventType::kEndOfPartition, 0});

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <asio.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +38,22 @@ class SignalListener final : public DataAvailabilityListener {
 
  private:
   WakeupSignal& wakeup_;
+};
+
+/// Counts priority notifications and signals a WakeupSignal on every notification.
+class PriorityListener final : public DataAvailabilityListener {
+ public:
+  explicit PriorityListener(WakeupSignal& wakeup) : wakeup_(wakeup) {}
+  void notifyDataAvailable(int) override { wakeup_.signal(); }
+  void notifyPriorityEvent(int) override {
+    priority_.fetch_add(1, std::memory_order_acq_rel);
+    wakeup_.signal();
+  }
+  int priorityEvents() const { return priority_.load(std::memory_order_acquire); }
+
+ private:
+  WakeupSignal& wakeup_;
+  std::atomic<int> priority_{0};
 };
 
 /// The test's view of a received buffer: which channel wrote it and its index there.
@@ -255,6 +273,91 @@ TEST_F(RemoteInputChannelTest, deliversEventsInOrderWithBuffers) {
                                              Event{EventType::kEndOfPartition, 0}));
 }
 
+TEST_F(RemoteInputChannelTest, priorityBarrierTravelsWithoutCreditAndOvertakesTheReceivedItems) {
+  constexpr uint64_t kCount = 12;  // more than the channel's credit: some stay with the producer
+  auto partition = registerPartition(1);
+  RemoteInputChannel& channel = addChannel(0, partitionId());
+  auto& subpartition = *partition->subpartition(0);
+  ASSERT_OK_AND_ASSIGN(auto pool, LocalBufferPool::create(*producerGlobal_, kCount, kCount, "p"));
+  for (uint64_t i = 0; i < kCount; ++i) {
+    Buffer buffer = pool->tryRequestBuffer();
+    ASSERT_TRUE(buffer.isValid());
+    std::memset(buffer.data(), 0, kPayloadSize);
+    std::memcpy(buffer.data() + 8, &i, 8);
+    buffer.setSize(kPayloadSize);
+    subpartition.add(std::move(buffer));
+  }
+  WakeupSignal wakeup;
+  PriorityListener listener(wakeup);
+  channel.setListener(&listener, 0);
+  // Nothing is polled, so the consumer's credit runs out: the rest stays queued here.
+  ASSERT_TRUE(testing::eventually([&] { return subpartition.queueSize() < kCount; }, kLongWait));
+  size_t visited = 0;
+  subpartition.addPriorityEvent(Event{EventType::kCheckpointBarrier, 9, 1000, 2},
+                                [&](const BufferOrEvent&) { ++visited; });
+  EXPECT_GT(visited, 0u);
+  ASSERT_TRUE(testing::eventually([&] { return listener.priorityEvents() == 1; }, kLongWait));
+  std::optional<BufferOrEvent> first = channel.poll();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(first->isEvent());
+  EXPECT_EQ(first->event(), (Event{EventType::kCheckpointBarrier, 9, 1000, 2}));
+  // Every buffer is either overtaken here (input state) or was visited there (output state).
+  EXPECT_EQ(channel.numOvertaken() + visited, kCount);
+  subpartition.add(Event{EventType::kEndOfPartition, 0});
+  uint64_t next = 0;
+  auto deadline = Clock::now() + kLongWait;
+  bool ended = false;
+  while (!ended) {
+    while (auto item = channel.poll()) {
+      if (item->isEndOfPartition()) {
+        ended = true;
+        break;
+      }
+      ASSERT_TRUE(item->isBuffer());
+      EXPECT_EQ(stampOf(item->buffer()).index, next++);
+      EXPECT_EQ(channel.numOvertaken(), 0u);
+    }
+    if (!ended) {
+      ASSERT_TRUE(wakeup.waitUntil(deadline));
+    }
+  }
+  channel.setListener(nullptr, 0);
+  EXPECT_EQ(next, kCount);
+  EXPECT_OK(channel.status());
+  EXPECT_LE(channel.exclusiveBufferPool().maxBuffersEverInUse(), 2u);
+}
+
+TEST_F(RemoteInputChannelTest, barrierPrioritizedBeforeItArrivesOvertakesWhatWasReceived) {
+  auto partition = registerPartition(1);
+  RemoteInputChannel& channel = addChannel(0, partitionId());
+  WakeupSignal wakeup;
+  PriorityListener listener(wakeup);
+  channel.setListener(&listener, 0);
+  channel.prioritizeBarrier(5);
+  auto& subpartition = *partition->subpartition(0);
+  ASSERT_OK_AND_ASSIGN(auto pool, LocalBufferPool::create(*producerGlobal_, 3, 3, "p"));
+  for (uint64_t i = 0; i < 3; ++i) {
+    Buffer buffer = pool->tryRequestBuffer();
+    std::memset(buffer.data(), 0, kPayloadSize);
+    std::memcpy(buffer.data() + 8, &i, 8);
+    buffer.setSize(kPayloadSize);
+    subpartition.add(std::move(buffer));
+  }
+  subpartition.add(Event{EventType::kCheckpointBarrier, 5, 1000, 0});
+  ASSERT_TRUE(testing::eventually([&] { return listener.priorityEvents() == 1; }, kLongWait));
+  std::optional<BufferOrEvent> first = channel.poll();
+  ASSERT_TRUE(first.has_value() && first->isEvent());
+  EXPECT_EQ(first->event().value, 5);
+  EXPECT_EQ(channel.numOvertaken(), 3u);
+  for (uint64_t i = 0; i < 3; ++i) {
+    std::optional<BufferOrEvent> item = channel.poll();
+    ASSERT_TRUE(item.has_value() && item->isBuffer());
+    EXPECT_EQ(stampOf(item->buffer()).index, i);
+  }
+  channel.setListener(nullptr, 0);
+  EXPECT_OK(channel.status());
+}
+
 TEST_F(RemoteInputChannelTest, unknownPartitionFailsChannelOnceTheBackoffIsExhausted) {
   // Requests after 0, 5, 15, 35 and 75 ms: five "not found" answers, then the channel fails.
   RemoteInputChannel& channel =
@@ -364,7 +467,7 @@ std::vector<std::byte> bufferFrames(std::initializer_list<uint32_t> sequences) {
   std::vector<std::byte> payload(kPayloadSize);
   for (uint32_t sequence : sequences) {
     // The channel id: the consumer's first channel is 0.
-    EXPECT_OK(encodeFrame(BufferMessage{0, sequence, 0, false, payload}, bytes));
+    EXPECT_OK(encodeFrame(BufferMessage{0, sequence, 0, false, false, payload}, bytes));
   }
   return bytes;
 }
@@ -424,7 +527,7 @@ TEST_F(RemoteInputChannelTest, bufferForUnknownChannelDisconnectsOnlyThatConnect
   RemoteInputChannel& good = addChannel(0, partitionId());
   std::vector<std::byte> frames;
   std::vector<std::byte> payload(kPayloadSize);
-  ASSERT_OK(encodeFrame(BufferMessage{5, 0, 0, false, payload}, frames));
+  ASSERT_OK(encodeFrame(BufferMessage{5, 0, 0, false, false, payload}, frames));
   FakeProducer fake(frames);
   auto created = RemoteInputChannel::create(*consumerConnections_, fake.address(), partitionId(), 0,
                                             *consumerGlobal_, 2, nullptr);

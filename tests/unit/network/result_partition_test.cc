@@ -224,6 +224,92 @@ TEST_F(ResultPartitionTest, eventsFollowDataInOrder) {
   EXPECT_OK(partition->status());
 }
 
+/// "data:<bytes>", "watermark:<value>", "barrier:<id>" or "end".
+std::string describe(const BufferOrEvent& item) {
+  if (item.isBuffer()) return "data:" + bytesOf(item.buffer());
+  switch (item.event().type) {
+    case EventType::kWatermark:
+      return "watermark:" + std::to_string(item.event().value);
+    case EventType::kCheckpointBarrier:
+      return "barrier:" + std::to_string(item.event().value);
+    default:
+      return "end";
+  }
+}
+
+Event barrierEvent(int64_t id) { return Event{EventType::kCheckpointBarrier, id, 0, 0}; }
+
+TEST_F(ResultPartitionTest, priorityEventOvertakesTheQueueWhichTheProducerVisits) {
+  ASSERT_OK_AND_ASSIGN(auto partition, ResultPartition::create(partitionId(), 2, *global_));
+  writeBytes(partition->channel(0), "abc");
+  partition->emitEvent(EventType::kWatermark, 5);
+  writeBytes(partition->channel(0), "de");  // not flushed yet: emitPriorityEvent flushes it
+  std::vector<std::string> visited;
+  partition->emitPriorityEvent(barrierEvent(3), [&](int subpartition, const BufferOrEvent& item) {
+    visited.push_back(std::to_string(subpartition) + ":" + describe(item));
+  });
+  partition->emitPriorityEvent(barrierEvent(4), [&](int subpartition, const BufferOrEvent& item) {
+    visited.push_back(std::to_string(subpartition) + ":" + describe(item));
+  });
+  EXPECT_THAT(visited, ElementsAre("0:data:abc", "0:watermark:5", "0:data:de", "1:watermark:5",
+                                   "0:data:abc", "0:watermark:5", "0:data:de", "1:watermark:5"));
+  auto& subpartition = *partition->subpartition(0);
+  EXPECT_TRUE(subpartition.hasPriorityEvent());
+  std::vector<std::string> items;
+  bool priority = false;
+  while (auto item = subpartition.poll(&priority)) {
+    items.push_back(describe(*item) + (priority ? "!" : ""));
+    EXPECT_EQ(subpartition.lastPolledOvertaken(), 0u);
+  }
+  // Priority events keep their order among themselves.
+  EXPECT_THAT(items,
+              ElementsAre("barrier:3!", "barrier:4!", "data:abc", "watermark:5", "data:de"));
+}
+
+TEST_F(ResultPartitionTest, prioritizedBarrierCountsTheItemsItOvertookForTheConsumer) {
+  ASSERT_OK_AND_ASSIGN(auto partition, ResultPartition::create(partitionId(), 1, *global_));
+  auto& subpartition = *partition->subpartition(0);
+  writeBytes(partition->channel(0), "a");
+  partition->emitEvent(barrierEvent(3));
+  writeBytes(partition->channel(0), "b");
+  partition->flushAll();
+  subpartition.prioritizeBarrier(3);
+  bool priority = false;
+  EXPECT_EQ(describe(*subpartition.poll(&priority)), "barrier:3");
+  EXPECT_TRUE(priority);
+  EXPECT_EQ(subpartition.lastPolledOvertaken(), 1u);
+  EXPECT_EQ(describe(*subpartition.poll(&priority)), "data:a");
+  EXPECT_FALSE(priority);
+  EXPECT_EQ(subpartition.lastPolledOvertaken(), 0u);
+  EXPECT_EQ(describe(*subpartition.poll()), "data:b");
+
+  // Asked before it is added: an older barrier stays in place, barrier 5 goes first.
+  writeBytes(partition->channel(0), "c");
+  partition->flushAll();
+  subpartition.prioritizeBarrier(5);
+  partition->emitEvent(barrierEvent(4));
+  partition->emitEvent(EventType::kWatermark, 9);
+  partition->emitEvent(barrierEvent(5));
+  partition->emitEvent(barrierEvent(6));  // asked once: not moved
+  EXPECT_EQ(describe(*subpartition.poll(&priority)), "barrier:5");
+  EXPECT_TRUE(priority);
+  EXPECT_EQ(subpartition.lastPolledOvertaken(), 3u);
+  std::vector<std::string> rest;
+  while (auto item = subpartition.poll()) rest.push_back(describe(*item));
+  EXPECT_THAT(rest, ElementsAre("data:c", "barrier:4", "watermark:9", "barrier:6"));
+}
+
+TEST_F(ResultPartitionTest, watermarksBehindAPriorityEventAreNotCoalescedIntoIt) {
+  ASSERT_OK_AND_ASSIGN(auto partition, ResultPartition::create(partitionId(), 1, *global_));
+  partition->emitPriorityEvent(barrierEvent(1), [](int, const BufferOrEvent&) {});
+  partition->emitEvent(EventType::kWatermark, 1);
+  partition->emitEvent(EventType::kWatermark, 2);
+  auto& subpartition = *partition->subpartition(0);
+  EXPECT_EQ(describe(*subpartition.poll()), "barrier:1");
+  EXPECT_EQ(describe(*subpartition.poll()), "watermark:2");
+  EXPECT_FALSE(subpartition.poll().has_value());
+}
+
 TEST_F(ResultPartitionTest, adjacentWatermarksAreCoalesced) {
   ASSERT_OK_AND_ASSIGN(auto partition, ResultPartition::create(partitionId(), 1, *global_));
   for (int64_t w = 1; w <= 1000; ++w) partition->emitEvent(EventType::kWatermark, w);

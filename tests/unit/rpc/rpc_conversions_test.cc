@@ -363,10 +363,10 @@ TEST(RpcConversionsTest, checkpointTriggerAndNotificationRoundTrip) {
   ASSERT_OK_AND_ASSIGN(copy, runtime::checkpointTriggerFromProto(throughTheWire(proto)));
   EXPECT_TRUE(equal(copy.options, trigger.options));
 
-  proto.mutable_options()->set_type(3);
+  proto.mutable_options()->set_type(4);
   auto badType = runtime::checkpointTriggerFromProto(proto);
   ASSERT_STATUS(StatusCode::kInvalidArgument, badType);
-  EXPECT_THAT(badType.status().message(), HasSubstr("checkpoint type 3"));
+  EXPECT_THAT(badType.status().message(), HasSubstr("checkpoint type 4"));
   EXPECT_THAT(badType.status().message(), HasSubstr("checkpoint 12 of"));
   proto.mutable_options()->set_type(0);
   proto.mutable_options()->set_terminate(true);
