@@ -464,10 +464,15 @@ CheckpointMessageResult CheckpointCoordinator::decline(CheckpointTaskKey task, i
     if (stopped_) return CheckpointMessageResult::kIgnored;
     if (!isExpectedTaskLocked(task)) return CheckpointMessageResult::kRejected;
     if (pending_.count(checkpointId) == 0) return CheckpointMessageResult::kIgnored;
+    // As Flink: a task that could not take part (not ready, input ended, stopping: a failed
+    // precondition) or dropped the checkpoint for a newer one (cancelled) is no checkpoint
+    // failure; a snapshot or write that failed is.
+    bool countsAsFailure = reason.code() != StatusCode::kFailedPrecondition &&
+                           reason.code() != StatusCode::kCancelled;
     abortLocked(checkpointId,
                 reason.withContext("checkpoint " + std::to_string(checkpointId) + " declined by " +
                                    taskName(task)),
-                /*countsAsFailure=*/true, clock_.currentTimeMillis());
+                countsAsFailure, clock_.currentTimeMillis());
   }
   runActions();
   return CheckpointMessageResult::kAccepted;

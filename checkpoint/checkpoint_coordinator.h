@@ -161,7 +161,10 @@ class CheckpointCoordinator {
   /// notifyComplete is called. A failed `_metadata` write aborts it (a failure).
   CheckpointMessageResult acknowledge(CheckpointTaskKey task, int64_t checkpointId,
                                       proto::SubtaskState state);
-  /// Task `task` declines checkpoint `checkpointId` for `reason`: it is aborted (a failure).
+  /// Task `task` declines checkpoint `checkpointId` for `reason`: it is aborted, a failure
+  /// (execution.checkpointing.tolerable-failed-checkpoints) unless `reason` is FailedPrecondition
+  /// (the task could not take part: not running yet, input ended, stopping) or Cancelled (it
+  /// dropped the checkpoint for a newer one, or its TaskManager shuts down).
   CheckpointMessageResult decline(CheckpointTaskKey task, int64_t checkpointId,
                                   const Status& reason);
 

@@ -41,11 +41,14 @@ constexpr int kParallelism = 2;
 
 /// The test's records pass a busy map this many microseconds each: the network buffers in front
 /// of it fill up (back-pressure).
-constexpr int64_t kSlowMicros = 100;
+constexpr int64_t kSlowMicros = 50;
 
 /// What the test lets the source emit, and what the readers were restored with.
 struct Gate {
   std::atomic<int64_t> allowed{0};  // values below this may be emitted
+  // The source ends once it emitted every value below this (set by the test while it runs).
+  std::atomic<int64_t> total{kRecords};
+  std::atomic<int64_t> maxEmitted{-1};
   std::mutex mu;
   std::vector<SourceSplitState> restored;  // GUARDED_BY(mu)
   int restores = 0;                        // GUARDED_BY(mu)
@@ -75,21 +78,29 @@ class GatedSequence final : public Source<int64_t> {
     }
     Result<InputStatus> pollNext(Output<int64_t>& output) override {
       int64_t allowed = gate_->allowed.load(std::memory_order_acquire);
+      int64_t total = gate_->total.load(std::memory_order_acquire);
       bool more = false;
       for (Split& split : splits_) {
-        while (split.next < kRecords && split.next < allowed &&
-               output.pendingRows() < output.maxRows()) {
+        // At most one batch per call (the output may flush full batches on its own).
+        for (size_t n = 0; split.next < total && split.next < allowed && n < output.maxRows();
+             ++n) {
           output.push(split.next);
           split.next += split.step;
         }
-        more |= split.next < kRecords;
+        more |= split.next < total;
+        int64_t seen = gate_->maxEmitted.load(std::memory_order_relaxed);
+        while (split.next - split.step > seen &&
+               !gate_->maxEmitted.compare_exchange_weak(seen, split.next - split.step)) {
+        }
       }
       return more ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
     }
     Result<std::vector<SourceSplitState>> snapshotState(int64_t) override {
       std::vector<SourceSplitState> state;
       for (const Split& split : splits_) {
-        if (split.next < kRecords) state.push_back({split.id, std::to_string(split.next)});
+        if (split.next < gate_->total.load(std::memory_order_acquire)) {
+          state.push_back({split.id, std::to_string(split.next)});
+        }
       }
       return state;
     }
@@ -209,13 +220,16 @@ TEST_F(CheckpointFailoverTest, unalignedCheckpointsKeepTheInFlightDataAndRestore
   Configuration c = config();
   c.set("execution.checkpointing.unaligned.enabled", "true");
   c.set("execution.checkpointing.interval", "100 ms");
+  c.set("taskmanager.memory.segment-size", "4kb");  // full queues sooner
   runtime::MiniCluster::Options options;
   options.numberOfTaskManagers = 3;
   options.configuration = c;
   ASSERT_OK_AND_ASSIGN(auto cluster, runtime::MiniCluster::start(options));
 
+  // Unbounded until the test sets the total: the slow map back-pressures the sources meanwhile.
   auto gate = std::make_shared<Gate>();
-  gate->allowed = kRecords;  // all at once: the slow map back-pressures the source
+  gate->allowed = INT64_MAX;
+  gate->total = INT64_MAX;
   StreamExecutionEnvironment env(c);
   auto sums = std::make_shared<CollectedRecords<std::pair<int64_t, int64_t>>>();
   env.fromSource<int64_t>(std::make_shared<GatedSequence>(gate), "Gated")
@@ -237,7 +251,7 @@ TEST_F(CheckpointFailoverTest, unalignedCheckpointsKeepTheInFlightDataAndRestore
   runtime::JobManager& jm = cluster->jobManager();
   ASSERT_OK_AND_ASSIGN(std::string jobId, jm.submitJob(job));
 
-  // A completed checkpoint holds channel state: the barrier overtook buffered records.
+  // A completed checkpoint holds channel state: the barriers overtook queued records.
   fs::path jobDir = base_ / "checkpoints" / jobId;
   ASSERT_TRUE(testing::eventually(
       [&] {
@@ -246,6 +260,15 @@ TEST_F(CheckpointFailoverTest, unalignedCheckpointsKeepTheInFlightDataAndRestore
       },
       seconds(60)));
   cluster->testingLoseTaskManager(0);
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        auto info = jm.jobStatus(jobId);
+        return info.isOk() && info->restarts >= 1 && info->status == runtime::JobStatus::kRunning;
+      },
+      seconds(60)));
+  // End the input a little beyond what was emitted: the restored sources start before it.
+  const int64_t total = gate->maxEmitted.load() + 20000;
+  gate->total = total;
   ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo info,
                        jm.waitForJobTermination(jobId, std::chrono::seconds(120)));
   ASSERT_EQ(info.status, runtime::JobStatus::kFinished) << info.failure.toString();
@@ -256,7 +279,7 @@ TEST_F(CheckpointFailoverTest, unalignedCheckpointsKeepTheInFlightDataAndRestore
   std::map<int64_t, int64_t> finalSum;
   for (const auto& [key, sum] : sums->records()) finalSum[key] = std::max(finalSum[key], sum);
   std::map<int64_t, int64_t> expected;
-  for (int64_t x = 0; x < kRecords; ++x) expected[x % 10] += x;
+  for (int64_t x = 0; x < total; ++x) expected[x % 10] += x;
   EXPECT_EQ(finalSum, expected);
 }
 

@@ -326,6 +326,18 @@ TEST_F(CheckpointCoordinatorTest, tolerableFailuresThenFailsTheJobOnce) {
   EXPECT_EQ(events.size(), 2u);  // trigger and abort, no second fail
 }
 
+TEST_F(CheckpointCoordinatorTest, declinesOfTasksThatCouldNotTakePartAreNoFailures) {
+  create();  // tolerable failures: 0
+  coordinator_->start();
+  tickAt(100);
+  coordinator_->decline({1, 0}, 1, Status::failedPrecondition("the source reached its end"));
+  tickAt(200);
+  coordinator_->decline({1, 0}, 2, Status::cancelled("a newer barrier arrived"));
+  EXPECT_EQ(coordinator_->consecutiveFailures(), 0);
+  for (const std::string& event : takeEvents())
+    EXPECT_THAT(event, ::testing::Not(HasSubstr("fail")));
+}
+
 TEST_F(CheckpointCoordinatorTest, defaultToleranceFailsOnTheFirstFailure) {
   create();
   coordinator_->start();
