@@ -129,6 +129,27 @@ class ExactlyOnceTest : public ClusterTest {
   fs::path checkpoints_;
 };
 
+/// A checkpoint the JobManager logged as completed.
+struct CompletedCheckpointLine {
+  int64_t millis = 0;  // from trigger to completion
+  int64_t stateBytes = 0;
+  int64_t channelStateBytes = 0;
+};
+
+/// The completed checkpoints in `log` from line `from` on.
+std::vector<CompletedCheckpointLine> completedCheckpoints(const std::string& log, size_t from) {
+  static const std::regex kCompleted(
+      R"(checkpoint \d+ completed in (\d+) ms \((\d+) bytes of state, (\d+) of them channel state\))");
+  std::vector<CompletedCheckpointLine> result;
+  std::vector<std::string> lines = splitLines(log);
+  for (size_t i = from; i < lines.size(); ++i) {
+    std::smatch match;
+    if (!std::regex_search(lines[i], match, kCompleted)) continue;
+    result.push_back({std::stoll(match[1]), std::stoll(match[2]), std::stoll(match[3])});
+  }
+  return result;
+}
+
 /// How the kill test checkpoints.
 struct KillMode {
   const char* name;
@@ -201,8 +222,19 @@ TEST_P(ExactlyOnceKillTest, KilledTaskManagersLoseAndDuplicateNothing) {
   EXPECT_TRUE(lines == expected) << done << " kills: the committed windows differ";
   EXPECT_EQ(uncommitted, 0) << "files left that are not committed part files";
   std::sort(recoveryMillis.begin(), recoveryMillis.end());
-  std::printf("[ exactly-once ] %s: %d TaskManager kills, %zu windows exact\n", mode.name, done,
-              lines.size());
+  int withChannelState = 0;
+  for (const CompletedCheckpointLine& c : completedCheckpoints(jobManager_->stderrText(), 0)) {
+    if (c.channelStateBytes > 0) ++withChannelState;
+  }
+  std::printf(
+      "[ exactly-once ] %s: %d TaskManager kills, %zu windows exact; %d checkpoints held channel "
+      "state\n",
+      mode.name, done, lines.size(), withChannelState);
+  if (mode.unaligned) {
+    EXPECT_GT(withChannelState, 0) << "no checkpoint kept in-flight data";
+  } else {
+    EXPECT_EQ(withChannelState, 0);
+  }
   if (!recoveryMillis.empty()) {
     std::printf(
         "[ exactly-once ] kill to the restored attempt's first completed checkpoint: min %lld ms, "
@@ -221,27 +253,6 @@ INSTANTIATE_TEST_SUITE_P(Modes, ExactlyOnceKillTest,
                          [](const ::testing::TestParamInfo<KillMode>& info) {
                            return std::string(info.param.name);
                          });
-
-/// A checkpoint the JobManager logged as completed.
-struct CompletedCheckpointLine {
-  int64_t millis = 0;  // from trigger to completion
-  int64_t stateBytes = 0;
-  int64_t channelStateBytes = 0;
-};
-
-/// The completed checkpoints in `log` from line `from` on.
-std::vector<CompletedCheckpointLine> completedCheckpoints(const std::string& log, size_t from) {
-  static const std::regex kCompleted(
-      R"(checkpoint \d+ completed in (\d+) ms \((\d+) bytes of state, (\d+) of them channel state\))");
-  std::vector<CompletedCheckpointLine> result;
-  std::vector<std::string> lines = splitLines(log);
-  for (size_t i = from; i < lines.size(); ++i) {
-    std::smatch match;
-    if (!std::regex_search(lines[i], match, kCompleted)) continue;
-    result.push_back({std::stoll(match[1]), std::stoll(match[2]), std::stoll(match[3])});
-  }
-  return result;
-}
 
 // Back-pressure (issue 8): a busy map (200 µs per event, about 5 k events/s per subtask) behind
 // a rebalance is slower than the two sources (10 k/s each), so the network queues in front of it
