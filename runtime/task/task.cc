@@ -549,7 +549,7 @@ Status Task::loadRestoredState() {
                                 .status()
                                 .withContext(what + ": state file '" + file + "'"));
       restoredChannelState_.emplace_back(handle.name(), std::move(bytes).value());
-      restoredChannelStateRoot_ = what;
+      restoredChannelStateContext_ = what;
     } else {
       return Status::corruption(what + ": state file '" + file +
                                 "' has a handle of unknown kind '" + handle.kind() + "'");
@@ -989,7 +989,7 @@ Status Task::restoreChannelState() {
   if (restoredChannelState_.empty()) return Status::ok();
   auto states = std::move(restoredChannelState_);
   restoredChannelState_.clear();
-  const std::string& what = restoredChannelStateRoot_;
+  const std::string& what = restoredChannelStateContext_;
   // The producer's output state comes before anything it emits now; the input state is
   // replayed before any new input, and what it makes the operators emit follows.
   for (int pass = 0; pass < 2; ++pass) {

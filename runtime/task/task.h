@@ -232,7 +232,7 @@ class Task {
   std::unique_ptr<UnalignedSnapshot> unaligned_;
   // Restored channel state (name, bytes), replayed by restoreChannelState().
   std::vector<std::pair<std::string, std::string>> restoredChannelState_;
-  std::string restoredChannelStateRoot_;  // for messages: the restored checkpoint's directory
+  std::string restoredChannelStateContext_;  // for messages: which restore it is
 
   network::WakeupSignal wakeup_;
   Mailbox mailbox_{wakeup_};

@@ -612,6 +612,30 @@ TEST_F(TaskCheckpointTest, stateOfAnUnknownOperatorUidFailsTheTaskNamingTheUid) 
               HasSubstr("operator uid 'renamed'"));
 }
 
+TEST_F(TaskCheckpointTest, channelStateOfAnInputTheTaskLacksFailsTheTaskNamingIt) {
+  auto job = runAndCheckpoint();
+  for (const char* name : {"in-7-0", "sideways"}) {
+    SCOPED_TRACE(name);
+    const int attemptNumber = name[0] == 'i' ? 1 : 2;
+    deploy(job, attemptNumber, [&](const ExecutionAttemptId& attempt) {
+      auto handles = handlesOf(1, statefulVertex_, attempt.subtaskIndex);
+      // Present the first handle as the channel state of an unaligned checkpoint.
+      handles[0].set_kind("channel");
+      handles[0].set_name(name);
+      return restoreWith(1, handles);
+    });
+    ExecutionAttemptId failed{jobId_, statefulVertex_, 0, attemptNumber};
+    ASSERT_TRUE(jobManager_.waitFor([&] {
+      auto it = jobManager_.states.find(failed.toString());
+      return it != jobManager_.states.end() && it->second.state == ExecutionState::kFailed;
+    }));
+    std::lock_guard lock(jobManager_.mu);
+    const Status& error = jobManager_.states[failed.toString()].error;
+    EXPECT_EQ(error.code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(error.message(), HasSubstr(std::string("channel state '") + name + "'"));
+  }
+}
+
 TEST_F(TaskCheckpointTest, aBoundedJobFinishesAfterItsFinalCheckpoint) {
   config_.set("execution.checkpointing.interval", "1 h");  // on; triggered by hand here
   auto job = buildJob(2);
