@@ -124,7 +124,8 @@ Status BarrierHandler::handle(int channel, BufferOrEvent& item, size_t overtaken
     --overtakenLeft_;
   }
   if (item.isEvent() && item.event().type == EventType::kCheckpointBarrier) {
-    STROM_RETURN_IF_ERROR(onBarrier(channel, CheckpointBarrier::fromEvent(item.event()), overtaken));
+    STROM_RETURN_IF_ERROR(
+        onBarrier(channel, CheckpointBarrier::fromEvent(item.event()), overtaken));
     return overtakenItem ? completeIfAligned() : Status::ok();
   }
   bool ended = item.isEndOfPartition();
@@ -199,7 +200,8 @@ Status BarrierHandler::switchToUnaligned() {
   }
   STROM_RETURN_IF_ERROR(snapshot_(current_));
   for (size_t c = 0; c < channels_.size(); ++c) {
-    if (channels_[c].recording) channelState_.prioritize(static_cast<int>(c), current_.checkpointId);
+    if (channels_[c].recording)
+      channelState_.prioritize(static_cast<int>(c), current_.checkpointId);
   }
   return Status::ok();
 }

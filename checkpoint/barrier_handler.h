@@ -135,7 +135,6 @@ class BarrierHandler {
   using Abort = std::function<void(int64_t checkpointId)>;
   using ChannelStateCallbacks = checkpoint::ChannelStateCallbacks;
 
-
   BarrierHandler(CheckpointingMode mode, int numChannels, Deliver deliver, Snapshot snapshot,
                  Abort abort = {}, ChannelStateCallbacks channelState = {});
 
@@ -175,7 +174,7 @@ class BarrierHandler {
     bool barrierSeen = false;  // barrier of the pending checkpoint arrived
     bool blocked = false;
     bool ended = false;
-    bool recording = false;  // unaligned: items are persisted until the barrier arrives
+    bool recording = false;    // unaligned: items are persisted until the barrier arrives
     size_t overtakenLeft = 0;  // unaligned: items its barrier overtook, still to persist
     std::deque<Item> held;
   };
@@ -203,7 +202,7 @@ class BarrierHandler {
   bool pending_ = false;
   bool unaligned_ = false;  // the pending checkpoint's snapshot was taken unaligned
   CheckpointBarrier current_;
-  int numArrived_ = 0;  // channels with barrierSeen or ended, while pending_
+  int numArrived_ = 0;        // channels with barrierSeen or ended, while pending_
   size_t overtakenLeft_ = 0;  // sum of the channels' overtakenLeft
   int64_t lastHandled_ = -1;
   // Released items not processed yet, in the order to process them.

@@ -372,10 +372,10 @@ void CheckpointCoordinator::completeLocked(int64_t id, int64_t now) {
   lastEnd_ = now;
   consecutiveFailures_ = 0;
   retained_.push_back(id);
-  logger()->info("job {}: checkpoint {} completed in {} ms ({} bytes of state, {} of them channel "
-                 "state)",
-                 storage_.jobId(), id, now - pending.triggerTimestamp, stateBytes,
-                 channelStateBytes);
+  logger()->info(
+      "job {}: checkpoint {} completed in {} ms ({} bytes of state, {} of them channel "
+      "state)",
+      storage_.jobId(), id, now - pending.triggerTimestamp, stateBytes, channelStateBytes);
   if (pending.request.onDone) {
     actions_.push_back([onDone = std::move(pending.request.onDone),
                         directory = storage_.checkpointDir(id).string()] { onDone(directory); });
@@ -467,8 +467,8 @@ CheckpointMessageResult CheckpointCoordinator::decline(CheckpointTaskKey task, i
     // As Flink: a task that could not take part (not ready, input ended, stopping: a failed
     // precondition) or dropped the checkpoint for a newer one (cancelled) is no checkpoint
     // failure; a snapshot or write that failed is.
-    bool countsAsFailure = reason.code() != StatusCode::kFailedPrecondition &&
-                           reason.code() != StatusCode::kCancelled;
+    bool countsAsFailure =
+        reason.code() != StatusCode::kFailedPrecondition && reason.code() != StatusCode::kCancelled;
     abortLocked(checkpointId,
                 reason.withContext("checkpoint " + std::to_string(checkpointId) + " declined by " +
                                    taskName(task)),

@@ -46,44 +46,59 @@ void InputGate::notifyPriorityEvent(int channelIndex) {
   {
     std::lock_guard lock(mu_);
     priority_.push_back(channelIndex);
+    numPriority_.store(priority_.size(), std::memory_order_release);
   }
   wakeup_.signal();
 }
 
-std::optional<std::pair<int, BufferOrEvent>> InputGate::pollNext() {
+std::optional<std::pair<int, BufferOrEvent>> InputGate::takeFrom(int channelIndex) {
+  // Poll without mu_: the channel's lock comes before ours (it notifies us under it).
+  InputChannel& channel = *channels_[channelIndex];
+  std::optional<BufferOrEvent> item = channel.poll();
+  if (!item) return std::nullopt;  // a stale entry: its data was taken on an earlier turn
+  // Only this thread takes items, so the channel can only have gained data since poll(). If it
+  // has data now, requeue it; if not, its next item makes it notify us.
+  if (channel.hasData()) {
+    std::lock_guard lock(mu_);
+    enqueueLocked(channelIndex);
+  }
+  if (item->isEndOfPartition()) {
+    assert(!finished_[channelIndex]);
+    finished_[channelIndex] = true;
+    ++numFinished_;
+  }
+  return std::make_pair(channelIndex, std::move(*item));
+}
+
+std::optional<std::pair<int, BufferOrEvent>> InputGate::pollPriority() {
   for (;;) {
     int channelIndex;
     {
       std::lock_guard lock(mu_);
-      if (!priority_.empty()) {
-        // Its priority event is at the front of the channel; an entry in the FIFO may remain
-        // (served later, or skipped as stale).
-        channelIndex = priority_.front();
-        priority_.pop_front();
-      } else {
-        if (ringSize_ == 0) return std::nullopt;
-        channelIndex = ring_[ringHead_];
-        ringHead_ = (ringHead_ + 1) % ring_.size();
-        --ringSize_;
-        queued_[channelIndex] = false;
-      }
+      if (priority_.empty()) return std::nullopt;
+      channelIndex = priority_.front();
+      priority_.pop_front();
+      numPriority_.store(priority_.size(), std::memory_order_release);
     }
-    // Poll without mu_: the channel's lock comes before ours (it notifies us under it).
-    InputChannel& channel = *channels_[channelIndex];
-    std::optional<BufferOrEvent> item = channel.poll();
-    if (!item) continue;  // a stale entry: its data was taken on an earlier turn
-    // Only this thread takes items, so the channel can only have gained data since poll(). If it
-    // has data now, requeue it; if not, its next item makes it notify us.
-    if (channel.hasData()) {
+    // Stale when a regular turn already took the priority event.
+    if (!channels_[channelIndex]->hasPriorityEvent()) continue;
+    if (auto next = takeFrom(channelIndex)) return next;
+  }
+}
+
+std::optional<std::pair<int, BufferOrEvent>> InputGate::pollNext() {
+  if (auto next = pollPriority()) return next;
+  for (;;) {
+    int channelIndex;
+    {
       std::lock_guard lock(mu_);
-      enqueueLocked(channelIndex);
+      if (ringSize_ == 0) return std::nullopt;
+      channelIndex = ring_[ringHead_];
+      ringHead_ = (ringHead_ + 1) % ring_.size();
+      --ringSize_;
+      queued_[channelIndex] = false;
     }
-    if (item->isEndOfPartition()) {
-      assert(!finished_[channelIndex]);
-      finished_[channelIndex] = true;
-      ++numFinished_;
-    }
-    return std::make_pair(channelIndex, std::move(*item));
+    if (auto next = takeFrom(channelIndex)) return next;
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <strom/status.h>
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,8 @@ class InputChannel {
   /// Tell `listener` `channelIndex` whenever the channel goes from empty to non-empty, and at
   /// once if data is already there; nullptr unregisters (no calls after this returns).
   virtual void setListener(DataAvailabilityListener* listener, int channelIndex) = 0;
+  /// Return whether a priority event is at the front of the channel.
+  virtual bool hasPriorityEvent() const = 0;
   /// After poll() returned a priority event (an unaligned checkpoint barrier): return how many
   /// items it overtook that this consumer must persist as input channel state. They are still
   /// queued: the next that many items poll() returns. 0 after any other item, or when the
@@ -66,6 +69,7 @@ class LocalInputChannel final : public InputChannel {
   void setListener(DataAvailabilityListener* listener, int channelIndex) override {
     subpartition_->setListener(listener, channelIndex);
   }
+  bool hasPriorityEvent() const override { return subpartition_->hasPriorityEvent(); }
   size_t numOvertaken() const override { return subpartition_->lastPolledOvertaken(); }
   void prioritizeBarrier(int64_t checkpointId) override {
     subpartition_->prioritizeBarrier(checkpointId);
@@ -98,6 +102,10 @@ class InputGate final : public DataAvailabilityListener {
   /// Return the next (channel index, buffer or event), or nullopt if no channel has data now.
   /// Never blocks. Each channel's EndOfPartition is returned once, like any other event.
   std::optional<std::pair<int, BufferOrEvent>> pollNext();
+  /// Return the next priority event (channel index, event), or nullopt if none is waiting.
+  std::optional<std::pair<int, BufferOrEvent>> pollPriority();
+  /// Return whether a channel may have a priority event waiting (cheap; pollPriority() says).
+  bool hasPriorityEvent() const { return numPriority_.load(std::memory_order_acquire) > 0; }
   /// Return whether every channel has delivered EndOfPartition (true for zero channels).
   bool isFinished() const { return numFinished_ == numChannels(); }
   bool isChannelFinished(int index) const { return finished_[index]; }
@@ -111,6 +119,9 @@ class InputGate final : public DataAvailabilityListener {
   void notifyPriorityEvent(int channelIndex) override;
 
  private:
+  /// Take the next item of channel `channelIndex`, requeueing it if it has more; nullopt if it
+  /// has none.
+  std::optional<std::pair<int, BufferOrEvent>> takeFrom(int channelIndex);
   /// Append `channelIndex` to the FIFO unless it is there; return whether it was appended.
   /// REQUIRES: mu_ held.
   bool enqueueLocked(int channelIndex);
@@ -125,7 +136,8 @@ class InputGate final : public DataAvailabilityListener {
   size_t ringHead_ = 0;
   size_t ringSize_ = 0;
   std::vector<bool> queued_;
-  std::deque<int> priority_;  // channels that got a priority event, served first
+  std::deque<int> priority_;            // channels that got a priority event, served first
+  std::atomic<size_t> numPriority_{0};  // priority_.size(), read without mu_
 
   // Task thread only.
   std::vector<bool> finished_;

@@ -220,6 +220,11 @@ void RemoteChannelState::prioritizeBarrier(int64_t checkpointId) {
   prioritizeFrom_ = checkpointId;
 }
 
+bool RemoteChannelState::hasPriorityEvent() const {
+  std::lock_guard lock(mu_);
+  return numPriority_ > 0;
+}
+
 size_t RemoteChannelState::lastPolledOvertaken() const {
   std::lock_guard lock(mu_);
   return lastPolledOvertaken_;

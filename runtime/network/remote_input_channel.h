@@ -124,6 +124,7 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
   bool hasData() const;
   void setListener(DataAvailabilityListener* listener, int channelIndex);
   size_t lastPolledOvertaken() const;
+  bool hasPriorityEvent() const;
   void prioritizeBarrier(int64_t checkpointId);
   Status status() const;
   /// Stop receiving: drop queued items and free buffers; later frames are ignored.
@@ -166,21 +167,21 @@ class RemoteChannelState : public std::enable_shared_from_this<RemoteChannelStat
   const RequestBackoff backoff_;
 
   mutable std::mutex mu_;
-  std::vector<Buffer> free_;        // guarded by mu_
-  std::deque<Received> received_;   // guarded by mu_
+  std::vector<Buffer> free_;       // guarded by mu_
+  std::deque<Received> received_;  // guarded by mu_
   // The first numPriority_ items of received_ are priority events (unaligned barriers, which
   // overtook the items behind them); overtaken_[i] is how many priority event i overtook.
-  size_t numPriority_ = 0;                // guarded by mu_
-  std::deque<size_t> overtaken_;          // guarded by mu_
-  int64_t prioritizeFrom_ = INT64_MAX;    // guarded by mu_; see prioritizeBarrier()
-  size_t lastPolledOvertaken_ = 0;        // guarded by mu_; of the last polled item
-  uint32_t nextSequence_ = 0;       // guarded by mu_
-  uint32_t backlog_ = 0;            // guarded by mu_
-  uint32_t unannouncedCredit_ = 0;  // guarded by mu_
-  uint32_t senderCredit_ = 0;       // guarded by mu_; credit announced and not yet used
-  bool requested_ = false;          // guarded by mu_
-  bool ended_ = false;              // guarded by mu_; end of partition received
-  int numRequests_ = 0;             // guarded by mu_
+  size_t numPriority_ = 0;              // guarded by mu_
+  std::deque<size_t> overtaken_;        // guarded by mu_
+  int64_t prioritizeFrom_ = INT64_MAX;  // guarded by mu_; see prioritizeBarrier()
+  size_t lastPolledOvertaken_ = 0;      // guarded by mu_; of the last polled item
+  uint32_t nextSequence_ = 0;           // guarded by mu_
+  uint32_t backlog_ = 0;                // guarded by mu_
+  uint32_t unannouncedCredit_ = 0;      // guarded by mu_
+  uint32_t senderCredit_ = 0;           // guarded by mu_; credit announced and not yet used
+  bool requested_ = false;              // guarded by mu_
+  bool ended_ = false;                  // guarded by mu_; end of partition received
+  int numRequests_ = 0;                 // guarded by mu_
   std::chrono::milliseconds currentBackoff_{0};   // guarded by mu_; 0: no retry yet
   bool announcePending_ = false;                  // guarded by mu_
   bool waitingForFloating_ = false;               // guarded by mu_
@@ -220,6 +221,7 @@ class RemoteInputChannel final : public InputChannel {
     state_->setListener(listener, channelIndex);
   }
   Status status() const override { return state_->status(); }
+  bool hasPriorityEvent() const override { return state_->hasPriorityEvent(); }
   size_t numOvertaken() const override { return state_->lastPolledOvertaken(); }
   void prioritizeBarrier(int64_t checkpointId) override { state_->prioritizeBarrier(checkpointId); }
 

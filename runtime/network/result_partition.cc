@@ -12,8 +12,9 @@ namespace strom::network {
 
 void ResultSubpartition::add(BufferOrEvent item) {
   std::lock_guard lock(mu_);
-  if (item.isEvent() && item.event().type == EventType::kWatermark && queue_.size() > numPriority_ &&
-      queue_.back().isEvent() && queue_.back().event().type == EventType::kWatermark) {
+  if (item.isEvent() && item.event().type == EventType::kWatermark &&
+      queue_.size() > numPriority_ && queue_.back().isEvent() &&
+      queue_.back().event().type == EventType::kWatermark) {
     queue_.back() = std::move(item);  // the later watermark supersedes the queued one
     return;
   }

@@ -201,9 +201,9 @@ class ResultPartition final : public PartitionWriter {
   /// ResultSubpartition) to every subpartition, calling `visitOvertaken(subpartition, item)` on
   /// each queued item it overtakes: the partition's output channel state for an unaligned
   /// checkpoint.
-  void emitPriorityEvent(const Event& event,
-                         const std::function<void(int subpartition, const BufferOrEvent& item)>&
-                             visitOvertaken);
+  void emitPriorityEvent(
+      const Event& event,
+      const std::function<void(int subpartition, const BufferOrEvent& item)>& visitOvertaken);
   /// Enqueue channel `index`'s current buffer, then `event` to subpartition `index` only
   /// (restoring an unaligned checkpoint's output channel state).
   void emitEventTo(int index, const Event& event);

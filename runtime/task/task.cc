@@ -22,6 +22,10 @@ namespace strom::runtime {
 using network::BufferOrEvent;
 using network::EventType;
 
+/// The slice of a buffer read between two looks for priority events, with unaligned
+/// checkpoints: about a hundred small records.
+constexpr size_t kUnalignedInputSliceBytes = 2048;
+
 Result<TaskOptions> TaskOptions::fromConfiguration(const Configuration& configuration) {
   TaskOptions options;
   STROM_ASSIGN_OR_RETURN(
@@ -60,6 +64,9 @@ Result<TaskOptions> TaskOptions::fromConfiguration(const Configuration& configur
   STROM_ASSIGN_OR_RETURN(options.checkpointingMode, checkpoint::checkpointingModeOf(configuration));
   STROM_ASSIGN_OR_RETURN(options.alignedCheckpointTimeout,
                          checkpoint::alignedCheckpointTimeoutOf(configuration));
+  STROM_ASSIGN_OR_RETURN(bool unaligned,
+                         configuration.getBool("execution.checkpointing.unaligned.enabled", false));
+  if (unaligned) options.inputSliceBytes = kUnalignedInputSliceBytes;
   if (backoff.max < backoff.initial) {
     return Status::invalidArgument("config key 'taskmanager.network.request-backoff.max': " +
                                    std::to_string(backoff.max.count()) +
@@ -733,9 +740,10 @@ Status Task::buildChain() {
           if (unaligned_ != nullptr && unaligned_->checkpointId == checkpointId) {
             unaligned_.reset();
             declineCheckpoint(checkpointId,
-                              Status::cancelled("task " + name_ + ": a newer barrier arrived before "
-                                              "the channel state of checkpoint " +
-                                              std::to_string(checkpointId) + " was complete"));
+                              Status::cancelled("task " + name_ +
+                                                ": a newer barrier arrived before "
+                                                "the channel state of checkpoint " +
+                                                std::to_string(checkpointId) + " was complete"));
           }
         },
         channelStateCallbacks());
@@ -800,21 +808,32 @@ Status Task::runInputLoop() {
     // An aligned checkpoint that waited too long for its barriers turns unaligned.
     STROM_RETURN_IF_ERROR(barrierHandler_->checkAlignmentTimeout());
     nextTimer = std::min(nextTimer, barrierHandler_->alignmentDeadline());
+    if (inHand_) {
+      // Reading a buffer stopped for a priority event (an unaligned barrier): handle the
+      // priority events, then read on. Nothing else is polled meanwhile, so the rest of the
+      // buffer keeps its place in its channel.
+      bool handled = false;
+      for (size_t g = 0; g < gates_.size(); ++g) {
+        if (!gates_[g]->hasPriorityEvent()) continue;
+        STROM_ASSIGN_OR_RETURN(bool polled, pollAndProcess(g, /*priorityOnly=*/true));
+        handled |= polled;
+      }
+      if (!handled && inHand_) {
+        InHandBuffer hand = std::move(*inHand_);
+        inHand_.reset();
+        STROM_RETURN_IF_ERROR(
+            readBuffer(hand.gate, hand.channel, std::move(hand.buffer), hand.offset));
+      }
+      STROM_RETURN_IF_ERROR(checkStopped());
+      flushPartitionsIfDue(now, /*idle=*/false);
+      continue;
+    }
     // Take up to one buffer from each gate in turn, so that no input starves another.
     bool gotInput = false;
-    for (size_t i = 0; i < gates_.size() && finishedGates_ < gates_.size(); ++i) {
-      size_t g = (nextGate + i) % gates_.size();
-      auto next = gates_[g]->pollNext();  // nullopt once the gate delivered everything
-      if (!next) continue;
-      gotInput = true;
-      auto [channel, item] = std::move(*next);
-      // A barrier that overtook queued items as a priority event says how many.
-      size_t overtaken = item.isEvent() && item.event().type == EventType::kCheckpointBarrier
-                             ? gates_[g]->channel(channel).numOvertaken()
-                             : 0;
-      STROM_RETURN_IF_ERROR(
-          barrierHandler_->process(firstChannelOfGate_[g] + channel, std::move(item), overtaken));
-      STROM_RETURN_IF_ERROR(checkStopped());
+    for (size_t i = 0; i < gates_.size() && finishedGates_ < gates_.size() && !inHand_; ++i) {
+      STROM_ASSIGN_OR_RETURN(
+          bool polled, pollAndProcess((nextGate + i) % gates_.size(), /*priorityOnly=*/false));
+      gotInput |= polled;
     }
     nextGate = (nextGate + 1) % std::max<size_t>(1, gates_.size());
     if (gotInput) {
@@ -838,12 +857,43 @@ Status Task::runInputLoop() {
   return checkStopped();
 }
 
+Result<bool> Task::pollAndProcess(size_t gate, bool priorityOnly) {
+  // nullopt once the gate delivered everything
+  auto next = priorityOnly ? gates_[gate]->pollPriority() : gates_[gate]->pollNext();
+  if (!next) return false;
+  auto [channel, item] = std::move(*next);
+  // A barrier that overtook queued items as a priority event says how many.
+  size_t overtaken = item.isEvent() && item.event().type == EventType::kCheckpointBarrier
+                         ? gates_[gate]->channel(channel).numOvertaken()
+                         : 0;
+  STROM_RETURN_IF_ERROR(
+      barrierHandler_->process(firstChannelOfGate_[gate] + channel, std::move(item), overtaken));
+  STROM_RETURN_IF_ERROR(checkStopped());
+  return true;
+}
+
+Status Task::readBuffer(int gate, int channel, network::Buffer buffer, size_t offset) {
+  RecordReaderBase& reader = *readers_[static_cast<size_t>(gate)];
+  std::span<const std::byte> bytes = buffer.bytes();
+  const size_t slice = options_.inputSliceBytes;
+  if (slice == 0) return reader.processBuffer(channel, bytes.subspan(offset));
+  while (offset < bytes.size()) {
+    size_t n = std::min(slice, bytes.size() - offset);
+    STROM_RETURN_IF_ERROR(reader.processBuffer(channel, bytes.subspan(offset, n)));
+    offset += n;
+    if (offset == bytes.size()) break;
+    for (const auto& g : gates_) {
+      if (!g->hasPriorityEvent()) continue;
+      inHand_.emplace(InHandBuffer{gate, channel, std::move(buffer), offset});
+      return Status::ok();
+    }
+  }
+  return Status::ok();
+}
+
 Status Task::processInput(int gate, int channel, BufferOrEvent& item) {
   RecordReaderBase& reader = *readers_[static_cast<size_t>(gate)];
-  if (item.isBuffer()) {
-    const network::Buffer& buffer = item.buffer();
-    return reader.processBuffer(channel, std::span<const std::byte>(buffer.data(), buffer.size()));
-  }
+  if (item.isBuffer()) return readBuffer(gate, channel, std::move(item.buffer()), 0);
   switch (item.event().type) {
     case EventType::kEndOfPartition: {
       STROM_RETURN_IF_ERROR(reader.endOfChannel(channel));
@@ -895,10 +945,15 @@ Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier, boo
     snapshot->input.resize(barrierHandler_ == nullptr ? 0 : barrierHandler_->numChannels());
     for (size_t g = 0; g < readers_.size(); ++g) {
       for (int c = 0; c < gates_[g]->numChannels(); ++c) {
+        std::string& input = snapshot->input[static_cast<size_t>(firstChannelOfGate_[g] + c)];
         std::string_view pending = readers_[g]->pendingBytes(c);
         checkpoint::appendChannelStateBytes(
-            snapshot->input[static_cast<size_t>(firstChannelOfGate_[g] + c)],
-            std::as_bytes(std::span<const char>(pending.data(), pending.size())));
+            input, std::as_bytes(std::span<const char>(pending.data(), pending.size())));
+        // Then the unread rest of a buffer whose reading stopped for this barrier.
+        if (inHand_ && inHand_->gate == static_cast<int>(g) && inHand_->channel == c) {
+          checkpoint::appendChannelStateBytes(input,
+                                              inHand_->buffer.bytes().subspan(inHand_->offset));
+        }
       }
     }
     // The barrier overtakes every queued output buffer, which the checkpoint keeps instead.

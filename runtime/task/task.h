@@ -62,6 +62,11 @@ struct TaskOptions {
   /// execution.checkpointing.aligned-checkpoint-timeout: when an aligned checkpoint that may
   /// time out (CheckpointType::kAlignedTimeout) turns unaligned.
   std::chrono::milliseconds alignedCheckpointTimeout{0};
+  /// With unaligned checkpoints (execution.checkpointing.unaligned.enabled), a buffer is read
+  /// in slices of this many bytes, and a priority event that arrives meanwhile is handled
+  /// between two slices: an unaligned barrier need not wait for a whole buffer of slow
+  /// records. 0: whole buffers.
+  size_t inputSliceBytes = 0;
 
   static Result<TaskOptions> fromConfiguration(const Configuration& configuration);
 };
@@ -151,6 +156,13 @@ class Task {
   Status endOfInput();
   /// Hand one item of gate `gate`'s channel `channel` to its reader or the watermark valve.
   Status processInput(int gate, int channel, network::BufferOrEvent& item);
+  /// Read `buffer` of gate `gate`'s channel `channel` from byte `offset` on, in slices of
+  /// options_.inputSliceBytes; stop early, keeping the rest in inHand_, when a priority event
+  /// waits.
+  Status readBuffer(int gate, int channel, network::Buffer buffer, size_t offset);
+  /// Poll one item of `gate` (a priority event only with `priorityOnly`) and hand it to the
+  /// barrier handler; return whether there was one.
+  Result<bool> pollAndProcess(size_t gate, bool priorityOnly);
   /// Take the task's snapshot of `barrier`: hand the read records on, call every operator's
   /// prepareSnapshotPreBarrier (flushing its outputs) then snapshotState, head first, then send
   /// the barrier on every output and hand the state to the writer (an operator's error
@@ -228,6 +240,14 @@ class Task {
   int64_t terminateCheckpointId_ = -1;  // the stop-with-savepoint snapshot taken (not aborted)
   bool terminated_ = false;             // ... and completed: the task ends without endInput
   int64_t lastFlushMillis_ = 0;
+  // The rest of a buffer whose reading stopped for a priority event (readBuffer).
+  struct InHandBuffer {
+    int gate = 0;
+    int channel = 0;
+    network::Buffer buffer;
+    size_t offset = 0;
+  };
+  std::optional<InHandBuffer> inHand_;
   // The unaligned snapshot whose input channel state is still being collected.
   std::unique_ptr<UnalignedSnapshot> unaligned_;
   // Restored channel state (name, bytes), replayed by restoreChannelState().

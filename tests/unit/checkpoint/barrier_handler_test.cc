@@ -261,9 +261,8 @@ TEST_F(BarrierHandlerTest, unalignedSnapshotsAtTheFirstBarrierAndPersistsWhatPre
   feed(1, barrier(1, CheckpointType::kUnaligned));
   feed(1, record(6));
   EXPECT_THAT(log_, ElementsAre("c0:r1", "c1:r2", "snapshot 1", "prioritize c1 1", "persist c1:r3",
-                                "c1:r3",
-                                "persist c0:r4", "c0:r4", "persist c0:wm7", "c0:wm7", "c0:r5",
-                                "complete 1", "c1:r6"));
+                                "c1:r3", "persist c0:r4", "c0:r4", "persist c0:wm7", "c0:wm7",
+                                "c0:r5", "complete 1", "c1:r6"));
   EXPECT_EQ(handler_->lastHandledCheckpoint(), 1);
   EXPECT_EQ(handler_->pendingCheckpoint(), -1);
 }
@@ -284,8 +283,8 @@ TEST_F(BarrierHandlerTest, unalignedEndOfInputEndsTheChannelsState) {
   feed(0, barrier(4, CheckpointType::kUnaligned));
   feed(1, record(1));
   feed(1, end());
-  EXPECT_THAT(log_, ElementsAre("snapshot 4", "prioritize c1 4", "persist c1:r1", "c1:r1",
-                                "c1:end", "complete 4"));
+  EXPECT_THAT(log_, ElementsAre("snapshot 4", "prioritize c1 4", "persist c1:r1", "c1:r1", "c1:end",
+                                "complete 4"));
 }
 
 TEST_F(BarrierHandlerTest, newerUnalignedBarrierAbortsThePendingOneAndDropsItsOvertakenCount) {
@@ -318,11 +317,12 @@ TEST_F(BarrierHandlerTest, alignedCheckpointTurnsUnalignedWhenItsAlignmentTimesO
   feed(1, record(2));
   feed(1, barrier(1, CheckpointType::kAlignedTimeout), 1);  // prioritized: overtook one item
   feed(1, record(3));
-  EXPECT_THAT(log_, ElementsAre("snapshot 1", "prioritize c1 1", "c0:r1", "persist c1:r2",
-                                "c1:r2", "persist c1:r3", "c1:r3", "complete 1"));
+  EXPECT_THAT(log_, ElementsAre("snapshot 1", "prioritize c1 1", "c0:r1", "persist c1:r2", "c1:r2",
+                                "persist c1:r3", "c1:r3", "complete 1"));
 }
 
-TEST_F(BarrierHandlerTest, barrierArrivingAfterTheTimeoutStartsUnalignedAndUnalignedBarrierTurnsIt) {
+TEST_F(BarrierHandlerTest,
+       barrierArrivingAfterTheTimeoutStartsUnalignedAndUnalignedBarrierTurnsIt) {
   makeUnalignedHandler(3, std::chrono::milliseconds(100));
   now_ = 5000;
   feed(2, barrier(1, CheckpointType::kAlignedTimeout));

@@ -91,7 +91,8 @@ TEST(ChannelStateTest, namesRoundTripAndBadNamesAreRejected) {
   ASSERT_OK_AND_ASSIGN(ChannelStateName out, parseChannelStateName("out-0-3"));
   EXPECT_FALSE(out.input);
   EXPECT_EQ(out.second, 3);
-  for (const char* bad : {"", "in-", "in-1", "in-1-", "in-1-x", "in--1-2", "mid-1-2", "out-1-2-3"}) {
+  for (const char* bad :
+       {"", "in-", "in-1", "in-1-", "in-1-x", "in--1-2", "mid-1-2", "out-1-2-3"}) {
     SCOPED_TRACE(bad);
     ASSERT_STATUS(StatusCode::kInvalidArgument, parseChannelStateName(bad));
   }

@@ -262,8 +262,7 @@ TEST_F(ResultPartitionTest, priorityEventOvertakesTheQueueWhichTheProducerVisits
     EXPECT_EQ(subpartition.lastPolledOvertaken(), 0u);
   }
   // Priority events keep their order among themselves.
-  EXPECT_THAT(items,
-              ElementsAre("barrier:3!", "barrier:4!", "data:abc", "watermark:5", "data:de"));
+  EXPECT_THAT(items, ElementsAre("barrier:3!", "barrier:4!", "data:abc", "watermark:5", "data:de"));
 }
 
 TEST_F(ResultPartitionTest, prioritizedBarrierCountsTheItemsItOvertookForTheConsumer) {
