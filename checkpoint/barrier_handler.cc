@@ -61,7 +61,7 @@ CheckpointBarrier CheckpointBarrier::fromEvent(const Event& event) {
 }
 
 BarrierHandler::BarrierHandler(CheckpointingMode mode, int numChannels, Deliver deliver,
-                               Snapshot snapshot, Abort abort, ChannelStateCallbacks channelState)
+                               Snapshot snapshot, Abort abort, BarrierHandlerCallbacks channelState)
     : mode_(mode),
       deliver_(std::move(deliver)),
       snapshot_(std::move(snapshot)),
@@ -128,6 +128,10 @@ Status BarrierHandler::handle(int channel, BufferOrEvent& item, size_t overtaken
         onBarrier(channel, CheckpointBarrier::fromEvent(item.event()), overtaken));
     return overtakenItem ? completeIfAligned() : Status::ok();
   }
+  if (item.isEvent() && item.event().type == EventType::kCancelCheckpointMarker) {
+    onCancellationMarker(item.event().value);
+    return overtakenItem ? completeIfAligned() : Status::ok();
+  }
   bool ended = item.isEndOfPartition();
   if ((state.recording || overtakenItem) && !ended) channelState_.persist(channel, item);
   STROM_RETURN_IF_ERROR(deliver_(channel, item));
@@ -183,6 +187,24 @@ Status BarrierHandler::onBarrier(int channel, const CheckpointBarrier& barrier, 
   }
   if (mode_ == CheckpointingMode::kExactlyOnce) state.blocked = true;
   return completeIfAligned();
+}
+
+void BarrierHandler::onCancellationMarker(int64_t checkpointId) {
+  if (checkpointId <= lastHandled_) return;  // completed, aborted, or cancelled already
+  if (pending_ && checkpointId < current_.checkpointId) return;  // superseded
+  int64_t aborted = pending_ ? current_.checkpointId : -1;
+  lastHandled_ = checkpointId;  // its barriers (and any older ones) are dropped from now on
+  release();
+  if (aborted >= 0 && abort_) abort_(aborted);
+  if (channelState_.cancelled) channelState_.cancelled(checkpointId);
+}
+
+Status BarrierHandler::abortCheckpoint(int64_t checkpointId) {
+  if (!pending_ || current_.checkpointId != checkpointId) return Status::ok();
+  lastHandled_ = checkpointId;
+  release();
+  if (abort_) abort_(checkpointId);
+  return drainReplay();
 }
 
 Status BarrierHandler::switchToUnaligned() {

@@ -70,8 +70,12 @@ struct CheckpointBarrier {
   bool operator==(const CheckpointBarrier&) const = default;
 };
 
-/// What a task does for the unaligned checkpoints of its BarrierHandler.
-struct ChannelStateCallbacks {
+/// What a task does for the cancellation markers and the unaligned checkpoints of its
+/// BarrierHandler.
+struct BarrierHandlerCallbacks {
+  /// Checkpoint `checkpointId` was cancelled upstream (its first cancellation marker here):
+  /// pass the marker on.
+  std::function<void(int64_t checkpointId)> cancelled;
   /// Persist `item` of `channel`: input processed after the snapshot, before its barrier.
   std::function<void(int channel, const network::BufferOrEvent& item)> persist;
   /// Let the barrier of `checkpointId` overtake what `channel` has queued
@@ -117,6 +121,12 @@ struct ChannelStateCallbacks {
 /// At-least-once: nothing is held; `snapshot(n)` runs when the last channel's barrier n arrives
 /// (it may cover records after barrier n of the faster channels).
 ///
+/// Cancellation markers (a task upstream declined checkpoint n, Flink's CancelCheckpointMarker):
+/// the first marker n aborts checkpoint n here if it is pending (held items released, channel
+/// state dropped, `abort(n)`), or makes later barriers n be dropped, and calls `cancelled(n)` so
+/// that the task passes it on. abortCheckpoint() does the same for a checkpoint the
+/// JobManager aborted, without the marker.
+///
 /// All: a channel that delivered EndOfPartition counts as having delivered every later barrier.
 /// A barrier newer than the pending checkpoint aborts it (`abort(old)`; held items are released,
 /// channel state is dropped) and starts the new one. Barriers of a checkpoint that completed or
@@ -131,18 +141,22 @@ class BarrierHandler {
   using Deliver = std::function<Status(int channel, network::BufferOrEvent& item)>;
   /// Take the snapshot of `barrier` and forward it.
   using Snapshot = std::function<Status(const CheckpointBarrier& barrier)>;
-  /// Checkpoint `checkpointId` was abandoned here (a newer barrier overtook its alignment).
+  /// Checkpoint `checkpointId` was abandoned here: a newer barrier or a cancellation marker
+  /// overtook its alignment, or abortCheckpoint() was called.
   using Abort = std::function<void(int64_t checkpointId)>;
-  using ChannelStateCallbacks = checkpoint::ChannelStateCallbacks;
+  using BarrierHandlerCallbacks = checkpoint::BarrierHandlerCallbacks;
 
   BarrierHandler(CheckpointingMode mode, int numChannels, Deliver deliver, Snapshot snapshot,
-                 Abort abort = {}, ChannelStateCallbacks channelState = {});
+                 Abort abort = {}, BarrierHandlerCallbacks channelState = {});
 
   /// Process the next item of channel `channel` (and any held items this releases). For a
   /// barrier that overtook items as a priority event, `overtaken` says how many
   /// (network::InputChannel::numOvertaken()): the channel's next that many items precede it.
   /// Returns the first error of a callback; the handler must not be used after an error.
   Status process(int channel, network::BufferOrEvent item, size_t overtaken = 0);
+  /// Abort checkpoint `checkpointId` if it is pending (the JobManager aborted it): held items are
+  /// processed, channel state is dropped. Errors as process().
+  Status abortCheckpoint(int64_t checkpointId);
   /// Turn the pending kAlignedTimeout checkpoint unaligned if its timeout passed. Errors as
   /// process().
   Status checkAlignmentTimeout();
@@ -183,6 +197,7 @@ class BarrierHandler {
   /// Process the released items, each as if it arrived now.
   Status drainReplay();
   Status onBarrier(int channel, const CheckpointBarrier& barrier, size_t overtaken);
+  void onCancellationMarker(int64_t checkpointId);
   /// Turn the pending checkpoint unaligned: release the blocked channels, take the snapshot,
   /// start recording the channels still waiting for their barrier.
   Status switchToUnaligned();
@@ -197,7 +212,7 @@ class BarrierHandler {
   Deliver deliver_;
   Snapshot snapshot_;
   Abort abort_;
-  ChannelStateCallbacks channelState_;
+  BarrierHandlerCallbacks channelState_;
   std::vector<Channel> channels_;
   bool pending_ = false;
   bool unaligned_ = false;  // the pending checkpoint's snapshot was taken unaligned

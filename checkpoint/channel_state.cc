@@ -76,8 +76,9 @@ void appendChannelStateItem(std::string& out, const network::BufferOrEvent& item
     return;
   }
   const network::Event& event = item.event();
-  if (event.type == network::EventType::kCheckpointBarrier ||
-      event.type == network::EventType::kEndOfPartition) {
+  // Only watermarks and statuses: barriers, cancellation markers and the end are never kept.
+  if (event.type != network::EventType::kWatermark &&
+      event.type != network::EventType::kWatermarkStatus) {
     return;
   }
   out.push_back(kEventTag);

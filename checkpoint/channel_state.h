@@ -10,7 +10,7 @@
 //
 // The buffer pieces concatenate to the channel's record stream, which may begin or end inside a
 // record: an input channel's state continues in what its producer's output state holds.
-// Checkpoint barriers and EndOfPartition are never persisted.
+// Checkpoint barriers, cancellation markers and EndOfPartition are never persisted.
 
 #include <strom/status.h>
 

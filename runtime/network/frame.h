@@ -19,7 +19,8 @@
 //                       ; event (an unaligned checkpoint barrier), sent without credit and
 //                       ; put ahead of the items the consumer has queued; other bits zero
 //   event payload    := eventType:u8 value:i64le timestamp:i64le options:u8  ; 18 bytes
-//                       ; EventType; timestamp and options: barriers only, else 0
+//                       ; EventType (0..4); timestamp and options: barriers only,
+//                       ; else 0
 //   addCredit        := channel:u32le credit:u32le           ; type 3, credit >= 1
 //   cancelRequest    := channel:u32le                        ; type 4
 //   closeRequest     := (empty)                              ; type 5

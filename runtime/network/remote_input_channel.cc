@@ -147,7 +147,7 @@ Status RemoteChannelState::onBuffer(const BufferMessage& message, uint32_t& cred
     Event event;
     Status decoded =
         decodeEventPayload(message.payload, type, event.value, event.timestamp, event.options);
-    if (!decoded.isOk() || type > static_cast<uint8_t>(EventType::kCheckpointBarrier)) {
+    if (!decoded.isOk() || type > static_cast<uint8_t>(EventType::kCancelCheckpointMarker)) {
       if (buffer.isValid()) free_.push_back(std::move(buffer));
       return violation("malformed event");
     }

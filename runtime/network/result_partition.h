@@ -33,12 +33,13 @@ enum class EventType {
   kWatermark,          // value: the event-time watermark
   kWatermarkStatus,    // value: 1 when the producer's stream went idle, 0 when it became active
   kCheckpointBarrier,  // value: the checkpoint id; timestamp and options as below
+  kCancelCheckpointMarker,  // value: a checkpoint a task upstream declined (Flink's marker)
 };
 
 /// An in-band event; `value` is the watermark for kWatermark, the status for kWatermarkStatus,
-/// the checkpoint id for kCheckpointBarrier and 0 otherwise. `timestamp` (the checkpoint's
-/// trigger time, epoch ms) and `options` (a checkpoint::CheckpointType) belong to barriers and
-/// are 0 in every other event.
+/// the checkpoint id for kCheckpointBarrier and kCancelCheckpointMarker, and 0 otherwise.
+/// `timestamp` (the checkpoint's trigger time, epoch ms) and `options` (a
+/// checkpoint::CheckpointType) belong to barriers and are 0 in every other event.
 struct Event {
   EventType type = EventType::kEndOfPartition;
   int64_t value = 0;

@@ -384,6 +384,8 @@ void Task::notifyCheckpointComplete(int64_t checkpointId) {
 void Task::notifyCheckpointAborted(int64_t checkpointId) {
   post([this, checkpointId] {
     if (!opened_) return;
+    // Stop aligning for it (or collecting its channel state).
+    if (barrierHandler_ != nullptr) fail(barrierHandler_->abortCheckpoint(checkpointId));
     for (auto& member : chain_) {
       detail::callNamingOperator(member->node->name(), [&] {
         member->op->notifyCheckpointAborted(checkpointId);
@@ -735,18 +737,18 @@ Status Task::buildChain() {
         },
         [this](const checkpoint::CheckpointBarrier& barrier) { return performCheckpoint(barrier); },
         [this](int64_t checkpointId) {
-          moduleLogger("task")->info("task {}: checkpoint {} aborted by a newer barrier", name_,
-                                     checkpointId);
+          // A newer barrier or a cancellation marker overtook its alignment, or the
+          // JobManager aborted it.
+          moduleLogger("task")->info("task {}: checkpoint {} abandoned", name_, checkpointId);
           if (unaligned_ != nullptr && unaligned_->checkpointId == checkpointId) {
             unaligned_.reset();
             declineCheckpoint(checkpointId,
-                              Status::cancelled("task " + name_ +
-                                                ": a newer barrier arrived before "
-                                                "the channel state of checkpoint " +
-                                                std::to_string(checkpointId) + " was complete"));
+                              Status::cancelled("task " + name_ + " abandoned checkpoint " +
+                                                std::to_string(checkpointId) +
+                                                " before its channel state was complete"));
           }
         },
-        channelStateCallbacks());
+        handlerCallbacks());
   }
 
   // Open tail first, so that every operator's consumers are ready when it opens.
@@ -915,8 +917,9 @@ Status Task::processInput(int gate, int channel, BufferOrEvent& item) {
       return Status::ok();
     }
     case EventType::kCheckpointBarrier:
-      // The barrier handler takes every barrier; one here is a bug.
-      return Status::internal("task " + name_ + ": checkpoint barrier passed the barrier handler");
+    case EventType::kCancelCheckpointMarker:
+      // The barrier handler takes every barrier and marker; one here is a bug.
+      return Status::internal("task " + name_ + ": a checkpoint event passed the barrier handler");
   }
   return Status::ok();
 }
@@ -936,6 +939,10 @@ Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier, boo
   STROM_RETURN_IF_ERROR(checkStopped());
   if (final) {
     finalCheckpointId_ = barrier.checkpointId;
+  } else if (!snapshotError.isOk()) {
+    // Declined: a cancellation marker goes on instead of the barrier, so that the tasks
+    // downstream stop aligning (and collecting channel state) for it at once.
+    STROM_RETURN_IF_ERROR(emitCancellationMarker(barrier.checkpointId));
   } else if (barrier.type == checkpoint::CheckpointType::kUnaligned) {
     auto snapshot = std::make_unique<UnalignedSnapshot>();
     snapshot->checkpointId = barrier.checkpointId;
@@ -972,22 +979,33 @@ Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier, boo
     if (barrierHandler_ == nullptr) return completeUnalignedSnapshot(barrier.checkpointId);
     return Status::ok();
   } else {
-    // Every record before the barrier is in the partitions now; the barrier follows them. It
-    // goes on even when this task declines, so that the tasks downstream do not stay blocked
-    // in alignment.
+    // Every record before the barrier is in the partitions now; the barrier follows them.
     network::Event event = barrier.toEvent();
     for (auto& partition : partitions_) {
       partition->emitEvent(event);
       STROM_RETURN_IF_ERROR(partition->status());
     }
-    if (barrier.terminate && snapshotError.isOk()) terminateCheckpointId_ = barrier.checkpointId;
+    if (barrier.terminate) terminateCheckpointId_ = barrier.checkpointId;
   }
   submitSnapshot(barrier.checkpointId, std::move(entries), std::move(snapshotError));
   return Status::ok();
 }
 
-checkpoint::BarrierHandler::ChannelStateCallbacks Task::channelStateCallbacks() {
-  checkpoint::BarrierHandler::ChannelStateCallbacks callbacks;
+Status Task::emitCancellationMarker(int64_t checkpointId) {
+  for (auto& partition : partitions_) {
+    partition->emitEvent(EventType::kCancelCheckpointMarker, checkpointId);
+    STROM_RETURN_IF_ERROR(partition->status());
+  }
+  return Status::ok();
+}
+
+checkpoint::BarrierHandler::BarrierHandlerCallbacks Task::handlerCallbacks() {
+  checkpoint::BarrierHandler::BarrierHandlerCallbacks callbacks;
+  callbacks.cancelled = [this](int64_t checkpointId) {
+    moduleLogger("task")->info("task {}: checkpoint {} was cancelled upstream", name_,
+                               checkpointId);
+    fail(emitCancellationMarker(checkpointId));  // the loop stops after a failure
+  };
   callbacks.persist = [this](int channel, const BufferOrEvent& item) {
     if (unaligned_ != nullptr) {
       checkpoint::appendChannelStateItem(unaligned_->input[static_cast<size_t>(channel)], item);

@@ -172,8 +172,11 @@ class Task {
   /// the operator.
   Status snapshotOperators(const checkpoint::CheckpointBarrier& barrier,
                            std::vector<PendingStateEntry>& entries);
-  /// The barrier handler's callbacks for unaligned checkpoints (channel numbers over all gates).
-  checkpoint::BarrierHandler::ChannelStateCallbacks channelStateCallbacks();
+  /// Send a cancellation marker of `checkpointId` on every output.
+  Status emitCancellationMarker(int64_t checkpointId);
+  /// The barrier handler's callbacks for cancellation markers and unaligned checkpoints
+  /// (channel numbers over all gates).
+  checkpoint::BarrierHandler::BarrierHandlerCallbacks handlerCallbacks();
   /// Return the gate of handler channel `channel` and the channel's index in it.
   std::pair<int, int> gateChannel(int channel) const;
   /// Unaligned: the input channel state of the pending snapshot is complete; submit it with

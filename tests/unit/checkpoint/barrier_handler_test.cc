@@ -59,7 +59,7 @@ class BarrierHandlerTest : public ::testing::Test {
   /// A handler with the unaligned callbacks; `now_` is its clock.
   void makeUnalignedHandler(int numChannels, std::chrono::milliseconds timeout = {}) {
     makeHandler(CheckpointingMode::kExactlyOnce, numChannels);
-    BarrierHandler::ChannelStateCallbacks callbacks;
+    BarrierHandler::BarrierHandlerCallbacks callbacks;
     callbacks.persist = [this](int channel, const BufferOrEvent& item) {
       log_.push_back("persist " + describe(channel, item));
     };
@@ -71,6 +71,7 @@ class BarrierHandlerTest : public ::testing::Test {
       return Status::ok();
     };
     callbacks.now = [this] { return now_; };
+    callbacks.cancelled = [this](int64_t id) { log_.push_back("cancelled " + std::to_string(id)); };
     callbacks.alignedTimeout = timeout;
     handler_ = std::make_unique<BarrierHandler>(
         CheckpointingMode::kExactlyOnce, numChannels,
@@ -107,6 +108,9 @@ class BarrierHandlerTest : public ::testing::Test {
     return BufferOrEvent(CheckpointBarrier{id, 1000 + id, type}.toEvent());
   }
   static BufferOrEvent end() { return BufferOrEvent(Event{EventType::kEndOfPartition, 0}); }
+  static BufferOrEvent cancel(int64_t id) {
+    return BufferOrEvent(Event{EventType::kCancelCheckpointMarker, id});
+  }
   static BufferOrEvent watermark(int64_t value) {
     return BufferOrEvent(Event{EventType::kWatermark, value});
   }
@@ -359,6 +363,51 @@ TEST_F(BarrierHandlerTest, savepointsStayAlignedPastTheTimeout) {
   EXPECT_TRUE(snapshots_.empty());
   feed(1, BufferOrEvent(CheckpointBarrier{1, 1001, CheckpointType::kAligned, true}.toEvent()));
   EXPECT_THAT(log_, ElementsAre("snapshot 1"));
+}
+
+TEST_F(BarrierHandlerTest, cancellationMarkerAbortsTheAlignmentAndIsPassedOnOnce) {
+  makeUnalignedHandler(2);
+  feed(0, barrier(1));
+  feed(0, record(1));  // held
+  feed(1, cancel(1));
+  feed(0, cancel(1));   // the second marker: dropped
+  feed(1, barrier(1));  // a barrier of the cancelled checkpoint: dropped
+  feed(1, record(2));
+  feed(0, barrier(2));
+  feed(1, barrier(2));
+  EXPECT_THAT(log_, ElementsAre("abort 1", "cancelled 1", "c0:r1", "c1:r2", "snapshot 2"));
+}
+
+TEST_F(BarrierHandlerTest, cancellationMarkerAheadOfTheBarriersMakesThemBeDropped) {
+  makeUnalignedHandler(2);
+  feed(0, cancel(3));
+  feed(0, barrier(3));
+  feed(1, barrier(3));
+  feed(1, record(1));
+  EXPECT_THAT(log_, ElementsAre("cancelled 3", "c1:r1"));
+  EXPECT_EQ(handler_->pendingCheckpoint(), -1);
+}
+
+TEST_F(BarrierHandlerTest, cancellationMarkerDropsThePendingChannelState) {
+  makeUnalignedHandler(2);
+  feed(0, barrier(1, CheckpointType::kUnaligned), 1);
+  feed(1, cancel(1));
+  feed(0, record(1));  // overtaken by barrier 1, but checkpoint 1 is gone: not persisted
+  feed(1, record(2));
+  EXPECT_THAT(log_, ElementsAre("snapshot 1", "prioritize c1 1", "abort 1", "cancelled 1", "c0:r1",
+                                "c1:r2"));
+}
+
+TEST_F(BarrierHandlerTest, abortCheckpointReleasesTheHeldItems) {
+  makeUnalignedHandler(2);
+  feed(0, barrier(1));
+  feed(0, record(1));
+  ASSERT_OK(handler_->abortCheckpoint(2));  // not pending: nothing happens
+  EXPECT_TRUE(handler_->isBlocked(0));
+  ASSERT_OK(handler_->abortCheckpoint(1));
+  feed(1, barrier(1));  // dropped
+  EXPECT_THAT(log_, ElementsAre("abort 1", "c0:r1"));
+  EXPECT_EQ(handler_->pendingCheckpoint(), -1);
 }
 
 TEST(CheckpointingModeTest, unalignedKeysChooseTheBarrierType) {
