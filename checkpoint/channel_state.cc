@@ -1,6 +1,5 @@
 #include "checkpoint/channel_state.h"
 
-#include <charconv>
 #include <cstdint>
 #include <cstring>
 
@@ -28,40 +27,6 @@ T getLittleEndian(const char* p) {
 }
 
 }  // namespace
-
-std::string inputChannelStateName(int gate, int channel) {
-  return "in-" + std::to_string(gate) + "-" + std::to_string(channel);
-}
-
-std::string outputChannelStateName(int partition, int subpartition) {
-  return "out-" + std::to_string(partition) + "-" + std::to_string(subpartition);
-}
-
-Result<ChannelStateName> parseChannelStateName(std::string_view name) {
-  auto bad = [&] {
-    return Status::invalidArgument("channel state '" + std::string(name) +
-                                   "' is not named in-<gate>-<channel> or "
-                                   "out-<partition>-<subpartition>");
-  };
-  ChannelStateName parsed;
-  std::string_view rest;
-  if (name.starts_with("in-")) {
-    rest = name.substr(3);
-  } else if (name.starts_with("out-")) {
-    parsed.input = false;
-    rest = name.substr(4);
-  } else {
-    return bad();
-  }
-  const char* end = rest.data() + rest.size();
-  auto [afterFirst, error1] = std::from_chars(rest.data(), end, parsed.first);
-  if (error1 != std::errc() || afterFirst == end || *afterFirst != '-') return bad();
-  auto [afterSecond, error2] = std::from_chars(afterFirst + 1, end, parsed.second);
-  if (error2 != std::errc() || afterSecond != end || parsed.first < 0 || parsed.second < 0) {
-    return bad();
-  }
-  return parsed;
-}
 
 void appendChannelStateBytes(std::string& out, std::span<const std::byte> bytes) {
   if (bytes.empty()) return;

@@ -20,22 +20,10 @@
 #include <string>
 #include <string_view>
 
+#include "checkpoint/channel_state_names.h"
 #include "runtime/network/result_partition.h"
 
 namespace strom::checkpoint {
-
-/// The handle names of channel state: "in-<gate>-<channel>" and "out-<partition>-<subpartition>".
-std::string inputChannelStateName(int gate, int channel);
-std::string outputChannelStateName(int partition, int subpartition);
-
-/// A channel-state handle's name, parsed.
-struct ChannelStateName {
-  bool input = true;
-  int first = 0;   // gate or partition
-  int second = 0;  // channel or subpartition
-};
-/// Parse a handle name; InvalidArgument naming it if it is neither form.
-Result<ChannelStateName> parseChannelStateName(std::string_view name);
 
 /// Append `bytes` (a piece of the record stream) to `out`; nothing when empty.
 void appendChannelStateBytes(std::string& out, std::span<const std::byte> bytes);

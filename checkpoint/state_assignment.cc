@@ -3,8 +3,12 @@
 #include <strom/key.h>
 #include <strom/operator.h>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
+
+#include "checkpoint/channel_state_names.h"
 
 namespace strom::checkpoint {
 namespace {
@@ -26,6 +30,13 @@ struct NewOperator {
   size_t vertexIndex = 0;
 };
 
+// The in-flight records of one old channel of an edge whose parallelism changed: the consumer's
+// input part and the producer's output part (either may be missing).
+struct ReplayedChannel {
+  std::optional<proto::StateHandle> input;
+  std::optional<proto::StateHandle> output;
+};
+
 Status invalid(const RestorePoint& source, const std::string& what) {
   return Status::invalidArgument((source.metadata.savepoint() ? "savepoint " : "checkpoint ") +
                                  std::to_string(source.metadata.checkpoint_id()) + " (" +
@@ -35,7 +46,8 @@ Status invalid(const RestorePoint& source, const std::string& what) {
 }  // namespace
 
 Result<std::vector<std::vector<proto::TaskRestore>>> assignState(
-    const RestorePoint& source, std::span<const RestoreVertex> vertices, bool allowUnclaimed) {
+    const RestorePoint& source, std::span<const RestoreVertex> vertices, bool allowUnclaimed,
+    std::span<const RestoreEdge> edges) {
   std::map<std::string, NewOperator> newOperators;
   for (size_t i = 0; i < vertices.size(); ++i) {
     if (vertices[i].parallelism < 1 || vertices[i].maxParallelism < vertices[i].parallelism) {
@@ -68,6 +80,30 @@ Result<std::vector<std::vector<proto::TaskRestore>>> assignState(
     }
   }
 
+  // Channel state: the old parallelism of each new vertex (from the old vertex with the same
+  // head operator; -1 when there is none), and the edges by id.
+  std::map<std::string, int> oldParallelismByHead;
+  for (const proto::OperatorState& vertex : source.metadata.operators()) {
+    oldParallelismByHead[vertex.uid()] = vertex.parallelism();
+  }
+  std::map<int, size_t> vertexIndexById;
+  std::vector<int> oldParallelism(vertices.size(), -1);
+  for (size_t i = 0; i < vertices.size(); ++i) {
+    vertexIndexById[vertices[i].vertexId] = i;
+    if (vertices[i].chainUids.empty()) continue;
+    auto it = oldParallelismByHead.find(vertices[i].chainUids.front());
+    if (it != oldParallelismByHead.end()) oldParallelism[i] = it->second;
+  }
+  std::map<int, const RestoreEdge*> edgeById;
+  for (const RestoreEdge& edge : edges) edgeById[edge.id] = &edge;
+  auto keepsParallelism = [&](int vertexId) {
+    auto it = vertexIndexById.find(vertexId);
+    return it != vertexIndexById.end() &&
+           oldParallelism[it->second] == vertices[it->second].parallelism;
+  };
+  // By edge id, then (old producer, old consumer) subtask.
+  std::map<int, std::map<std::pair<int, int>, ReplayedChannel>> replayed;
+
   std::vector<std::vector<proto::TaskRestore>> result(vertices.size());
   for (size_t i = 0; i < vertices.size(); ++i) {
     result[i].resize(static_cast<size_t>(vertices[i].parallelism));
@@ -91,13 +127,6 @@ Result<std::vector<std::vector<proto::TaskRestore>>> assignState(
     const int oldParallelism = old.vertex->parallelism();
     const int newParallelism = vertex.parallelism;
     const bool sameParallelism = oldParallelism == newParallelism;
-    if (source.metadata.unaligned() && !sameParallelism) {
-      return invalid(source, "operator '" + uid + "' ran at parallelism " +
-                                 std::to_string(oldParallelism) +
-                                 " in an unaligned checkpoint, which restores only at the same "
-                                 "parallelism, not at " +
-                                 std::to_string(newParallelism));
-    }
     // Operator states of mode broadcast: the subtask whose handle everyone gets.
     std::map<std::string, int> broadcastFrom;
     for (const OldHandle& h : old.handles) {
@@ -158,12 +187,78 @@ Result<std::vector<std::vector<proto::TaskRestore>>> assignState(
                                        "' has unknown mode " + std::to_string(handle.mode()));
         }
       } else if (handle.kind() == "channel") {
-        if (sameParallelism && h.subtask >= 0 && h.subtask < newParallelism) {
-          *restores[static_cast<size_t>(h.subtask)].add_handles() = copy;
+        auto name = parseChannelStateName(handle.name());
+        if (!name.isOk() || name->kind == ChannelStateName::Kind::kReplay) {
+          return invalid(source, "operator '" + uid + "': bad channel state name '" +
+                                     handle.name() + "' (" + handle.path() + ")");
         }
+        const bool input = name->kind == ChannelStateName::Kind::kInput;
+        const std::vector<int>& ends = input ? vertex.inputs : vertex.outputs;
+        const RestoreEdge* edge = nullptr;
+        if (!edges.empty()) {
+          if (name->first >= static_cast<int>(ends.size())) {
+            return invalid(source, "operator '" + uid + "': channel state '" + handle.name() +
+                                       "' names " + (input ? "an input" : "an output") +
+                                       " its vertex does not have");
+          }
+          auto found = edgeById.find(ends[static_cast<size_t>(name->first)]);
+          if (found != edgeById.end()) edge = found->second;
+        }
+        const bool rescaled = edge == nullptr ? !sameParallelism
+                                              : !keepsParallelism(edge->sourceVertex) ||
+                                                    !keepsParallelism(edge->targetVertex);
+        if (!rescaled) {
+          if (h.subtask >= 0 && h.subtask < newParallelism) {
+            *restores[static_cast<size_t>(h.subtask)].add_handles() = copy;
+          }
+          continue;
+        }
+        if (edge == nullptr || edge->pointwise) {
+          return invalid(source,
+                         "operator '" + uid + "' ran at parallelism " +
+                             std::to_string(oldParallelism) + " with in-flight records on a " +
+                             (edge == nullptr ? "channel" : "pointwise (forward) edge") +
+                             " in an unaligned checkpoint, which restores only at the "
+                             "same parallelism, not at " +
+                             std::to_string(newParallelism) + "; take a savepoint to rescale");
+        }
+        // All-to-all: an input channel is the producer subtask, an output subpartition the
+        // consumer subtask.
+        const int producer = input ? name->second : h.subtask;
+        const int consumer = input ? h.subtask : name->second;
+        if (edge->broadcast && consumer != 0) continue;  // consumer 0's copy is replayed
+        ReplayedChannel& channel = replayed[edge->id][{producer, consumer}];
+        (input ? channel.input : channel.output) = copy;
       } else {
         return invalid(source, "operator '" + uid + "' has a state handle of unknown kind '" +
                                    handle.kind() + "' (" + handle.path() + ")");
+      }
+    }
+  }
+  // Each old channel's records go to a new producer subtask, to be partitioned again.
+  for (const auto& [edgeId, channels] : replayed) {
+    const RestoreEdge& edge = *edgeById.at(edgeId);
+    auto producerIt = vertexIndexById.find(edge.sourceVertex);
+    if (producerIt == vertexIndexById.end()) {
+      return invalid(source, "edge " + std::to_string(edgeId) + " has no producer vertex");
+    }
+    const RestoreVertex& producer = vertices[producerIt->second];
+    auto partition = std::find(producer.outputs.begin(), producer.outputs.end(), edgeId);
+    if (partition == producer.outputs.end() || producer.chainUids.empty()) {
+      return invalid(source, "edge " + std::to_string(edgeId) + " is not an output of vertex " +
+                                 std::to_string(producer.vertexId));
+    }
+    const std::string name =
+        replayChannelStateName(static_cast<int>(partition - producer.outputs.begin()));
+    for (const auto& [subtasks, channel] : channels) {
+      proto::TaskRestore& restore =
+          result[producerIt->second][static_cast<size_t>(subtasks.first % producer.parallelism)];
+      for (const std::optional<proto::StateHandle>& part : {channel.input, channel.output}) {
+        if (!part) continue;
+        proto::StateHandle* handle = restore.add_handles();
+        *handle = *part;
+        handle->set_name(name);
+        handle->set_operator_uid(producer.chainUids.front());
       }
     }
   }

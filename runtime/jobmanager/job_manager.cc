@@ -1008,10 +1008,15 @@ Result<std::vector<std::vector<checkpoint::proto::TaskRestore>>> JobManager::ass
   if (!point) return std::vector<std::vector<checkpoint::proto::TaskRestore>>{};
   std::vector<checkpoint::RestoreVertex> vertices;
   for (const graph::JobVertex& v : graph.vertices()) {
-    vertices.push_back(
-        checkpoint::RestoreVertex{v.id, v.parallelism, v.maxParallelism, v.chainUids});
+    vertices.push_back(checkpoint::RestoreVertex{v.id, v.parallelism, v.maxParallelism, v.chainUids,
+                                                 v.inputs, v.outputs});
   }
-  auto assigned = checkpoint::assignState(*point, vertices, allowUnclaimedState);
+  std::vector<checkpoint::RestoreEdge> edges;
+  for (const graph::JobEdge& e : graph.edges()) {
+    edges.push_back(checkpoint::RestoreEdge{e.id, e.sourceVertex, e.targetVertex, e.pointwise(),
+                                            e.kind == PartitionerKind::kBroadcast});
+  }
+  auto assigned = checkpoint::assignState(*point, vertices, allowUnclaimedState, edges);
   if (!assigned.isOk()) {
     return assigned.status().withContext("cannot restore from " + from);
   }

@@ -656,13 +656,15 @@ Status Task::buildChain() {
       if (it == vertex.outputs.end()) {
         return Status::internal("no job edge for stream edge " + std::to_string(edgeIndex));
       }
-      network::ResultPartition& partition =
-          *partitions_[static_cast<size_t>(it - vertex.outputs.begin())];
+      const auto partitionIndex = static_cast<size_t>(it - vertex.outputs.begin());
+      network::ResultPartition& partition = *partitions_[partitionIndex];
       const graph::StreamNode& consumerNode = *graph.node(edge.targetNode);
       WriterContext writerContext{descriptor_.attemptId.subtaskIndex, consumerNode.maxParallelism};
       std::unique_ptr<InputBase> writer = edge.partitioner->createWriter(partition, writerContext);
       STROM_RETURN_IF_ERROR(
           output->connect(*writer, "network output to '" + consumerNode.name() + "'"));
+      partitionWriters_.resize(partitions_.size());
+      partitionWriters_[partitionIndex] = PartitionWriterOf{writer.get(), edge.recordType.get()};
       writers_.push_back(std::move(writer));
     }
   }
@@ -1063,14 +1065,37 @@ Status Task::restoreChannelState() {
   auto states = std::move(restoredChannelState_);
   restoredChannelState_.clear();
   const std::string& what = restoredChannelStateContext_;
-  // The producer's output state comes before anything it emits now; the input state is
-  // replayed before any new input, and what it makes the operators emit follows.
+  // The producer's output state comes before anything it emits now, as do the in-flight
+  // records of an edge whose parallelism changed, which go through the partitioner again; the
+  // input state is replayed before any new input, and what it makes the operators emit follows.
+  std::map<int, std::unique_ptr<RecordReaderBase>> replays;  // by partition
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& [name, bytes] : states) {
       STROM_ASSIGN_OR_RETURN(checkpoint::ChannelStateName parsed,
                              checkpoint::parseChannelStateName(name));
       const std::string where = what + ": channel state '" + name + "'";
-      if (!parsed.input) {
+      if (parsed.kind == checkpoint::ChannelStateName::Kind::kReplay) {
+        if (pass != 0) continue;
+        const auto p = static_cast<size_t>(parsed.first);
+        if (p >= partitionWriters_.size() || partitionWriters_[p].writer == nullptr) {
+          return Status::invalidArgument(where + " names an output this task does not have");
+        }
+        // One reader per partition: an old channel's records may continue from its input part
+        // into its output part, the next handle.
+        std::unique_ptr<RecordReaderBase>& reader = replays[parsed.first];
+        if (!reader) {
+          reader = partitionWriters_[p].type->createReader(
+              *partitionWriters_[p].writer, "in-flight records replayed into " + where, 1,
+              options_.batchRows);
+        }
+        STROM_RETURN_IF_ERROR(checkpoint::forEachChannelStateItem(
+            bytes, where,
+            [&](std::span<const std::byte> piece) { return reader->processBuffer(0, piece); },
+            // Watermarks are not sent again: later ones follow.
+            [](const network::Event&) { return Status::ok(); }));
+        continue;
+      }
+      if (parsed.kind == checkpoint::ChannelStateName::Kind::kOutput) {
         if (pass != 0) continue;
         if (static_cast<size_t>(parsed.first) >= partitions_.size() ||
             parsed.second >= partitions_[static_cast<size_t>(parsed.first)]->numSubpartitions()) {
@@ -1106,6 +1131,11 @@ Status Task::restoreChannelState() {
           }));
       STROM_RETURN_IF_ERROR(checkStopped());
     }
+    for (auto& [partition, reader] : replays) {
+      reader->flush();
+      STROM_RETURN_IF_ERROR(reader->endOfChannel(0));  // whole records, or the state is corrupt
+    }
+    replays.clear();
   }
   for (auto& partition : partitions_) partition->flushAll();
   return checkStopped();

@@ -224,7 +224,14 @@ class Task {
   std::vector<std::unique_ptr<RecordReaderBase>> readers_;  // one per gate
   std::vector<std::unique_ptr<ChainMember>> chain_;         // head first
   std::vector<std::unique_ptr<InputBase>> writers_;         // record writers to partitions
-  SourceOperatorBase* source_ = nullptr;                    // head, when a source
+  // The record writer and record type of each partition (by output order), for replaying
+  // in-flight records of a rescaled unaligned checkpoint.
+  struct PartitionWriterOf {
+    InputBase* writer = nullptr;
+    const RecordTypeOps* type = nullptr;
+  };
+  std::vector<PartitionWriterOf> partitionWriters_;
+  SourceOperatorBase* source_ = nullptr;  // head, when a source
   bool opened_ = false;
   std::unique_ptr<WatermarkValve> valve_;  // combines the input channels' watermarks
   // Routes the input items through checkpoint alignment; channels numbered over all gates.

@@ -216,6 +216,44 @@ TEST_F(CheckpointFailoverTest, lostTaskManagerRestoresTheLatestCheckpointAndGive
   EXPECT_EQ(finalSum, expected);
 }
 
+/// source → rebalance → busy map (back-pressure) → keyBy → running sum → `sums`, at
+/// `parallelism`, as a JobGraph.
+std::shared_ptr<const graph::JobGraph> backPressuredSumJob(
+    const Configuration& c, const std::shared_ptr<Gate>& gate, int parallelism,
+    const std::shared_ptr<CollectedRecords<std::pair<int64_t, int64_t>>>& sums) {
+  StreamExecutionEnvironment env(c);
+  env.fromSource<int64_t>(std::make_shared<GatedSequence>(gate), "Gated")
+      .uid("gated")
+      .rebalance()
+      .map([](int64_t x) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSlowMicros);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        return std::make_pair(x % 10, x);
+      })
+      .uid("slow")
+      .keyBy([](const std::pair<int64_t, int64_t>& p) { return p.first; })
+      .reduce([](const std::pair<int64_t, int64_t>& a, const std::pair<int64_t, int64_t>& b) {
+        return std::make_pair(a.first, a.second + b.second);
+      })
+      .uid("sum")
+      .sinkTo(std::make_shared<CollectSink<std::pair<int64_t, int64_t>>>(sums));
+  auto streamGraph = graph::StreamGraph::create(env.transformations(), parallelism, 128);
+  EXPECT_OK(streamGraph);
+  auto job = graph::JobGraph::create(std::move(streamGraph).value(), "unaligned", c);
+  EXPECT_OK(job);
+  return std::move(job).value();
+}
+
+/// The largest sum per key in `sums` equals the sum of x % 10 == key over x < total.
+void expectExactSums(const CollectedRecords<std::pair<int64_t, int64_t>>& sums, int64_t total) {
+  std::map<int64_t, int64_t> finalSum;
+  for (const auto& [key, sum] : sums.records()) finalSum[key] = std::max(finalSum[key], sum);
+  std::map<int64_t, int64_t> expected;
+  for (int64_t x = 0; x < total; ++x) expected[x % 10] += x;
+  EXPECT_EQ(finalSum, expected);
+}
+
 TEST_F(CheckpointFailoverTest, unalignedCheckpointsKeepTheInFlightDataAndRestoreItExactly) {
   Configuration c = config();
   c.set("execution.checkpointing.unaligned.enabled", "true");
@@ -230,26 +268,10 @@ TEST_F(CheckpointFailoverTest, unalignedCheckpointsKeepTheInFlightDataAndRestore
   auto gate = std::make_shared<Gate>();
   gate->allowed = INT64_MAX;
   gate->total = INT64_MAX;
-  StreamExecutionEnvironment env(c);
   auto sums = std::make_shared<CollectedRecords<std::pair<int64_t, int64_t>>>();
-  env.fromSource<int64_t>(std::make_shared<GatedSequence>(gate), "Gated")
-      .rebalance()
-      .map([](int64_t x) {
-        auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSlowMicros);
-        while (std::chrono::steady_clock::now() < until) {
-        }
-        return std::make_pair(x % 10, x);
-      })
-      .keyBy([](const std::pair<int64_t, int64_t>& p) { return p.first; })
-      .reduce([](const std::pair<int64_t, int64_t>& a, const std::pair<int64_t, int64_t>& b) {
-        return std::make_pair(a.first, a.second + b.second);
-      })
-      .sinkTo(std::make_shared<CollectSink<std::pair<int64_t, int64_t>>>(sums));
-  ASSERT_OK_AND_ASSIGN(auto streamGraph,
-                       graph::StreamGraph::create(env.transformations(), kParallelism, 128));
-  ASSERT_OK_AND_ASSIGN(auto job, graph::JobGraph::create(std::move(streamGraph), "unaligned", c));
   runtime::JobManager& jm = cluster->jobManager();
-  ASSERT_OK_AND_ASSIGN(std::string jobId, jm.submitJob(job));
+  ASSERT_OK_AND_ASSIGN(std::string jobId,
+                       jm.submitJob(backPressuredSumJob(c, gate, kParallelism, sums)));
 
   // A completed checkpoint holds channel state: the barriers overtook queued records.
   fs::path jobDir = base_ / "checkpoints" / jobId;
@@ -273,14 +295,55 @@ TEST_F(CheckpointFailoverTest, unalignedCheckpointsKeepTheInFlightDataAndRestore
                        jm.waitForJobTermination(jobId, std::chrono::seconds(120)));
   ASSERT_EQ(info.status, runtime::JobStatus::kFinished) << info.failure.toString();
   EXPECT_GE(info.restarts, 1);
-
   // Restored sums plus what came after, with the replayed channel state neither lost nor
   // counted twice.
-  std::map<int64_t, int64_t> finalSum;
-  for (const auto& [key, sum] : sums->records()) finalSum[key] = std::max(finalSum[key], sum);
-  std::map<int64_t, int64_t> expected;
-  for (int64_t x = 0; x < total; ++x) expected[x % 10] += x;
-  EXPECT_EQ(finalSum, expected);
+  expectExactSums(*sums, total);
+}
+
+TEST_F(CheckpointFailoverTest, anUnalignedCheckpointRestoresAtAnotherParallelism) {
+  Configuration c = config();
+  c.set("execution.checkpointing.unaligned.enabled", "true");
+  c.set("execution.checkpointing.interval", "100 ms");
+  c.set("state.checkpoints.num-retained", "1000");  // the one restored stays
+  c.set("taskmanager.memory.segment-size", "4kb");
+  runtime::MiniCluster::Options options;
+  options.numberOfTaskManagers = 3;
+  options.configuration = c;
+  ASSERT_OK_AND_ASSIGN(auto cluster, runtime::MiniCluster::start(options));
+  runtime::JobManager& jm = cluster->jobManager();
+
+  auto gate = std::make_shared<Gate>();
+  gate->allowed = INT64_MAX;
+  gate->total = INT64_MAX;
+  auto sums = std::make_shared<CollectedRecords<std::pair<int64_t, int64_t>>>();
+  ASSERT_OK_AND_ASSIGN(std::string jobId, jm.submitJob(backPressuredSumJob(c, gate, 2, sums)));
+  fs::path jobDir = base_ / "checkpoints" / jobId;
+  fs::path restoreFrom;
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        auto latest = checkpoint::findLatestCompleted(jobDir, jobId);
+        if (!latest.isOk() || !latest->metadata.unaligned()) return false;
+        restoreFrom = latest->directory;
+        return true;
+      },
+      seconds(60)));
+  ASSERT_OK(jm.cancelJob(jobId));
+  ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo cancelled,
+                       jm.waitForJobTermination(jobId, std::chrono::seconds(60)));
+  ASSERT_EQ(cancelled.status, runtime::JobStatus::kCanceled);
+
+  // The same job at parallelism 3 from that checkpoint: keyed sums move by key group, and the
+  // in-flight records of both (rescaled) edges are partitioned again by their producers.
+  const int64_t total = gate->maxEmitted.load() + 20000;
+  gate->total = total;
+  Configuration restored = c;
+  restored.set("execution.savepoint.path", restoreFrom.string());
+  ASSERT_OK_AND_ASSIGN(std::string rescaledId,
+                       jm.submitJob(backPressuredSumJob(restored, gate, 3, sums)));
+  ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo info,
+                       jm.waitForJobTermination(rescaledId, std::chrono::seconds(120)));
+  ASSERT_EQ(info.status, runtime::JobStatus::kFinished) << info.failure.toString();
+  expectExactSums(*sums, total);
 }
 
 }  // namespace

@@ -85,14 +85,18 @@ TEST(ChannelStateTest, namesRoundTripAndBadNamesAreRejected) {
   EXPECT_EQ(inputChannelStateName(1, 12), "in-1-12");
   EXPECT_EQ(outputChannelStateName(0, 3), "out-0-3");
   ASSERT_OK_AND_ASSIGN(ChannelStateName in, parseChannelStateName("in-1-12"));
-  EXPECT_TRUE(in.input);
+  EXPECT_EQ(in.kind, ChannelStateName::Kind::kInput);
   EXPECT_EQ(in.first, 1);
   EXPECT_EQ(in.second, 12);
   ASSERT_OK_AND_ASSIGN(ChannelStateName out, parseChannelStateName("out-0-3"));
-  EXPECT_FALSE(out.input);
+  EXPECT_EQ(out.kind, ChannelStateName::Kind::kOutput);
+  EXPECT_EQ(replayChannelStateName(2), "replay-2");
+  ASSERT_OK_AND_ASSIGN(ChannelStateName replay, parseChannelStateName("replay-2"));
+  EXPECT_EQ(replay.kind, ChannelStateName::Kind::kReplay);
+  EXPECT_EQ(replay.first, 2);
   EXPECT_EQ(out.second, 3);
-  for (const char* bad :
-       {"", "in-", "in-1", "in-1-", "in-1-x", "in--1-2", "mid-1-2", "out-1-2-3"}) {
+  for (const char* bad : {"", "in-", "in-1", "in-1-", "in-1-x", "in--1-2", "mid-1-2", "out-1-2-3",
+                          "replay-", "replay-1-2", "replay--1"}) {
     SCOPED_TRACE(bad);
     ASSERT_STATUS(StatusCode::kInvalidArgument, parseChannelStateName(bad));
   }

@@ -75,9 +75,10 @@ RestorePoint keyedSource(int parallelism, int maxParallelism = 128) {
   return source;
 }
 
+// source (vertex 0, parallelism 1) → edge 0 → counter, sink (vertex 1).
 std::vector<RestoreVertex> keyedJob(int parallelism, int maxParallelism = 128) {
-  return {RestoreVertex{0, 1, 128, {"source"}},
-          RestoreVertex{1, parallelism, maxParallelism, {"counter", "sink"}}};
+  return {RestoreVertex{0, 1, 128, {"source"}, {}, {0}},
+          RestoreVertex{1, parallelism, maxParallelism, {"counter", "sink"}, {0}, {}}};
 }
 
 // The writing subtasks of the handles a restore holds, in order.
@@ -140,7 +141,7 @@ RestorePoint operatorSource(int parallelism, OperatorStateMode mode) {
 }
 
 std::vector<RestoreVertex> operatorJob(int parallelism) {
-  return {RestoreVertex{0, parallelism, 128, {"src"}}};
+  return {RestoreVertex{0, parallelism, 128, {"src"}, {}, {}}};
 }
 
 TEST(StateAssignmentTest, splitStateAtSameParallelismStaysWithItsSubtask) {
@@ -182,9 +183,9 @@ TEST(StateAssignmentTest, broadcastStateGivesEverySubtaskTheFirstCopy) {
 
 TEST(StateAssignmentTest, stateFollowsItsUidIntoAnotherChain) {
   RestorePoint source = keyedSource(2);
-  std::vector<RestoreVertex> job = {RestoreVertex{0, 1, 128, {"source", "map"}},
-                                    RestoreVertex{1, 1, 128, {"sink"}},
-                                    RestoreVertex{2, 2, 128, {"counter"}}};
+  std::vector<RestoreVertex> job = {RestoreVertex{0, 1, 128, {"source", "map"}, {}, {}},
+                                    RestoreVertex{1, 1, 128, {"sink"}, {}, {}},
+                                    RestoreVertex{2, 2, 128, {"counter"}, {}, {}}};
   ASSERT_OK_AND_ASSIGN(auto restores, assignState(source, job, false));
   EXPECT_EQ(restores[1][0].handles_size(), 0);
   EXPECT_THAT(writers(restores[2][1]), ElementsAre(1));
@@ -192,7 +193,7 @@ TEST(StateAssignmentTest, stateFollowsItsUidIntoAnotherChain) {
 
 TEST(StateAssignmentTest, unclaimedStateIsAnErrorUnlessAllowed) {
   RestorePoint source = keyedSource(2);
-  std::vector<RestoreVertex> job = {RestoreVertex{0, 2, 128, {"source", "other"}}};
+  std::vector<RestoreVertex> job = {RestoreVertex{0, 2, 128, {"source", "other"}, {}, {}}};
   auto result = assignState(source, job, false);
   ASSERT_FALSE(result.isOk());
   EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
@@ -211,22 +212,106 @@ TEST(StateAssignmentTest, keyedStateAtAnotherMaxParallelismIsAnError) {
   EXPECT_THAT(result.status().message(), HasSubstr("checkpoint 7"));
 }
 
-TEST(StateAssignmentTest, unalignedCheckpointRestoresOnlyAtTheSameParallelism) {
-  RestorePoint source = keyedSource(2);
+proto::StateHandle channelHandle(const std::string& uid, int subtask, const std::string& name) {
+  proto::StateHandle h;
+  h.set_path("chk-7/v" + uid + "-s" + std::to_string(subtask) + "-a0.state");
+  h.set_kind("channel");
+  h.set_name(name);
+  h.set_operator_uid(uid);
+  return h;
+}
+
+// An unaligned checkpoint of source (vertex 0, parallelism 2) → edge 0 → counter (vertex 1,
+// parallelism 2): each counter subtask has input state from both sources, each source output
+// state for both counters.
+RestorePoint unalignedSource() {
+  RestorePoint source;
+  source.rootDir = "/ckpt/job";
+  source.metadata.set_checkpoint_id(7);
   source.metadata.set_unaligned(true);
-  proto::StateHandle channel;
-  channel.set_path("chk-7/v1-s1-a0.state");
-  channel.set_kind("channel");
-  channel.set_name("in-0-0");
-  channel.set_operator_uid("counter");
-  *source.metadata.mutable_operators(0)->mutable_subtasks(1)->add_handles() = channel;
-  ASSERT_OK_AND_ASSIGN(auto restores, assignState(source, keyedJob(2), false));
-  EXPECT_THAT(writers(restores[1][1]), ElementsAre(1, 1));
-  EXPECT_EQ(restores[1][1].handles(1).kind(), "channel");
-  EXPECT_THAT(writers(restores[1][0]), ElementsAre(0));
-  auto result = assignState(source, keyedJob(3), false);
-  ASSERT_FALSE(result.isOk());
-  EXPECT_THAT(result.status().message(), HasSubstr("unaligned"));
+  *source.metadata.add_operators() = vertexState(0, 2, 128, [](int s) {
+    return std::vector<proto::StateHandle>{channelHandle("source", s, "out-0-0"),
+                                           channelHandle("source", s, "out-0-1")};
+  });
+  source.metadata.mutable_operators(0)->set_uid("source");
+  *source.metadata.add_operators() = vertexState(1, 2, 128, [](int s) {
+    return std::vector<proto::StateHandle>{channelHandle("counter", s, "in-0-0"),
+                                           channelHandle("counter", s, "in-0-1")};
+  });
+  source.metadata.mutable_operators(1)->set_uid("counter");
+  return source;
+}
+
+std::vector<RestoreVertex> unalignedJob(int sources, int counters) {
+  return {RestoreVertex{0, sources, 128, {"source"}, {}, {0}},
+          RestoreVertex{1, counters, 128, {"counter"}, {0}, {}}};
+}
+
+/// "<uid> s<writer> <name> -> <new name>" for each handle of `restore`.
+std::vector<std::string> channelHandles(const proto::TaskRestore& restore) {
+  std::vector<std::string> out;
+  for (const proto::StateHandle& h : restore.handles()) {
+    out.push_back(h.path() + " " + h.name() + " as " + h.operator_uid());
+  }
+  return out;
+}
+
+TEST(StateAssignmentTest, channelStateAtTheSameParallelismStaysWithItsSubtask) {
+  std::vector<RestoreEdge> edges = {RestoreEdge{0, 0, 1, false, false}};
+  ASSERT_OK_AND_ASSIGN(auto restores,
+                       assignState(unalignedSource(), unalignedJob(2, 2), false, edges));
+  EXPECT_THAT(channelHandles(restores[1][1]),
+              ElementsAre("chk-7/vcounter-s1-a0.state in-0-0 as counter",
+                          "chk-7/vcounter-s1-a0.state in-0-1 as counter"));
+  EXPECT_THAT(channelHandles(restores[0][0]),
+              ElementsAre("chk-7/vsource-s0-a0.state out-0-0 as source",
+                          "chk-7/vsource-s0-a0.state out-0-1 as source"));
+}
+
+TEST(StateAssignmentTest, channelStateOfARescaledEdgeIsReplayedByTheProducers) {
+  std::vector<RestoreEdge> edges = {RestoreEdge{0, 0, 1, false, false}};
+  // The counters go from 2 to 3: every old channel (producer p, consumer c) goes to new source
+  // subtask p, its consumer's input part first, then its producer's output part.
+  ASSERT_OK_AND_ASSIGN(auto restores,
+                       assignState(unalignedSource(), unalignedJob(2, 3), false, edges));
+  EXPECT_THAT(channelHandles(restores[0][1]),
+              ElementsAre("chk-7/vcounter-s0-a0.state replay-0 as source",
+                          "chk-7/vsource-s1-a0.state replay-0 as source",
+                          "chk-7/vcounter-s1-a0.state replay-0 as source",
+                          "chk-7/vsource-s1-a0.state replay-0 as source"));
+  EXPECT_EQ(restores[0][0].handles_size(), 4);
+  for (const proto::TaskRestore& restore : restores[1]) EXPECT_EQ(restore.handles_size(), 0);
+  // Sources down to 1: both old producers' channels go to the one.
+  ASSERT_OK_AND_ASSIGN(restores, assignState(unalignedSource(), unalignedJob(1, 2), false, edges));
+  EXPECT_EQ(restores[0][0].handles_size(), 8);
+  // A broadcast edge replays the channels of old consumer 0 only.
+  edges[0].broadcast = true;
+  ASSERT_OK_AND_ASSIGN(restores, assignState(unalignedSource(), unalignedJob(2, 3), false, edges));
+  EXPECT_THAT(channelHandles(restores[0][1]),
+              ElementsAre("chk-7/vcounter-s0-a0.state replay-0 as source",
+                          "chk-7/vsource-s1-a0.state replay-0 as source"));
+}
+
+TEST(StateAssignmentTest, channelStateOfARescaledPointwiseEdgeIsAnError) {
+  std::vector<RestoreEdge> edges = {RestoreEdge{0, 0, 1, true, false}};
+  ASSERT_OK(assignState(unalignedSource(), unalignedJob(2, 2), false, edges));
+  auto result = assignState(unalignedSource(), unalignedJob(2, 3), false, edges);
+  ASSERT_STATUS(StatusCode::kInvalidArgument, result);
+  EXPECT_THAT(result.status().message(), HasSubstr("pointwise"));
+  EXPECT_THAT(result.status().message(), HasSubstr("savepoint"));
+  // Without the edges (a caller that does not know them) any rescale of channel state is one.
+  ASSERT_STATUS(StatusCode::kInvalidArgument,
+                assignState(unalignedSource(), unalignedJob(2, 3), false));
+}
+
+TEST(StateAssignmentTest, channelStateNamingAGateTheVertexLacksIsAnError) {
+  RestorePoint source = unalignedSource();
+  *source.metadata.mutable_operators(1)->mutable_subtasks(0)->add_handles() =
+      channelHandle("counter", 0, "in-3-0");
+  std::vector<RestoreEdge> edges = {RestoreEdge{0, 0, 1, false, false}};
+  auto result = assignState(source, unalignedJob(2, 2), false, edges);
+  ASSERT_STATUS(StatusCode::kInvalidArgument, result);
+  EXPECT_THAT(result.status().message(), HasSubstr("'in-3-0'"));
 }
 
 TEST(StateAssignmentTest, unknownKindIsAnError) {
