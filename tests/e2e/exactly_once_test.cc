@@ -257,19 +257,32 @@ INSTANTIATE_TEST_SUITE_P(Modes, ExactlyOnceKillTest,
 // Back-pressure (issue 8): a busy map (200 µs per event, about 5 k events/s per subtask) behind
 // a rebalance is slower than the two sources (10 k/s each), so the network queues in front of it
 // stay full. Aligned barriers wait behind those queues; unaligned ones overtake them, and the
-// checkpoint keeps the overtaken data. The figures are printed, not asserted (timing belongs in
-// benchmarks); the output must be exact in both modes, and only unaligned checkpoints may hold
-// channel state.
+// checkpoint keeps the overtaken data; with the alignment timeout they start aligned and turn
+// unaligned after 100 ms. The figures are printed, not asserted (timing belongs in benchmarks);
+// the output must be exact in every mode, and only unaligned checkpoints may hold channel state.
 TEST_F(ExactlyOnceTest, CheckpointsUnderBackPressureAlignedAndUnaligned) {
   ASSERT_TRUE(startCheckpointingJobManager());
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(startTaskManager(2));
   const int64_t events = 40'000;
-  for (bool unaligned : {false, true}) {
-    SCOPED_TRACE(unaligned ? "unaligned" : "aligned");
+  struct Mode {
+    const char* name;
+    bool unaligned;
+    const char* alignedTimeout;  // "" for none
+  };
+  for (const Mode& mode : {Mode{"aligned", false, ""}, Mode{"unaligned", true, ""},
+                           Mode{"aligned, unaligned after 100 ms", true, "100 ms"}}) {
+    SCOPED_TRACE(mode.name);
+    const bool unaligned = mode.unaligned;
     size_t from = splitLines(jobManager_->stderrText()).size();
-    const fs::path output = dir_ / (unaligned ? "out-unaligned" : "out-aligned");
-    RunResult result = strom(runArgs("EXACTLY_ONCE", unaligned, 200, 2, events, 10'000, output),
-                             std::chrono::minutes(5));
+    const fs::path output = dir_ / ("out-" + std::to_string(from));
+    std::vector<std::string> args =
+        runArgs("EXACTLY_ONCE", unaligned, 200, 2, events, 10'000, output);
+    if (*mode.alignedTimeout != '\0') {
+      args.insert(args.begin() + 5, {"-D", std::string("execution.checkpointing.aligned-"
+                                                       "checkpoint-timeout=") +
+                                               mode.alignedTimeout});
+    }
+    RunResult result = strom(args, std::chrono::minutes(5));
     ASSERT_EQ(result.exitCode, 0) << result.out << result.err << logs();
     int uncommitted = 0;
     EXPECT_TRUE(committedLines(output, uncommitted) == expectedWindows(events));
@@ -290,13 +303,13 @@ TEST_F(ExactlyOnceTest, CheckpointsUnderBackPressureAlignedAndUnaligned) {
     std::printf(
         "[ back-pressure ] %s: %zu checkpoints, duration min %lld ms, median %lld ms, max %lld "
         "ms; %d with channel state, at most %lld bytes\n",
-        unaligned ? "unaligned" : "aligned", checkpoints.size(),
+        mode.name, checkpoints.size(),
         static_cast<long long>(millis.front()), static_cast<long long>(millis[millis.size() / 2]),
         static_cast<long long>(millis.back()), withChannelState,
         static_cast<long long>(maxChannelBytes));
-    if (unaligned) {
+    if (unaligned && *mode.alignedTimeout == '\0') {
       EXPECT_GT(withChannelState, 0) << "no unaligned checkpoint kept in-flight data";
-    } else {
+    } else if (!unaligned) {
       EXPECT_EQ(withChannelState, 0) << "an aligned checkpoint holds channel state";
     }
   }
