@@ -78,7 +78,31 @@ std::optional<BufferOrEvent> ResultSubpartition::poll(bool* priority) {
     lastPolledOvertaken_ = 0;
   }
   if (priority != nullptr) *priority = wasPriority;
+  if (item->isEvent() && item->event().type == EventType::kCheckpointBarrier) {
+    lastPolledBarrier_.store(item->event().value, std::memory_order_release);
+  }
   return item;
+}
+
+bool ResultSubpartition::prioritizeOwnBarrier(int64_t checkpointId, const Event& replacement,
+                                              const OvertakenVisitor& visitOvertaken) {
+  std::lock_guard lock(mu_);
+  for (size_t i = numPriority_; i < queue_.size(); ++i) {
+    const BufferOrEvent& item = queue_[i];
+    if (!item.isEvent() || item.event().type != EventType::kCheckpointBarrier ||
+        item.event().value != checkpointId) {
+      continue;
+    }
+    for (size_t j = numPriority_; j < i; ++j) visitOvertaken(queue_[j]);
+    queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+    queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(numPriority_),
+                  BufferOrEvent(replacement));
+    overtaken_.push_back(0);  // the producer persisted what it overtook
+    ++numPriority_;
+    if (listener_ != nullptr) listener_->notifyPriorityEvent(listenerChannelIndex_);
+    return true;
+  }
+  return false;
 }
 
 size_t ResultSubpartition::lastPolledOvertaken() const {

@@ -123,6 +123,14 @@ class ResultSubpartition {
   /// it is queued, else when it is added (unless a later barrier comes first). The consumer
   /// persists the items it overtook: lastPolledOvertaken() after polling it (consumer thread).
   void prioritizeBarrier(int64_t checkpointId);
+  /// Producer side of an alignment timeout: if barrier `checkpointId` is still queued, put
+  /// `replacement` (the barrier, now unaligned) ahead of the items queued before it, calling
+  /// `visitOvertaken` on each of them, oldest first (the producer's output channel state), and
+  /// return true; false if it has been polled already. Producer thread.
+  bool prioritizeOwnBarrier(int64_t checkpointId, const Event& replacement,
+                            const OvertakenVisitor& visitOvertaken);
+  /// Return the id of the last checkpoint barrier poll() returned, or -1. Any thread.
+  int64_t lastPolledBarrier() const { return lastPolledBarrier_.load(std::memory_order_acquire); }
   /// Return how many items the priority event returned by the last poll() overtook for the
   /// consumer (0 after addPriorityEvent() or another item; see prioritizeBarrier()): the next
   /// that many non-priority items poll() returns. Consumer thread.
@@ -151,7 +159,8 @@ class ResultSubpartition {
   size_t numPriority_ = 0;
   std::deque<size_t> overtaken_;
   int64_t prioritizeFrom_ = INT64_MAX;  // guarded by mu_; the barrier prioritizeBarrier() awaits
-  size_t lastPolledOvertaken_ = 0;      // consumer thread: of the last polled item
+  size_t lastPolledOvertaken_ = 0;      // guarded by mu_: of the last polled item
+  std::atomic<int64_t> lastPolledBarrier_{-1};
   DataAvailabilityListener* listener_ = nullptr;  // guarded by mu_; not owned
   int listenerChannelIndex_ = 0;                  // guarded by mu_
 };

@@ -161,6 +161,8 @@ struct Task::PendingStateEntry {
 /// and per output subpartition.
 struct Task::UnalignedSnapshot {
   int64_t checkpointId = -1;
+  int64_t timestamp = 0;  // the trigger time
+  int64_t deadline = 0;   // a held aligned snapshot (outputBarrier_): when its barriers turn
   std::vector<PendingStateEntry> entries;  // the operators' state
   Status error;                            // an operator's failed snapshot: declined at the end
   std::vector<std::string> input;
@@ -778,6 +780,8 @@ Status Task::runSourceLoop() {
     }
     int64_t nextTimer = fireProcessingTime(now);
     STROM_RETURN_IF_ERROR(checkStopped());
+    STROM_RETURN_IF_ERROR(checkOutputBarrier(now));
+    if (outputBarrier_ != nullptr) nextTimer = std::min(nextTimer, outputBarrier_->deadline);
     InputStatus status = detail::callNamingOperator(chain_.front()->node->name(),
                                                     [&] { return source_->emitNext(); });
     if (status == InputStatus::kEndOfInput) return checkStopped();
@@ -812,6 +816,8 @@ Status Task::runInputLoop() {
     // An aligned checkpoint that waited too long for its barriers turns unaligned.
     STROM_RETURN_IF_ERROR(barrierHandler_->checkAlignmentTimeout());
     nextTimer = std::min(nextTimer, barrierHandler_->alignmentDeadline());
+    STROM_RETURN_IF_ERROR(checkOutputBarrier(now));
+    if (outputBarrier_ != nullptr) nextTimer = std::min(nextTimer, outputBarrier_->deadline);
     if (inHand_) {
       // Reading a buffer stopped for a priority event (an unaligned barrier): handle the
       // priority events, then read on. Nothing else is polled meanwhile, so the rest of the
@@ -939,6 +945,9 @@ Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier, boo
   std::vector<PendingStateEntry> entries;
   Status snapshotError = snapshotOperators(barrier, entries);
   STROM_RETURN_IF_ERROR(checkStopped());
+  // A snapshot still held for its barriers in the outputs completes first: those barriers, which
+  // precede this one, turn unaligned now if they are still queued.
+  finishOutputBarrier(/*convert=*/true);
   if (final) {
     finalCheckpointId_ = barrier.checkpointId;
   } else if (!snapshotError.isOk()) {
@@ -988,6 +997,17 @@ Status Task::performCheckpoint(const checkpoint::CheckpointBarrier& barrier, boo
       STROM_RETURN_IF_ERROR(partition->status());
     }
     if (barrier.terminate) terminateCheckpointId_ = barrier.checkpointId;
+    if (barrier.type == checkpoint::CheckpointType::kAlignedTimeout &&
+        options_.alignedCheckpointTimeout.count() > 0 && !partitions_.empty()) {
+      // Held until its barrier left every output queue, or turned unaligned there at the
+      // timeout (checkOutputBarrier): only then is this task's state complete.
+      outputBarrier_ = std::make_unique<UnalignedSnapshot>();
+      outputBarrier_->checkpointId = barrier.checkpointId;
+      outputBarrier_->timestamp = barrier.timestamp;
+      outputBarrier_->deadline = barrier.timestamp + options_.alignedCheckpointTimeout.count();
+      outputBarrier_->entries = std::move(entries);
+      return Status::ok();
+    }
   }
   submitSnapshot(barrier.checkpointId, std::move(entries), std::move(snapshotError));
   return Status::ok();
@@ -1034,7 +1054,12 @@ std::pair<int, int> Task::gateChannel(int channel) const {
 
 Status Task::completeUnalignedSnapshot(int64_t checkpointId) {
   if (unaligned_ == nullptr || unaligned_->checkpointId != checkpointId) return Status::ok();
-  std::unique_ptr<UnalignedSnapshot> snapshot = std::move(unaligned_);
+  submitWithChannelState(std::move(unaligned_));
+  return Status::ok();
+}
+
+void Task::submitWithChannelState(std::unique_ptr<UnalignedSnapshot> snapshot) {
+  const int64_t checkpointId = snapshot->checkpointId;
   // Channel state belongs to the task; it is filed under the head operator's uid.
   const std::string& uid = chain_.front()->uid;
   auto add = [&](std::string name, std::string& bytes) {
@@ -1057,7 +1082,45 @@ Status Task::completeUnalignedSnapshot(int64_t checkpointId) {
     }
   }
   submitSnapshot(checkpointId, std::move(snapshot->entries), std::move(snapshot->error));
+}
+
+Status Task::checkOutputBarrier(int64_t now) {
+  if (outputBarrier_ == nullptr) return Status::ok();
+  const int64_t id = outputBarrier_->checkpointId;
+  bool sent = true;
+  for (const auto& partition : partitions_) {
+    for (int s = 0; s < partition->numSubpartitions() && sent; ++s) {
+      sent = partition->subpartition(s)->lastPolledBarrier() >= id;
+    }
+  }
+  if (!sent && now < outputBarrier_->deadline) return Status::ok();
+  finishOutputBarrier(/*convert=*/!sent);
   return Status::ok();
+}
+
+void Task::finishOutputBarrier(bool convert) {
+  if (outputBarrier_ == nullptr) return;
+  std::unique_ptr<UnalignedSnapshot> snapshot = std::move(outputBarrier_);
+  if (convert) {
+    // The alignment timed out at this producer: each barrier still queued overtakes the data
+    // ahead of it as an unaligned one, and that data becomes this task's output state.
+    const network::Event unaligned =
+        checkpoint::CheckpointBarrier{snapshot->checkpointId, snapshot->timestamp,
+                                      checkpoint::CheckpointType::kUnaligned}
+            .toEvent();
+    snapshot->output.resize(partitions_.size());
+    for (size_t p = 0; p < partitions_.size(); ++p) {
+      std::vector<std::string>& output = snapshot->output[p];
+      output.resize(static_cast<size_t>(partitions_[p]->numSubpartitions()));
+      for (int s = 0; s < partitions_[p]->numSubpartitions(); ++s) {
+        partitions_[p]->subpartition(s)->prioritizeOwnBarrier(
+            snapshot->checkpointId, unaligned, [&](const BufferOrEvent& item) {
+              checkpoint::appendChannelStateItem(output[static_cast<size_t>(s)], item);
+            });
+      }
+    }
+  }
+  submitWithChannelState(std::move(snapshot));
 }
 
 Status Task::restoreChannelState() {
@@ -1243,6 +1306,7 @@ void Task::forwardWatermark(int64_t watermark) {
 }
 
 Status Task::endOfInput() {
+  finishOutputBarrier(/*convert=*/true);  // no more loop turns to wait for its barriers
   // The final watermark: every pending event-time timer fires before the input ends.
   forwardWatermark(INT64_MAX);
   STROM_RETURN_IF_ERROR(checkStopped());

@@ -182,6 +182,15 @@ class Task {
   /// Unaligned: the input channel state of the pending snapshot is complete; submit it with
   /// the operators' state.
   Status completeUnalignedSnapshot(int64_t checkpointId);
+  /// Add `snapshot`'s channel state (the non-empty channels) to its entries and submit them.
+  void submitWithChannelState(std::unique_ptr<UnalignedSnapshot> snapshot);
+  /// The snapshot held for its kAlignedTimeout barriers (outputBarrier_): submit it once every
+  /// output queue polled its barrier, or at its deadline (epoch ms `now`) turn the barriers
+  /// still queued unaligned (finishOutputBarrier).
+  Status checkOutputBarrier(int64_t now);
+  /// Submit the held snapshot; with `convert`, first let every barrier of it still queued in an
+  /// output overtake the data ahead of it, which becomes the snapshot's output channel state.
+  void finishOutputBarrier(bool convert);
   /// Replay the restored channel state of an unaligned checkpoint: the output subpartitions'
   /// data first, then each input channel's, before any new input.
   Status restoreChannelState();
@@ -260,6 +269,9 @@ class Task {
   std::optional<InHandBuffer> inHand_;
   // The unaligned snapshot whose input channel state is still being collected.
   std::unique_ptr<UnalignedSnapshot> unaligned_;
+  // An aligned snapshot whose kAlignedTimeout barriers may still be queued in the outputs: the
+  // producer side of the alignment timeout (Flink times barriers out in its subpartitions).
+  std::unique_ptr<UnalignedSnapshot> outputBarrier_;
   // Restored channel state (name, bytes), replayed by restoreChannelState().
   std::vector<std::pair<std::string, std::string>> restoredChannelState_;
   std::string restoredChannelStateContext_;  // for messages: which restore it is

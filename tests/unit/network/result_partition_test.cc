@@ -298,6 +298,31 @@ TEST_F(ResultPartitionTest, prioritizedBarrierCountsTheItemsItOvertookForTheCons
   EXPECT_THAT(rest, ElementsAre("data:c", "barrier:4", "watermark:9", "barrier:6"));
 }
 
+TEST_F(ResultPartitionTest, producerTurnsItsQueuedBarrierIntoAPriorityEvent) {
+  ASSERT_OK_AND_ASSIGN(auto partition, ResultPartition::create(partitionId(), 1, *global_));
+  auto& subpartition = *partition->subpartition(0);
+  EXPECT_EQ(subpartition.lastPolledBarrier(), -1);
+  writeBytes(partition->channel(0), "a");
+  partition->emitEvent(barrierEvent(3));
+  writeBytes(partition->channel(0), "b");
+  partition->flushAll();
+  std::vector<std::string> visited;
+  const Event unaligned{EventType::kCheckpointBarrier, 3, 0, 2};
+  auto visit = [&](const BufferOrEvent& item) { visited.push_back(describe(item)); };
+  EXPECT_FALSE(subpartition.prioritizeOwnBarrier(2, unaligned, visit));  // not queued
+  EXPECT_TRUE(subpartition.prioritizeOwnBarrier(3, unaligned, visit));
+  EXPECT_THAT(visited, ElementsAre("data:a"));
+  bool priority = false;
+  auto first = subpartition.poll(&priority);
+  EXPECT_TRUE(priority);
+  EXPECT_EQ(first->event(), unaligned);
+  EXPECT_EQ(subpartition.lastPolledOvertaken(), 0u);  // the producer keeps what it overtook
+  EXPECT_EQ(subpartition.lastPolledBarrier(), 3);
+  EXPECT_EQ(describe(*subpartition.poll()), "data:a");
+  EXPECT_EQ(describe(*subpartition.poll()), "data:b");
+  EXPECT_FALSE(subpartition.prioritizeOwnBarrier(3, unaligned, visit));  // polled already
+}
+
 TEST_F(ResultPartitionTest, watermarksBehindAPriorityEventAreNotCoalescedIntoIt) {
   ASSERT_OK_AND_ASSIGN(auto partition, ResultPartition::create(partitionId(), 1, *global_));
   partition->emitPriorityEvent(barrierEvent(1), [](int, const BufferOrEvent&) {});
