@@ -881,6 +881,15 @@ void JobManager::deployAttempt(const std::string& jobId) {
     job.coordinator = std::move(coordinator).value();
     job.coordinatorStarted = false;
     deployments = buildDeployments(job);
+    // Decided here once for every task: whether to wait for a final checkpoint, and where state
+    // goes (the coordinator's directory).
+    TaskDeploymentDescriptor::Checkpointing checkpointing;
+    if (job.checkpointing) {
+      checkpointing.periodic = job.checkpointing->options.interval.count() > 0;
+      checkpointing.directory =
+          std::filesystem::absolute(job.checkpointing->checkpointsDir).string();
+    }
+    for (TaskDeploymentDescriptor& d : deployments) d.checkpointing = checkpointing;
     if (!restore->empty()) {
       for (TaskDeploymentDescriptor& d : deployments) {
         d.restore = std::make_shared<const checkpoint::proto::TaskRestore>(

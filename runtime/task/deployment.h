@@ -93,6 +93,13 @@ struct TaskDeploymentDescriptor {
   /// The state to restore (assigned to this subtask by the JobManager), or null for a fresh
   /// start.
   std::shared_ptr<const checkpoint::proto::TaskRestore> restore;
+  /// How the job checkpoints, as the JobManager decided it (with its coordinator), which the
+  /// task follows. Unset: the task reads the job's configuration (tests that deploy by hand).
+  struct Checkpointing {
+    bool periodic = false;  // the task waits at the end of its input for the final checkpoint
+    std::string directory;  // state.checkpoints.dir of the JobManager; "" for none
+  };
+  std::optional<Checkpointing> checkpointing;
 
   const graph::JobVertex& vertex() const {
     return jobGraph->vertices().at(static_cast<size_t>(attemptId.vertexId));

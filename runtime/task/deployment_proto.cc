@@ -90,6 +90,10 @@ void deploymentToProto(const TaskDeploymentDescriptor& descriptor,
     }
   }
   if (descriptor.restore) *out->mutable_restore() = *descriptor.restore;
+  if (descriptor.checkpointing) {
+    out->mutable_checkpointing()->set_periodic(descriptor.checkpointing->periodic);
+    out->mutable_checkpointing()->set_directory(descriptor.checkpointing->directory);
+  }
 }
 
 Result<TaskDeploymentDescriptor> deploymentFromProto(const rpc::TaskDeploymentDescriptor& proto) {
@@ -106,6 +110,15 @@ Result<TaskDeploymentDescriptor> deploymentFromProto(const rpc::TaskDeploymentDe
   if (proto.has_restore()) {
     STROM_RETURN_IF_ERROR(checkTaskRestore(proto.restore(), name));
     d.restore = std::make_shared<const checkpoint::proto::TaskRestore>(proto.restore());
+  }
+  if (proto.has_checkpointing()) {
+    const std::string& directory = proto.checkpointing().directory();
+    if (!directory.empty() && directory.front() != '/') {
+      return Status::invalidArgument(name + ": checkpoint directory '" + directory +
+                                     "' is not absolute");
+    }
+    d.checkpointing =
+        TaskDeploymentDescriptor::Checkpointing{proto.checkpointing().periodic(), directory};
   }
   d.jobInformation =
       std::make_shared<const JobInformation>(jobInformationFromProto(proto.job_information()));

@@ -267,8 +267,14 @@ Result<std::unique_ptr<Task>> Task::create(TaskDeploymentDescriptor descriptor,
                          descriptor.jobGraph->configuration().getDuration(
                              "execution.checkpointing.interval", std::chrono::milliseconds(0)));
   std::unique_ptr<Task> task(new Task(std::move(descriptor), services, options));
-  task->checkpointingEnabled_ = interval.count() > 0;
-  task->checkpointBaseDir_ = configuration.getString("state.checkpoints.dir", "");
+  if (task->descriptor_.checkpointing) {
+    // The JobManager's decision: its coordinator runs the final checkpoint this task waits for.
+    task->checkpointingEnabled_ = task->descriptor_.checkpointing->periodic;
+    task->checkpointBaseDir_ = task->descriptor_.checkpointing->directory;
+  } else {
+    task->checkpointingEnabled_ = interval.count() > 0;
+    task->checkpointBaseDir_ = configuration.getString("state.checkpoints.dir", "");
+  }
   task->configuration_ = std::move(configuration);
   for (const ResultPartitionDescriptor& out : task->descriptor_.outputs) {
     auto partition =

@@ -19,6 +19,9 @@
 #include <utility>
 #include <vector>
 
+#include "graph/job_graph.h"
+#include "graph/stream_graph.h"
+#include "runtime/minicluster/mini_cluster.h"
 #include "testutil/status_matchers.h"
 
 namespace strom {
@@ -177,6 +180,36 @@ TEST_F(ExactlyOnceFileSinkTest, aJobFailingAfterACommitRestoresAndCommitsEveryRe
   ASSERT_OK(env.execute("exactly once file sink").status());
 
   EXPECT_GT(attemptsSeen.load(std::memory_order_relaxed), 2) << "the job did not restart";
+  int inProgress = 0;
+  std::vector<int64_t> values = committed(out, inProgress);
+  std::vector<int64_t> expected;
+  for (int64_t x = 1; x <= kCount; ++x) expected.push_back(x);
+  EXPECT_EQ(values, expected);
+  EXPECT_EQ(inProgress, 0);
+}
+
+// Checkpointing set in the cluster's configuration only (not by the job): the JobManager's
+// coordinator checkpoints the job, and its tasks, told so in their deployment, wait for the
+// final checkpoint, so the last records are committed too.
+TEST_F(ExactlyOnceFileSinkTest, checkpointingSetOnlyInTheClusterConfigurationCommitsEverything) {
+  const std::string out = (root_ / "out").string();
+  runtime::MiniCluster::Options options;
+  options.numberOfTaskManagers = 2;
+  options.configuration.set("execution.checkpointing.interval", "20 ms");
+  options.configuration.set("state.checkpoints.dir", (root_ / "checkpoints").string());
+  ASSERT_OK_AND_ASSIGN(auto cluster, runtime::MiniCluster::start(options));
+
+  Configuration jobConfig;  // no checkpoint keys
+  StreamExecutionEnvironment env(jobConfig);
+  env.fromSequence(1, kCount).sinkTo(std::make_shared<FileSink<int64_t>>(out), "Parts");
+  ASSERT_OK_AND_ASSIGN(auto streamGraph, graph::StreamGraph::create(env.transformations(), 2, 128));
+  ASSERT_OK_AND_ASSIGN(auto job,
+                       graph::JobGraph::create(std::move(streamGraph), "cluster-set", jobConfig));
+  runtime::JobManager& jm = cluster->jobManager();
+  ASSERT_OK_AND_ASSIGN(std::string jobId, jm.submitJob(job));
+  ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo info,
+                       jm.waitForJobTermination(jobId, std::chrono::seconds(60)));
+  ASSERT_EQ(info.status, runtime::JobStatus::kFinished) << info.failure.toString();
   int inProgress = 0;
   std::vector<int64_t> values = committed(out, inProgress);
   std::vector<int64_t> expected;

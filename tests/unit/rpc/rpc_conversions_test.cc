@@ -298,6 +298,32 @@ TEST(RpcConversionsTest, deploymentRestoreRoundTrips) {
   EXPECT_EQ(freshCopy.restore, nullptr);
 }
 
+TEST(RpcConversionsTest, deploymentCheckpointingRoundTripsAndARelativeDirectoryIsRejected) {
+  runtime::TaskDeploymentDescriptor d;
+  d.attemptId = runtime::ExecutionAttemptId{"job-1", 1, 2, 4};
+  d.jobInformation = std::make_shared<runtime::JobInformation>();
+  rpc::TaskDeploymentDescriptor unset;
+  runtime::deploymentToProto(d, &unset);
+  EXPECT_FALSE(unset.has_checkpointing());
+  ASSERT_OK_AND_ASSIGN(runtime::TaskDeploymentDescriptor unsetCopy,
+                       runtime::deploymentFromProto(throughTheWire(unset)));
+  EXPECT_FALSE(unsetCopy.checkpointing.has_value());
+
+  d.checkpointing = runtime::TaskDeploymentDescriptor::Checkpointing{true, "/shared/checkpoints"};
+  rpc::TaskDeploymentDescriptor proto;
+  runtime::deploymentToProto(d, &proto);
+  ASSERT_OK_AND_ASSIGN(runtime::TaskDeploymentDescriptor copy,
+                       runtime::deploymentFromProto(throughTheWire(proto)));
+  ASSERT_TRUE(copy.checkpointing.has_value());
+  EXPECT_TRUE(copy.checkpointing->periodic);
+  EXPECT_EQ(copy.checkpointing->directory, "/shared/checkpoints");
+
+  proto.mutable_checkpointing()->set_directory("relative/checkpoints");
+  auto relative = runtime::deploymentFromProto(proto);
+  ASSERT_STATUS(StatusCode::kInvalidArgument, relative);
+  EXPECT_THAT(relative.status().message(), HasSubstr("'relative/checkpoints'"));
+}
+
 TEST(RpcConversionsTest, malformedRestoresAreRejectedNamingTheCheck) {
   rpc::TaskDeploymentDescriptor proto;
   runtime::executionAttemptIdToProto(runtime::ExecutionAttemptId{"job-1", 0, 0, 1},
