@@ -258,7 +258,7 @@ void ResultPartition::flushAll() {
   for (int i = 0; i < numSubpartitions(); ++i) flushChannel(i);
 }
 
-void ResultPartition::emitEvent(const Event& event) {
+void ResultPartition::addEventToAll(const std::function<void(ResultSubpartition&)>& add) {
   if (finished_) {
     fail(Status::internal("result partition " + id_.toString() + ": event after finish()"));
     return;
@@ -266,23 +266,21 @@ void ResultPartition::emitEvent(const Event& event) {
   for (int i = 0; i < numSubpartitions(); ++i) {
     flushChannel(i);
     if (closed_.load(std::memory_order_acquire)) continue;
-    subpartitions_[i]->add(event);
+    add(*subpartitions_[i]);
   }
+}
+
+void ResultPartition::emitEvent(const Event& event) {
+  addEventToAll([&](ResultSubpartition& subpartition) { subpartition.add(event); });
 }
 
 void ResultPartition::emitPriorityEvent(
     const Event& event,
     const std::function<void(int subpartition, const BufferOrEvent& item)>& visitOvertaken) {
-  if (finished_) {
-    fail(Status::internal("result partition " + id_.toString() + ": event after finish()"));
-    return;
-  }
-  for (int i = 0; i < numSubpartitions(); ++i) {
-    flushChannel(i);
-    if (closed_.load(std::memory_order_acquire)) continue;
-    subpartitions_[i]->addPriorityEvent(
-        event, [&](const BufferOrEvent& item) { visitOvertaken(i, item); });
-  }
+  addEventToAll([&](ResultSubpartition& subpartition) {
+    subpartition.addPriorityEvent(
+        event, [&](const BufferOrEvent& item) { visitOvertaken(subpartition.index(), item); });
+  });
 }
 
 void ResultPartition::emitEventTo(int index, const Event& event) {

@@ -245,6 +245,9 @@ class ResultPartition final : public PartitionWriter {
   void fail(Status status);
   /// Enqueue channel `index`'s current buffer if it has one (task thread).
   void flushChannel(int index);
+  /// Flush each channel, then `add` an event to its subpartition (task thread). Fails the
+  /// partition after finish().
+  void addEventToAll(const std::function<void(ResultSubpartition&)>& add);
 
   const ResultPartitionId id_;
   std::shared_ptr<LocalBufferPool> bufferPool_;

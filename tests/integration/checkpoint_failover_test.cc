@@ -127,6 +127,16 @@ class GatedSequence final : public Source<int64_t> {
   std::shared_ptr<Gate> gate_;
 };
 
+/// Wait until job `jobId` restarted at least once and runs again.
+bool restartedAndRunning(runtime::JobManager& jm, const std::string& jobId) {
+  return testing::eventually(
+      [&] {
+        auto info = jm.jobStatus(jobId);
+        return info.isOk() && info->restarts >= 1 && info->status == runtime::JobStatus::kRunning;
+      },
+      seconds(60));
+}
+
 class CheckpointFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -188,12 +198,7 @@ TEST_F(CheckpointFailoverTest, lostTaskManagerRestoresTheLatestCheckpointAndGive
   ASSERT_TRUE(testing::eventually([&] { return latestId() > before; }, seconds(60)));
 
   cluster->testingLoseTaskManager(0);
-  ASSERT_TRUE(testing::eventually(
-      [&] {
-        auto info = jm.jobStatus(jobId);
-        return info.isOk() && info->restarts >= 1 && info->status == runtime::JobStatus::kRunning;
-      },
-      seconds(60)));
+  ASSERT_TRUE(restartedAndRunning(jm, jobId));
   gate->allowed = kRecords;
   ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo info,
                        jm.waitForJobTermination(jobId, std::chrono::seconds(60)));
@@ -282,12 +287,7 @@ TEST_F(CheckpointFailoverTest, unalignedCheckpointsKeepTheInFlightDataAndRestore
       },
       seconds(60)));
   cluster->testingLoseTaskManager(0);
-  ASSERT_TRUE(testing::eventually(
-      [&] {
-        auto info = jm.jobStatus(jobId);
-        return info.isOk() && info->restarts >= 1 && info->status == runtime::JobStatus::kRunning;
-      },
-      seconds(60)));
+  ASSERT_TRUE(restartedAndRunning(jm, jobId));
   // End the input a little beyond what was emitted: the restored sources start before it.
   const int64_t total = gate->maxEmitted.load() + 20000;
   gate->total = total;

@@ -138,6 +138,16 @@ class ExactlyOnceFileSinkTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   /// Every committed line, as numbers, sorted; `inProgress` counts the other files.
+  /// The committed part files of `dir` hold 1..kCount exactly once, and nothing is in progress.
+  void expectEveryValueCommittedOnce(const std::string& dir) const {
+    int inProgress = 0;
+    std::vector<int64_t> values = committed(dir, inProgress);
+    std::vector<int64_t> expected;
+    for (int64_t x = 1; x <= kCount; ++x) expected.push_back(x);
+    EXPECT_EQ(values, expected);
+    EXPECT_EQ(inProgress, 0);
+  }
+
   std::vector<int64_t> committed(const std::string& dir, int& inProgress) const {
     std::vector<int64_t> values;
     inProgress = 0;
@@ -180,12 +190,7 @@ TEST_F(ExactlyOnceFileSinkTest, aJobFailingAfterACommitRestoresAndCommitsEveryRe
   ASSERT_OK(env.execute("exactly once file sink").status());
 
   EXPECT_GT(attemptsSeen.load(std::memory_order_relaxed), 2) << "the job did not restart";
-  int inProgress = 0;
-  std::vector<int64_t> values = committed(out, inProgress);
-  std::vector<int64_t> expected;
-  for (int64_t x = 1; x <= kCount; ++x) expected.push_back(x);
-  EXPECT_EQ(values, expected);
-  EXPECT_EQ(inProgress, 0);
+  expectEveryValueCommittedOnce(out);
 }
 
 // Checkpointing set in the cluster's configuration only (not by the job): the JobManager's
@@ -210,12 +215,7 @@ TEST_F(ExactlyOnceFileSinkTest, checkpointingSetOnlyInTheClusterConfigurationCom
   ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo info,
                        jm.waitForJobTermination(jobId, std::chrono::seconds(60)));
   ASSERT_EQ(info.status, runtime::JobStatus::kFinished) << info.failure.toString();
-  int inProgress = 0;
-  std::vector<int64_t> values = committed(out, inProgress);
-  std::vector<int64_t> expected;
-  for (int64_t x = 1; x <= kCount; ++x) expected.push_back(x);
-  EXPECT_EQ(values, expected);
-  EXPECT_EQ(inProgress, 0);
+  expectEveryValueCommittedOnce(out);
 }
 
 }  // namespace
