@@ -214,10 +214,7 @@ Status BarrierHandler::switchToUnaligned() {
     Channel& state = channels_[c];
     // A blocked channel's held items follow its barrier: processed now, not persisted.
     state.blocked = false;
-    while (!state.held.empty()) {
-      replay_.emplace_back(static_cast<int>(c), std::move(state.held.front()));
-      state.held.pop_front();
-    }
+    replayHeld(c);
     state.recording = !state.barrierSeen && !state.ended;
   }
   STROM_RETURN_IF_ERROR(snapshot_(current_));
@@ -237,6 +234,14 @@ Status BarrierHandler::completeIfAligned() {
   return unaligned ? channelState_.complete(barrier.checkpointId) : snapshot_(barrier);
 }
 
+void BarrierHandler::replayHeld(size_t channel) {
+  std::deque<Item>& held = channels_[channel].held;
+  while (!held.empty()) {
+    replay_.emplace_back(static_cast<int>(channel), std::move(held.front()));
+    held.pop_front();
+  }
+}
+
 void BarrierHandler::release() {
   pending_ = false;
   unaligned_ = false;
@@ -248,10 +253,7 @@ void BarrierHandler::release() {
     state.blocked = false;
     state.recording = false;
     state.overtakenLeft = 0;
-    while (!state.held.empty()) {
-      replay_.emplace_back(static_cast<int>(c), std::move(state.held.front()));
-      state.held.pop_front();
-    }
+    replayHeld(c);
   }
 }
 

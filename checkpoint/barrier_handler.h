@@ -207,6 +207,8 @@ class BarrierHandler {
   Status completeIfAligned();
   /// End the pending checkpoint; move every held item to replay_.
   void release();
+  /// Move `channel`'s held items to replay_, in order.
+  void replayHeld(size_t channel);
 
   const CheckpointingMode mode_;
   Deliver deliver_;

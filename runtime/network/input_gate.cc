@@ -87,7 +87,10 @@ std::optional<std::pair<int, BufferOrEvent>> InputGate::pollPriority() {
 }
 
 std::optional<std::pair<int, BufferOrEvent>> InputGate::pollNext() {
-  if (auto next = pollPriority()) return next;
+  // The atomic spares the lock on every item while no priority event waits.
+  if (hasPriorityEvent()) {
+    if (auto next = pollPriority()) return next;
+  }
   for (;;) {
     int channelIndex;
     {
