@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -166,6 +167,130 @@ Result<std::string> readStateHandle(const fs::path& rootDir, const proto::StateH
                               " state of operator '" + handle.operator_uid() + "')");
   }
   return bytes;
+}
+
+namespace {
+
+// Copy `length` bytes of `in` from `offset` to the new file `target`, hashing them; return the
+// XXH3-64 of the bytes. `what` names the source in errors.
+Result<uint64_t> copyRange(int in, uint64_t offset, uint64_t length, const fs::path& target,
+                           const std::string& what) {
+  int out = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) {
+    return Status::ioError("cannot create '" + target.string() + "': " + errnoText(errno));
+  }
+  auto fail = [&](Status status) {
+    ::close(out);
+    std::error_code ignored;
+    fs::remove(target, ignored);
+    return status;
+  };
+  XXH3_state_t* hash = XXH3_createState();
+  XXH3_64bits_reset(hash);
+  std::string buffer(size_t{1} << 20, '\0');
+  uint64_t done = 0;
+  Status status;
+  while (done < length && status.isOk()) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), length - done));
+    ssize_t n = ::pread(in, buffer.data(), want, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {
+      status = Status::corruption(what + " is truncated while reading");
+    } else if (n < 0) {
+      status = Status::ioError("cannot read " + what + ": " + errnoText(errno));
+    } else {
+      XXH3_64bits_update(hash, buffer.data(), static_cast<size_t>(n));
+      status = writeAll(out, std::string_view(buffer.data(), static_cast<size_t>(n)), target);
+      done += static_cast<uint64_t>(n);
+    }
+  }
+  const uint64_t checksum = XXH3_64bits_digest(hash);
+  XXH3_freeState(hash);
+  if (!status.isOk()) return fail(std::move(status));
+  if (::fsync(out) != 0) {
+    return fail(Status::ioError("cannot sync '" + target.string() + "': " + errnoText(errno)));
+  }
+  if (::close(out) != 0) {
+    std::error_code ignored;
+    fs::remove(target, ignored);
+    return Status::ioError("cannot close '" + target.string() + "': " + errnoText(errno));
+  }
+  return checksum;
+}
+
+}  // namespace
+
+Result<proto::StateHandle> uploadSharedFile(const fs::path& jobDir, const fs::path& source,
+                                            const std::string& relativePath) {
+  const fs::path target = jobDir / relativePath;
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) {
+    return Status::ioError("cannot create directory '" + target.parent_path().string() +
+                           "': " + ec.message());
+  }
+  int in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    return Status::ioError("cannot open '" + source.string() + "': " + errnoText(errno));
+  }
+  struct stat info {};
+  if (::fstat(in, &info) != 0) {
+    int error = errno;
+    ::close(in);
+    return Status::ioError("cannot stat '" + source.string() + "': " + errnoText(error));
+  }
+  const uint64_t size = static_cast<uint64_t>(info.st_size);
+  Result<uint64_t> checksum = copyRange(in, 0, size, target, "'" + source.string() + "'");
+  ::close(in);
+  if (!checksum.isOk()) return checksum.status();
+  proto::StateHandle handle;
+  handle.set_path(relativePath);
+  handle.set_offset(0);
+  handle.set_length(size);
+  handle.set_checksum(*checksum);
+  return handle;
+}
+
+Status copyStateHandleToFile(const fs::path& rootDir, const proto::StateHandle& handle,
+                             const fs::path& target) {
+  if (!staysBelowRoot(handle.path())) {
+    return Status::corruption("state handle path '" + handle.path() + "' is not relative to '" +
+                              rootDir.string() + "' (absolute, empty, or with '.' or '..')");
+  }
+  const fs::path path = rootDir / handle.path();
+  const std::string name = "state file '" + path.string() + "'";
+  int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    int error = errno;
+    if (error == ENOENT) return Status::notFound(name + " is missing");
+    return Status::ioError("cannot open " + name + ": " + errnoText(error));
+  }
+  struct stat info {};
+  if (::fstat(in, &info) != 0) {
+    int error = errno;
+    ::close(in);
+    return Status::ioError("cannot stat " + name + ": " + errnoText(error));
+  }
+  const uint64_t size = static_cast<uint64_t>(info.st_size);
+  if (handle.offset() > size || handle.length() > size - handle.offset()) {
+    ::close(in);
+    return Status::corruption(name + " is truncated: it holds " + std::to_string(size) +
+                              " bytes, the handle needs " + std::to_string(handle.offset()) +
+                              " + " + std::to_string(handle.length()));
+  }
+  Result<uint64_t> checksum = copyRange(in, handle.offset(), handle.length(), target, name);
+  ::close(in);
+  if (!checksum.isOk()) return checksum.status();
+  if (*checksum != handle.checksum()) {
+    std::error_code ignored;
+    fs::remove(target, ignored);
+    return Status::corruption(name + ": checksum mismatch in bytes " +
+                              std::to_string(handle.offset()) + ".." +
+                              std::to_string(handle.offset() + handle.length()) + " (" +
+                              handle.kind() + " state of operator '" + handle.operator_uid() +
+                              "', file '" + handle.name() + "')");
+  }
+  return Status::ok();
 }
 
 std::string encodeOperatorStateElements(std::span<const std::string> elements) {

@@ -62,6 +62,26 @@ Result<proto::SubtaskState> writeTaskStateFile(const std::filesystem::path& jobD
 Result<std::string> readStateHandle(const std::filesystem::path& rootDir,
                                     const proto::StateHandle& handle);
 
+/// The handle kind of the RocksDB backend's keyed state files: one handle per file of a
+/// RocksDB checkpoint, `name` being the file's name there. SST files are in `shared/`
+/// (uploadSharedFile), the others inline in the task state file.
+inline constexpr std::string_view kRocksDbStateKind = "keyed-rocksdb";
+
+/// Copy the local file `source` to `<jobDir>/<relativePath>` (creating its directory; the file
+/// must not exist), fsync it, and return a handle for all of it: path, offset 0, length and
+/// XXH3-64 checksum (the other fields are the caller's). IOError naming the file otherwise; a
+/// partial copy is removed. Blocking file IO: not for the task thread.
+Result<proto::StateHandle> uploadSharedFile(const std::filesystem::path& jobDir,
+                                            const std::filesystem::path& source,
+                                            const std::string& relativePath);
+
+/// Copy the bytes `handle` describes, below `rootDir`, to the new local file `target`, checking
+/// them as readStateHandle does (path below the root, NotFound, truncation, checksum) without
+/// holding them in memory. Errors name the state file; a partial copy is removed.
+Status copyStateHandleToFile(const std::filesystem::path& rootDir,
+                             const proto::StateHandle& handle,
+                             const std::filesystem::path& target);
+
 /// Encode the elements of one operator state as one handle's bytes:
 ///   operator-state := varint(count) element{count}
 ///   element        := varint(length) byte{length}

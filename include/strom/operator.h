@@ -253,6 +253,7 @@ class OutputTag {
 };
 
 class Configuration;
+class KeyedStateStore;
 
 /// What the runtime offers one operator instance. Implemented by the task; valid from open()
 /// to close(); used only on the task's thread.
@@ -279,6 +280,14 @@ class OperatorContext {
   virtual const Configuration& configuration() const = 0;
   /// Return this operator instance's metrics (counters reported when the job finishes).
   virtual MetricGroup& metricGroup() = 0;
+  /// Return the store for this operator instance's keyed state when the job's state backend is
+  /// RocksDB (`state.backend.type: rocksdb`), or nullptr for the heap backend. The first call
+  /// creates the store, already holding the state of the checkpoint the task restores from
+  /// (its key groups of this subtask); the context owns it. Errors name the store's directory
+  /// or the checkpoint file that could not be restored.
+  virtual Result<KeyedStateStore*> keyedStateStore() {
+    return static_cast<KeyedStateStore*>(nullptr);
+  }
 };
 
 /// How the elements of one operator state (state not tied to a key) are handed out when a job

@@ -101,11 +101,26 @@ class Keying {
   Keying(const Keying& other) : selector_(other.selector_) {}
 
   void open(OperatorContext& context) {
+    context_ = &context;
     maxParallelism_ = context.maxParallelism();
     backend_ = std::make_unique<HeapKeyedStateBackend<K>>(
         KeyGroupRange::forOperator(maxParallelism_, context.parallelism(), context.subtaskIndex()),
         maxParallelism_);
     snapshotter_ = std::make_unique<KeyedStateSnapshotter<K>>(*backend_);
+    // The RocksDB backend: the states registered from now on cache their values over the
+    // store. An error is reported by initializeState (restoreKeyedState), which always follows.
+    Result<KeyedStateStore*> store = context.keyedStateStore();
+    if (!store.isOk()) {
+      storeError_ = store.status();
+    } else if (*store != nullptr) {
+      if constexpr (Serializable<K>) {
+        backend_->attachStore(**store, (*store)->maxCachedKeys());
+      } else {
+        storeError_ = Status::invalidArgument(
+            "the RocksDB state backend needs a TypeSerializer for the key type " +
+            detail::serializerIdentity<K>());
+      }
+    }
   }
   /// Include `queue` in the keyed-state snapshots under `name` (unique per operator). Call in
   /// open(), after this Keying's open(); the queue must outlive the operator's use of it.
@@ -118,6 +133,8 @@ class Keying {
   /// TypeSerializer, or when the key type has none.
   Status snapshotKeyedState(StateSnapshotContext& context) {
     if constexpr (Serializable<K>) {
+      // RocksDB backend: the cache's changes go into the store, whose files the task takes.
+      STROM_RETURN_IF_ERROR(backend_->flushToStore());
       STROM_ASSIGN_OR_RETURN(std::string bytes, snapshotter_->snapshot());
       context.addKeyedState(std::move(bytes));
       return Status::ok();
@@ -130,6 +147,7 @@ class Keying {
   /// `context` (none: a fresh start, or an operator that was not keyed). Every state must be
   /// registered and every queue added by then. Errors: KeyedStateSnapshotter::restore's.
   Status restoreKeyedState(StateInitializationContext& context) {
+    STROM_RETURN_IF_ERROR(storeError_);
     if (context.keyedState().empty()) return Status::ok();
     if constexpr (Serializable<K>) {
       return snapshotter_->restore(context.keyedState());
@@ -151,13 +169,25 @@ class Keying {
   const K& currentKey() const { return backend_->currentKey(); }
   /// Leave no key current (keyed state then throws when accessed).
   void clearKey() { backend_->clearCurrentKey(); }
-  /// Read the clock once per batch, for state TTL.
+  /// Read the clock once per batch, for state TTL; with the RocksDB backend, bound the cache.
   void beginBatch(OperatorContext& context) {
     backend_->setCurrentTime(context.currentProcessingTime());
+    maybeEvict();
+  }
+  /// With the RocksDB backend, evict the cache if it holds too many keys (between records that
+  /// hold no pointer into state, such as between timers). A failed write-back fails the task.
+  void maybeEvict() {
+    if (backend_->store() == nullptr) [[likely]] {
+      return;
+    }
+    Status status = backend_->maybeEvictCache();
+    if (!status.isOk()) context_->failTask(std::move(status));
   }
 
  private:
   KeySelector selector_;
+  OperatorContext* context_ = nullptr;
+  Status storeError_;  // from open(): reported by restoreKeyedState
   std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
   std::unique_ptr<KeyedStateSnapshotter<K>> snapshotter_;  // over backend_
   int maxParallelism_ = kDefaultMaxParallelism;

@@ -359,9 +359,10 @@ class ListState final : public detail::StateBase {
     return lists_[id];
   }
 
-  /// Append `value` to the current key's list.
+  /// Append `value` to the current key's list. With the RocksDB backend this does not read
+  /// the stored list: the element is merged into it when the backend writes back.
   void add(T value) {
-    const uint32_t id = keyId(true);
+    const uint32_t id = appendKeyId();
     if (id >= lists_.size()) [[unlikely]] {
       grow(id);
     }
@@ -371,13 +372,14 @@ class ListState final : public detail::StateBase {
     if (ttlPolicy().enabled()) [[unlikely]] {
       lastAccess_[id].push_back(now());
     }
+    markDirty(id);
     if (wasEmpty) noteFilled(id);
   }
 
   /// Append all of `values` to the current key's list.
   void addAll(std::vector<T> values) {
     if (values.empty()) return;
-    const uint32_t id = keyId(true);
+    const uint32_t id = appendKeyId();
     if (id >= lists_.size()) [[unlikely]] {
       grow(id);
     }
@@ -393,6 +395,7 @@ class ListState final : public detail::StateBase {
     if (ttlPolicy().enabled()) [[unlikely]] {
       lastAccess_[id].insert(lastAccess_[id].end(), count, now());
     }
+    markDirty(id);
     if (wasEmpty) noteFilled(id);
   }
 
@@ -412,6 +415,7 @@ class ListState final : public detail::StateBase {
     if (ttlPolicy().enabled()) [[unlikely]] {
       lastAccess_[id].assign(count, now());
     }
+    markDirty(id);
     if (wasEmpty) noteFilled(id);
   }
 
@@ -420,6 +424,7 @@ class ListState final : public detail::StateBase {
     const uint32_t id = keyId(false);
     if (id >= lists_.size() || lists_[id].empty()) return;
     release(id);
+    markDirty(id);
     noteEmptied(id);
   }
 
@@ -464,11 +469,108 @@ class ListState final : public detail::StateBase {
       const bool wasEmpty = lists_[id].empty();
       lists_[id] = std::move(values);
       if (ttlPolicy().enabled()) lastAccess_[id] = std::move(stamps);
+      markDirty(id);
       if (wasEmpty) noteFilled(id);
       return true;
     } else {
       return in.fail();
     }
+  }
+
+  // ---- Store mode. The stored list is the concatenation of its elements' records,
+  // varint(n) element{n} with element := T [lastAccess:i64] (keyed_state_store.h).
+
+  // The key id for add(): in store mode the list is not loaded; its elements so far are then
+  // pending appends (kPending) that loadFromStore() puts after the stored ones.
+  uint32_t appendKeyId() {
+    if (stateStore() == nullptr) [[likely]] {
+      return keyId(true);
+    }
+    const uint32_t id = keyIdForAppend();
+    if ((storeFlags(id) & kLoaded) == 0) storeFlags(id) |= kPending;
+    return id;
+  }
+
+  void loadFromStore(uint32_t id) override {
+    if constexpr (Serializable<T>) {
+      Result<bool> found = stateStore()->get(storeColumn(), currentStoreKey(), buffer_);
+      if (!found.isOk()) throwStoreError(found.status());
+      storeFlags(id) &= static_cast<uint8_t>(~kPending);
+      if (!*found) return;
+      std::vector<T> values;
+      std::vector<int64_t> stamps;
+      DataInput in(buffer_);
+      while (in.remaining() != 0) {
+        uint64_t length = 0;
+        std::string_view record;
+        T element{};
+        int64_t lastAccess = 0;
+        if (!in.readVarint(length) || length > in.remaining() || !in.readView(length, record)) {
+          throwCorruptStoredValue();
+        }
+        DataInput elementIn(record);
+        if (!TypeSerializer<T>::deserialize(elementIn, element) ||
+            (ttlPolicy().enabled() && !elementIn.readFixed(lastAccess)) ||
+            elementIn.remaining() != 0) {
+          throwCorruptStoredValue();
+        }
+        values.push_back(std::move(element));
+        if (ttlPolicy().enabled()) stamps.push_back(lastAccess);
+      }
+      if (values.empty()) return;
+      if (id >= lists_.size()) grow(id);
+      std::vector<T>& list = lists_[id];
+      const bool wasEmpty = list.empty();
+      // Pending appends (if any) come after the stored elements.
+      values.insert(values.end(), std::make_move_iterator(list.begin()),
+                    std::make_move_iterator(list.end()));
+      list = std::move(values);
+      if (ttlPolicy().enabled()) {
+        stamps.insert(stamps.end(), lastAccess_[id].begin(), lastAccess_[id].end());
+        lastAccess_[id] = std::move(stamps);
+      }
+      if (wasEmpty) noteFilled(id);
+    }
+  }
+
+  void writeDirtyToStore(const std::vector<std::string>& keyBytes, std::string& scratch) override {
+    if constexpr (Serializable<T>) {
+      for (const uint32_t id : dirtyKeyIds()) {
+        uint8_t& flags = storeFlags(id);
+        const bool pending = (flags & kPending) != 0;
+        flags &= static_cast<uint8_t>(~(kDirty | kPending));
+        const std::vector<T>& list = lists_[id];
+        if (list.empty()) {
+          if (!pending) stateStore()->remove(storeColumn(), keyBytes[id]);
+          continue;
+        }
+        scratch.clear();
+        DataOutput out(scratch);
+        for (size_t i = 0; i < list.size(); ++i) {
+          element_.clear();
+          DataOutput elementOut(element_);
+          TypeSerializer<T>::serialize(list[i], elementOut);
+          if (ttlPolicy().enabled()) elementOut.writeFixed(lastAccess_[id][i]);
+          out.writeVarint(element_.size());
+          out.write(element_.data(), element_.size());
+        }
+        if (pending) {
+          // Appends to a list that was never read: merge them, and forget them here (the
+          // next access loads the whole list).
+          stateStore()->merge(storeColumn(), keyBytes[id], scratch);
+          release(id);
+          flags &= static_cast<uint8_t>(~kLoaded);
+        } else {
+          stateStore()->put(storeColumn(), keyBytes[id], scratch);
+        }
+      }
+    }
+  }
+
+  void evictAll() override {
+    lists_.clear();
+    lastAccess_.clear();
+    resetStoreFlags();
   }
 
   bool dropExpiredFor(uint32_t keyId, int64_t nowMillis) override {
@@ -482,7 +584,9 @@ class ListState final : public detail::StateBase {
   const std::vector<T>& readWithTtl(uint32_t id) {
     const int64_t nowMillis = now();
     if (!ttlPolicy().returnExpired) {
+      const size_t before = lists_[id].size();
       removeExpired(id, nowMillis);
+      if (lists_[id].size() != before) markDirty(id);
       if (lists_[id].empty()) {
         release(id);
         noteEmptied(id);
@@ -493,6 +597,7 @@ class ListState final : public detail::StateBase {
       for (int64_t& lastAccess : lastAccess_[id]) {
         if (!ttlPolicy().isExpired(lastAccess, nowMillis)) lastAccess = nowMillis;
       }
+      markDirty(id);
     }
     return lists_[id];
   }
@@ -527,6 +632,8 @@ class ListState final : public detail::StateBase {
   std::vector<std::vector<T>> lists_;             // by key id
   std::vector<std::vector<int64_t>> lastAccess_;  // by key id, per element; only with TTL
   const std::vector<T> empty_;
+  std::string buffer_;   // store mode: reused by loadFromStore
+  std::string element_;  // store mode: one element's record, reused
 };
 
 /// A map from user keys UK to values UV per key (Flink's MapState), stored as a flat hash map
@@ -563,11 +670,15 @@ class MapState final : public detail::StateBase {
     if (ttlPolicy().enabled()) [[unlikely]] {
       if (isExpired(entry->lastAccess)) {
         if (ttlPolicy().returnExpired) return &entry->value;
+        touched(id, key);
         map.erase(key, hash);
         if (map.empty()) emptied(id);
         return nullptr;
       }
-      if (ttlPolicy().updateOnRead) entry->lastAccess = now();
+      if (ttlPolicy().updateOnRead) {
+        entry->lastAccess = now();
+        touched(id, key);
+      }
     }
     return &entry->value;
   }
@@ -582,6 +693,7 @@ class MapState final : public detail::StateBase {
     const uint64_t hash = detail::mapKeyHash(key);
     Entry* entry = map.find(key, hash);
     if (entry == nullptr) return nullptr;
+    touched(id, key);
     if (ttlPolicy().enabled()) [[unlikely]] {
       if (isExpired(entry->lastAccess)) {
         map.erase(key, hash);
@@ -601,6 +713,7 @@ class MapState final : public detail::StateBase {
     }
     Map& map = maps_[id];
     const bool wasEmpty = map.empty();
+    touched(id, key);
     const uint64_t hash = detail::mapKeyHash(key);
     const int64_t stamp = ttlPolicy().enabled() ? now() : 0;
     auto [entry, inserted] = map.tryEmplace(std::move(key), hash, std::move(value), stamp);
@@ -622,7 +735,9 @@ class MapState final : public detail::StateBase {
   void remove(const UK& key) {
     const uint32_t id = keyId(false);
     if (id >= maps_.size() || maps_[id].empty()) return;
-    if (maps_[id].erase(key, detail::mapKeyHash(key)) && maps_[id].empty()) emptied(id);
+    if (!maps_[id].erase(key, detail::mapKeyHash(key))) return;
+    touched(id, key);
+    if (maps_[id].empty()) emptied(id);
   }
 
   /// Return whether the current key's map has `key` (a read, for TTL).
@@ -640,6 +755,7 @@ class MapState final : public detail::StateBase {
   void clear() {
     const uint32_t id = keyId(false);
     if (id >= maps_.size() || maps_[id].empty()) return;
+    touchedAll(id);
     emptied(id);
   }
 
@@ -690,13 +806,95 @@ class MapState final : public detail::StateBase {
       if (!apply) return true;
       const uint32_t id = keyId(true);
       if (id >= maps_.size()) maps_.resize(size_t{id} + 1);
+      touchedAll(id);  // the entries the restore replaces
       const bool wasEmpty = maps_[id].empty();
       maps_[id] = std::move(map);
+      touchedAll(id);
       if (wasEmpty) noteFilled(id);
       return true;
     } else {
       return in.fail();
     }
+  }
+
+  // ---- Store mode: one store entry per map entry, keyed by the encoded key followed by the
+  // user key, holding UV [lastAccess:i64] (keyed_state_store.h). A key's map is loaded whole,
+  // with a prefix scan, on its first access; writes record the user keys they touch, which the
+  // write-back puts or removes.
+
+  void touched(uint32_t id, const UK& key) {
+    if (stateStore() != nullptr) [[unlikely]] {
+      touched_.emplace_back(id, key);
+      markDirty(id);
+    }
+  }
+  void touchedAll(uint32_t id) {
+    if (stateStore() != nullptr) [[unlikely]] {
+      for (auto it = maps_[id].begin(); it != maps_[id].end(); ++it) {
+        touched_.emplace_back(id, it.key());
+      }
+      markDirty(id);
+    }
+  }
+
+  void loadFromStore(uint32_t id) override {
+    if constexpr (Serializable<UK> && Serializable<UV>) {
+      const std::string_view prefix = currentStoreKey();
+      Map map;
+      bool corrupt = false;
+      Status status = stateStore()->scan(
+          storeColumn(), prefix, [&](std::string_view storedKey, std::string_view storedValue) {
+            UK key{};
+            UV value{};
+            int64_t lastAccess = 0;
+            DataInput keyIn(storedKey.substr(prefix.size()));
+            DataInput valueIn(storedValue);
+            if (!TypeSerializer<UK>::deserialize(keyIn, key) || keyIn.remaining() != 0 ||
+                !TypeSerializer<UV>::deserialize(valueIn, value) ||
+                (ttlPolicy().enabled() && !valueIn.readFixed(lastAccess)) ||
+                valueIn.remaining() != 0) {
+              corrupt = true;
+              return;
+            }
+            const uint64_t hash = detail::mapKeyHash(key);
+            map.tryEmplace(std::move(key), hash, std::move(value), lastAccess);
+          });
+      if (!status.isOk()) throwStoreError(status);
+      if (corrupt) throwCorruptStoredValue();
+      if (map.empty()) return;
+      if (id >= maps_.size()) maps_.resize(size_t{id} + 1);
+      maps_[id] = std::move(map);
+      noteFilled(id);
+    }
+  }
+
+  void writeDirtyToStore(const std::vector<std::string>& keyBytes, std::string& scratch) override {
+    if constexpr (Serializable<UK> && Serializable<UV>) {
+      for (const auto& [id, userKey] : touched_) {
+        scratch.assign(keyBytes[id]);
+        DataOutput keyOut(scratch);
+        TypeSerializer<UK>::serialize(userKey, keyOut);
+        const Entry* entry =
+            id < maps_.size() ? maps_[id].find(userKey, detail::mapKeyHash(userKey)) : nullptr;
+        if (entry == nullptr) {
+          stateStore()->remove(storeColumn(), scratch);
+          continue;
+        }
+        value_.clear();
+        DataOutput valueOut(value_);
+        TypeSerializer<UV>::serialize(entry->value, valueOut);
+        if (ttlPolicy().enabled()) valueOut.writeFixed(entry->lastAccess);
+        stateStore()->put(storeColumn(), scratch, value_);
+      }
+      touched_.clear();
+      for (const uint32_t id : dirtyKeyIds()) storeFlags(id) &= static_cast<uint8_t>(~kDirty);
+    }
+  }
+
+  void evictAll() override {
+    maps_.clear();
+    touched_.clear();
+    resetStoreFlags();
   }
 
   bool dropExpiredFor(uint32_t keyId, int64_t nowMillis) override {
@@ -718,8 +916,10 @@ class MapState final : public detail::StateBase {
     if (ttlPolicy().enabled()) [[unlikely]] {
       const int64_t nowMillis = now();
       if (!ttlPolicy().returnExpired) {
-        map.eraseIf([&](const UK&, const Entry& entry) {
-          return ttlPolicy().isExpired(entry.lastAccess, nowMillis);
+        map.eraseIf([&](const UK& key, const Entry& entry) {
+          const bool expired = ttlPolicy().isExpired(entry.lastAccess, nowMillis);
+          if (expired) touched(id, key);
+          return expired;
         });
         if (map.empty()) {
           emptied(id);
@@ -731,6 +931,7 @@ class MapState final : public detail::StateBase {
           Entry& entry = it.value();
           if (!ttlPolicy().isExpired(entry.lastAccess, nowMillis)) entry.lastAccess = nowMillis;
         }
+        touchedAll(id);
       }
     }
     return map;
@@ -744,6 +945,8 @@ class MapState final : public detail::StateBase {
 
   std::vector<Map> maps_;  // by key id
   const Map empty_;
+  std::vector<std::pair<uint32_t, UK>> touched_;  // store mode: (key id, user key) written
+  std::string value_;                             // store mode: an entry's value, reused
 };
 
 /// A value per key that folds in every added value with a reduce function (Flink's

@@ -16,6 +16,7 @@
 #include "graph/job_graph.h"
 #include "graph/stream_graph.h"
 #include "runtime/network/remote_input_channel.h"
+#include "state/rocksdb/rocksdb_resources.h"
 
 namespace strom::runtime {
 
@@ -144,6 +145,9 @@ class Task::StateInitializationImpl final : public StateInitializationContext {
 struct Task::ChainMember {
   const graph::StreamNode* node = nullptr;
   std::string uid;  // graph::operatorUid: names its state in checkpoints
+  // With the RocksDB backend: its keyed state's store, opened when the operator asks for it.
+  // Declared before `op`, so that it outlives the operator's states, which point into it.
+  std::unique_ptr<OperatorKeyedStore> keyedStore;
   std::unique_ptr<StreamOperator> op;
   std::unique_ptr<OperatorContextImpl> context;
   std::unique_ptr<StateInitializationImpl> initialization;  // until initializeState ran
@@ -154,6 +158,7 @@ struct Task::ChainMember {
 struct Task::PendingStateEntry {
   checkpoint::TaskStateEntry entry;
   std::optional<std::vector<std::string>> elements;
+  std::optional<StoreUpload> storeUpload;  // a RocksDB store's checkpoint: entry is unused
 };
 
 /// An unaligned checkpoint's snapshot while the input it does not cover is collected
@@ -244,13 +249,16 @@ class Task::OperatorContextImpl final : public OperatorContext {
   void failTask(Status status) override { task_.fail(std::move(status)); }
   const Configuration& configuration() const override { return task_.configuration_; }
   MetricGroup& metricGroup() override { return metrics_; }
+  Result<KeyedStateStore*> keyedStateStore() override { return task_.openKeyedStore(*member_); }
 
+  void setMember(ChainMember& member) { member_ = &member; }
   int64_t requestedTime() const { return requestedTime_; }
   void clearRequest() { requestedTime_ = INT64_MAX; }
 
  private:
   Task& task_;
   const graph::StreamNode& node_;
+  ChainMember* member_ = nullptr;
   std::string name_;
   int64_t requestedTime_ = INT64_MAX;
   MetricGroup metrics_;
@@ -275,6 +283,8 @@ Result<std::unique_ptr<Task>> Task::create(TaskDeploymentDescriptor descriptor,
     task->checkpointingEnabled_ = interval.count() > 0;
     task->checkpointBaseDir_ = configuration.getString("state.checkpoints.dir", "");
   }
+  STROM_ASSIGN_OR_RETURN(task->keyedStoreOptions_,
+                         KeyedStoreOptions::fromConfiguration(configuration));
   task->configuration_ = std::move(configuration);
   for (const ResultPartitionDescriptor& out : task->descriptor_.outputs) {
     auto partition =
@@ -378,6 +388,10 @@ Status Task::triggerCheckpoint(int64_t checkpointId, int64_t timestamp,
 void Task::notifyCheckpointComplete(int64_t checkpointId) {
   post([this, checkpointId] {
     if (!opened_) return;
+    // Incremental checkpoints: the stores' SST files of this checkpoint may now be referenced.
+    for (auto& member : chain_) {
+      if (member->keyedStore != nullptr) member->keyedStore->confirm(checkpointId);
+    }
     for (auto& member : chain_) {
       detail::callNamingOperator(member->node->name(), [&] {
         member->op->notifyCheckpointComplete(checkpointId);
@@ -525,9 +539,23 @@ Status Task::loadRestoredState() {
                             " operator uids for " + std::to_string(chain_.size()) +
                             " chained operators");
   }
+  const int subtask = descriptor_.attemptId.subtaskIndex;
   for (size_t i = 0; i < chain_.size(); ++i) {
-    chain_[i]->uid = vertex.chainUids[i];
-    chain_[i]->initialization = std::make_unique<StateInitializationImpl>();
+    ChainMember& member = *chain_[i];
+    member.uid = vertex.chainUids[i];
+    member.initialization = std::make_unique<StateInitializationImpl>();
+    if (keyedStoreOptions_.rocksdb) {
+      // Its working directory: <local dir>/strom-rocksdb/<job>/v<vertex>-s<subtask>-a<attempt>-<i>
+      const std::filesystem::path directory =
+          keyedStoreOptions_.localDir / "strom-rocksdb" / descriptor_.attemptId.jobId /
+          ("v" + std::to_string(descriptor_.attemptId.vertexId) + "-s" + std::to_string(subtask) +
+           "-a" + std::to_string(descriptor_.attemptId.attempt) + "-" + std::to_string(i));
+      const graph::StreamNode& node = *member.node;
+      member.keyedStore = std::make_unique<OperatorKeyedStore>(
+          directory, member.uid,
+          KeyGroupRange::forOperator(node.maxParallelism, node.parallelism, subtask),
+          node.maxParallelism, "operator '" + node.name() + "' in task " + name_);
+    }
   }
   if (descriptor_.restore == nullptr) return Status::ok();
   const checkpoint::proto::TaskRestore& restore = *descriptor_.restore;
@@ -550,6 +578,17 @@ Status Task::loadRestoredState() {
     }
     StateInitializationImpl& init = *(*it)->initialization;
     const std::string file = (root / handle.path()).string();
+    if (handle.kind() == checkpoint::kRocksDbStateKind) {
+      // Downloaded when the operator opens its store.
+      if ((*it)->keyedStore == nullptr) {
+        return Status::invalidArgument(
+            what + ": the checkpoint holds RocksDB state files for operator uid '" +
+            handle.operator_uid() + "' (in '" + file +
+            "'): restore it with state.backend.type: rocksdb");
+      }
+      (*it)->keyedStore->addRestoreHandle(root, handle);
+      continue;
+    }
     auto bytes = checkpoint::readStateHandle(root, handle);
     if (!bytes.isOk()) return bytes.status().withContext(what);
     if (handle.kind() == checkpoint::kKeyedStateKind) {
@@ -601,6 +640,15 @@ Status Task::loadRestoredState() {
   return Status::ok();
 }
 
+Result<KeyedStateStore*> Task::openKeyedStore(ChainMember& member) {
+  if (member.keyedStore == nullptr) return static_cast<KeyedStateStore*>(nullptr);
+  if (services_.rocksDbResources == nullptr) {
+    // A task outside a TaskManager (tests): its own budget, the default size.
+    services_.rocksDbResources = state::RocksDbResources::create(uint64_t{256} << 20, 0.5);
+  }
+  return member.keyedStore->open(services_.rocksDbResources, keyedStoreOptions_.maxCachedKeys);
+}
+
 Status Task::initializeOperatorState() {
   for (auto& member : chain_) {
     Status status;
@@ -636,6 +684,7 @@ Status Task::buildChain() {
       }
     }
     member->context = std::make_unique<OperatorContextImpl>(*this, *node);
+    member->context->setMember(*member);
     memberOfNode[static_cast<size_t>(nodeId)] = static_cast<int>(chain_.size());
     chain_.push_back(std::move(member));
   }
@@ -1225,6 +1274,18 @@ Status Task::snapshotOperators(const checkpoint::CheckpointBarrier& barrier,
       status = Status::internal(e.what());
     }
     if (status.isOk()) status = context.error();
+    // The RocksDB backend: the operator wrote its cache into the store; take the store's files.
+    if (status.isOk() && member->keyedStore != nullptr && member->keyedStore->isOpen()) {
+      Result<StoreUpload> upload =
+          member->keyedStore->takeCheckpoint(barrier.checkpointId, keyedStoreOptions_.incremental);
+      if (upload.isOk()) {
+        PendingStateEntry pending;
+        pending.storeUpload = std::move(upload).value();
+        entries.push_back(std::move(pending));
+      } else {
+        status = upload.status();
+      }
+    }
     if (!status.isOk()) {
       return status.withContext("checkpoint " + std::to_string(barrier.checkpointId) +
                                 ": operator '" + node.name() + "' in task " + name_ +
@@ -1236,11 +1297,19 @@ Status Task::snapshotOperators(const checkpoint::CheckpointBarrier& barrier,
 
 void Task::submitSnapshot(int64_t checkpointId, std::vector<PendingStateEntry> entries,
                           Status error) {
+  auto dropStoreCheckpoints = [&entries] {
+    for (PendingStateEntry& pending : entries) {
+      std::error_code ignored;
+      if (pending.storeUpload) std::filesystem::remove_all(pending.storeUpload->localDir, ignored);
+    }
+  };
   if (!error.isOk()) {
+    dropStoreCheckpoints();
     declineCheckpoint(checkpointId, std::move(error));
     return;
   }
   if (services_.checkpointWriter == nullptr) {
+    dropStoreCheckpoints();
     declineCheckpoint(checkpointId,
                       Status::failedPrecondition("task " + name_ + " has no checkpoint writer"));
     return;
@@ -1259,8 +1328,27 @@ void Task::submitSnapshot(int64_t checkpointId, std::vector<PendingStateEntry> e
           STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointStorage storage,
                                  checkpoint::CheckpointStorage::create(baseDir, attempt.jobId));
           std::vector<checkpoint::TaskStateEntry> encoded;
+          std::vector<checkpoint::proto::StateHandle> sharedFiles;
           encoded.reserve(entries.size());
+          Status uploaded;
           for (PendingStateEntry& pending : entries) {
+            if (pending.storeUpload) {
+              // Uploads SST files to shared/, adds the others to `encoded`, removes the
+              // local checkpoint whatever happens.
+              if (uploaded.isOk()) {
+                auto handles = uploadStore(*pending.storeUpload, storage.jobDir(),
+                                           attempt.subtaskIndex, encoded);
+                if (handles.isOk()) {
+                  sharedFiles.insert(sharedFiles.end(), handles->begin(), handles->end());
+                } else {
+                  uploaded = handles.status();
+                }
+              } else {
+                std::error_code ignored;
+                std::filesystem::remove_all(pending.storeUpload->localDir, ignored);
+              }
+              continue;
+            }
             if (pending.elements) {
               pending.entry.bytes = checkpoint::encodeOperatorStateElements(*pending.elements);
               pending.elements.reset();
@@ -1268,11 +1356,18 @@ void Task::submitSnapshot(int64_t checkpointId, std::vector<PendingStateEntry> e
             encoded.push_back(std::move(pending.entry));
           }
           entries.clear();
-          return checkpoint::writeTaskStateFile(
-              storage.jobDir(),
-              checkpoint::TaskStateFileId{checkpointId, attempt.vertexId, attempt.subtaskIndex,
-                                          attempt.attempt},
-              encoded);
+          STROM_RETURN_IF_ERROR(uploaded);
+          STROM_ASSIGN_OR_RETURN(
+              checkpoint::proto::SubtaskState state,
+              checkpoint::writeTaskStateFile(
+                  storage.jobDir(),
+                  checkpoint::TaskStateFileId{checkpointId, attempt.vertexId,
+                                              attempt.subtaskIndex, attempt.attempt},
+                  encoded));
+          for (checkpoint::proto::StateHandle& handle : sharedFiles) {
+            *state.add_handles() = std::move(handle);
+          }
+          return state;
         };
         auto state = write();
         if (state.isOk()) {

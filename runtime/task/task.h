@@ -27,8 +27,13 @@
 #include "runtime/network/wakeup_signal.h"
 #include "runtime/task/checkpoint_writer.h"
 #include "runtime/task/deployment.h"
+#include "runtime/task/keyed_store.h"
 #include "runtime/task/mailbox.h"
 #include "runtime/task/watermark_valve.h"
+
+namespace strom::state {
+class RocksDbResources;
+}  // namespace strom::state
 
 namespace strom::runtime {
 
@@ -47,6 +52,8 @@ struct TaskServices {
   /// Writes the tasks' checkpoint state files and acknowledges them (owned by the TaskManager).
   /// Null: every checkpoint is declined.
   CheckpointWriter* checkpointWriter = nullptr;
+  /// The memory budget the TaskManager's RocksDB stores share; null: the task makes its own.
+  std::shared_ptr<state::RocksDbResources> rocksDbResources;
 };
 
 /// Tuning read from the job configuration.
@@ -201,6 +208,8 @@ class Task {
   /// Read the state of descriptor_.restore (every handle) into each chain member's
   /// StateInitializationImpl; fresh starts get empty ones.
   Status loadRestoredState();
+  /// The RocksDB store of `member` (OperatorContext::keyedStateStore), or nullptr (heap).
+  Result<KeyedStateStore*> openKeyedStore(ChainMember& member);
   /// Call every operator's initializeState with its restored state, head first.
   Status initializeOperatorState();
   /// After the end of input with checkpointing on: run the mailbox until the final checkpoint
@@ -252,6 +261,7 @@ class Task {
   // Checkpoints (task thread unless said otherwise).
   bool checkpointingEnabled_ = false;  // execution.checkpointing.interval set in the job
   std::string checkpointBaseDir_;      // state.checkpoints.dir
+  KeyedStoreOptions keyedStoreOptions_;  // state.backend.*: heap or RocksDB
   // Set (release) once endOfInput() ran; read (acquire) by triggerCheckpoint on other threads.
   std::atomic<bool> inputEnded_{false};
   int64_t finalCheckpointId_ = -1;      // the final checkpoint whose snapshot was taken

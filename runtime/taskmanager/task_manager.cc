@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/logging.h"
+#include "state/rocksdb/rocksdb_resources.h"
 
 namespace strom::runtime {
 
@@ -47,6 +48,12 @@ Result<std::unique_ptr<TaskManager>> TaskManager::create(Options options, const 
   STROM_ASSIGN_OR_RETURN(tm->connections_, network::ConnectionManager::create(tm->partitionManager_,
                                                                               connectionOptions));
   tm->checkpointWriter_ = std::make_unique<CheckpointWriter>();
+  // One memory budget for the RocksDB stores of every task here (allocated as they fill it).
+  STROM_ASSIGN_OR_RETURN(uint64_t rocksDbMemory,
+                         tm->options_.configuration.getMemorySize(
+                             "state.backend.rocksdb.memory.fixed-per-tm", uint64_t{256} << 20));
+  // Half of it for memtables, charged to the block cache (Flink's write-buffer-ratio default).
+  tm->rocksDbResources_ = state::RocksDbResources::create(rocksDbMemory, 0.5);
   return tm;
 }
 
@@ -93,6 +100,7 @@ Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
   services.jobManager = jobManager_;
   services.configuration = options_.configuration;
   services.checkpointWriter = checkpointWriter_.get();
+  services.rocksDbResources = rocksDbResources_;
   std::string jobId = descriptor.attemptId.jobId;
   STROM_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, Task::create(std::move(descriptor), services));
   // Start the thread before the task becomes visible to releaseJob() and shutdown(): they join

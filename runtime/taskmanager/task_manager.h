@@ -81,6 +81,8 @@ class TaskManager final : public TaskManagerGateway {
   // Writes the tasks' checkpoint state files; shut down after the tasks ended, so that what
   // they handed it is written and acknowledged.
   std::unique_ptr<CheckpointWriter> checkpointWriter_;
+  // The block cache and write-buffer budget all RocksDB stores of this TaskManager share.
+  std::shared_ptr<state::RocksDbResources> rocksDbResources_;
 
   /// Return the task of `attemptId`, or nullptr. REQUIRES: mu_ held.
   Task* findTask(const ExecutionAttemptId& attemptId);

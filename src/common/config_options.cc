@@ -47,6 +47,7 @@ constexpr ConfigOption kOptions[] = {
     intOption("execution.batch.rows", "1024", 1, 1 << 20),
     option("execution.buffer-timeout", T::kDuration, "5 ms"),
     option("execution.checkpointing.aligned-checkpoint-timeout", T::kDuration, "0 ms"),
+    option("execution.checkpointing.incremental", T::kBool, "false"),
     option("execution.checkpointing.interval", T::kDuration, ""),
     intOption("execution.checkpointing.max-concurrent-checkpoints", "1", 1, INT32_MAX),
     option("execution.checkpointing.min-pause", T::kDuration, "0 ms"),
@@ -87,6 +88,10 @@ constexpr ConfigOption kOptions[] = {
                "none|off|disable|fixed-delay|fixeddelay|failure-rate|failurerate|exponential-delay|"
                "exponentialdelay"),
     option("slot.request.timeout", T::kDuration, "5 min"),
+    intOption("state.backend.rocksdb.cache.max-keys", "65536", 1, INT32_MAX),
+    option("state.backend.rocksdb.localdir", T::kString, ""),
+    option("state.backend.rocksdb.memory.fixed-per-tm", T::kMemorySize, "256mb"),
+    enumOption("state.backend.type", "heap", "heap|hashmap|rocksdb"),
     option("state.checkpoints.dir", T::kString, ""),
     intOption("state.checkpoints.num-retained", "1", 1, INT32_MAX),
     option("state.savepoints.dir", T::kString, ""),

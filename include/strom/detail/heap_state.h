@@ -10,6 +10,7 @@
 // element of a list, per entry of a map) in epoch milliseconds.
 
 #include <strom/detail/flat_hash_map.h>
+#include <strom/detail/keyed_state_store.h>
 #include <strom/key.h>
 #include <strom/type_serializer.h>
 
@@ -20,6 +21,7 @@
 #include <iterator>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <typeindex>
@@ -116,7 +118,27 @@ class StateBase {
   /// truncated or malformed input (then nothing was changed).
   virtual bool restoreValue(DataInput& in, bool apply) = 0;
 
+  // ---- Store mode: the RocksDB backend (include/strom/detail/keyed_state_store.h) ----------
+  // The state's values in memory are then a cache of the store's: a key id's value is loaded
+  // from the store on its first access, writes mark it dirty, and the backend writes the dirty
+  // values back (writeDirtyToStore) before a snapshot and before it evicts the cache.
+
+  /// Return the store that holds this state's values, or nullptr in heap mode.
+  KeyedStateStore* stateStore() const { return store_; }
+  /// Return the key ids whose values changed since the last writeDirtyToStore().
+  const std::vector<uint32_t>& dirtyKeyIds() const { return dirtyIds_; }
+  /// Write the dirty values to the store, the key of id `i` being `keyBytes[i]` (the encoded
+  /// key of keyed_state_store.h, without a user key), and mark them clean. `scratch` is reused.
+  virtual void writeDirtyToStore(const std::vector<std::string>& keyBytes,
+                                 std::string& scratch) = 0;
+  /// Drop every cached value, which must be clean, releasing the memory.
+  virtual void evictAll() = 0;
+
  protected:
+  static constexpr uint8_t kLoaded = 1;   // the key id's value was read from the store
+  static constexpr uint8_t kDirty = 2;    // in dirtyIds_: differs from the store's
+  static constexpr uint8_t kPending = 4;  // a list not loaded: appends to merge into the store
+
   StateBase(KeyedStateBackend& backend, std::string name, StateKind kind, std::type_index type,
             TtlPolicy ttl)
       : backend_(backend), name_(std::move(name)), kind_(kind), type_(type), ttl_(ttl) {}
@@ -136,7 +158,61 @@ class StateBase {
 
   bool isExpired(int64_t lastAccess) const { return ttl_.isExpired(lastAccess, now()); }
 
+  /// Read the value of key id `keyId`, the current key, from the store into memory (store mode,
+  /// on the key id's first access). Throws std::runtime_error naming the state if the store
+  /// fails or holds a value that does not decode.
+  virtual void loadFromStore(uint32_t keyId) = 0;
+  /// Mark the value of `keyId` as changed (store mode; nothing in heap mode).
+  void markDirty(uint32_t keyId) {
+    if (store_ != nullptr) [[unlikely]] {
+      uint8_t& flags = storeFlags_[keyId];
+      if ((flags & kDirty) == 0) {
+        flags |= kDirty;
+        dirtyIds_.push_back(keyId);
+      }
+    }
+  }
+  /// Return the current key's id for an append that need not read the stored value (list
+  /// state in store mode): creates the key, never loads.
+  uint32_t keyIdForAppend();
+  /// Return the store flags of `keyId` (store mode; the key id was resolved by keyId()).
+  uint8_t& storeFlags(uint32_t keyId) { return storeFlags_[keyId]; }
+  /// Forget the store flags of every key id (after an eviction).
+  void resetStoreFlags() {
+    storeFlags_.clear();
+    dirtyIds_.clear();
+  }
+  /// Return the current key's encoded key (keyed_state_store.h; valid until the key changes).
+  std::string_view currentStoreKey() const;
+  uint32_t storeColumn() const { return column_; }
+  /// Throw std::runtime_error for a store failure of this state.
+  [[noreturn]] void throwStoreError(const Status& status) const {
+    throw std::runtime_error("state '" + name_ + "': " + status.toString());
+  }
+  /// Throw std::runtime_error for a stored value of this state that does not decode.
+  [[noreturn]] void throwCorruptStoredValue() const {
+    throw std::runtime_error("state '" + name_ +
+                             "': a value in the RocksDB store does not decode (corrupt, or "
+                             "written with another serializer)");
+  }
+
  private:
+  friend class ::strom::KeyedStateBackend;
+
+  // Make the value of `keyId` usable in store mode: size the flags, load on first access.
+  void prepareStored(uint32_t keyId) {
+    if (keyId >= storeFlags_.size()) storeFlags_.resize(size_t{keyId} + 1, 0);
+    if ((storeFlags_[keyId] & kLoaded) == 0) {
+      storeFlags_[keyId] |= kLoaded;
+      loadFromStore(keyId);
+    }
+  }
+
+  KeyedStateStore* store_ = nullptr;  // store mode: not owned
+  uint32_t column_ = 0;
+  std::vector<uint8_t> storeFlags_;  // by key id: kLoaded | kDirty | kPending
+  std::vector<uint32_t> dirtyIds_;
+
   KeyedStateBackend& backend_;
   const std::string name_;
   const StateKind kind_;
@@ -177,15 +253,32 @@ class SingleValueState : public StateBase {
       if (ttlPolicy().enabled() && !in.readFixed(lastAccess)) return false;
       if (!apply) return true;
       const uint32_t id = keyId(true);
-      if (id >= values_.size()) grow(id);
-      const bool wasEmpty = !values_[id].has_value();
-      values_[id] = std::move(value);
-      if (ttlPolicy().enabled()) lastAccess_[id] = lastAccess;
-      if (wasEmpty) noteFilled(id);
+      assign(id, std::move(value), lastAccess);
+      markDirty(id);
       return true;
     } else {
       return in.fail();
     }
+  }
+
+  // Store value: V [lastAccess:i64], as snapshotValue writes it.
+  void writeDirtyToStore(const std::vector<std::string>& keyBytes, std::string& scratch) final {
+    for (const uint32_t id : dirtyKeyIds()) {
+      storeFlags(id) &= static_cast<uint8_t>(~kDirty);
+      if (!values_[id].has_value()) {
+        stateStore()->remove(storeColumn(), keyBytes[id]);
+        continue;
+      }
+      scratch.clear();
+      DataOutput out(scratch);
+      snapshotValue(id, out);
+      stateStore()->put(storeColumn(), keyBytes[id], scratch);
+    }
+  }
+  void evictAll() final {
+    values_.clear();
+    lastAccess_.clear();
+    resetStoreFlags();
   }
 
  protected:
@@ -202,10 +295,14 @@ class SingleValueState : public StateBase {
       if (isExpired(lastAccess_[id])) {
         if (ttlPolicy().returnExpired) return &*values_[id];
         values_[id].reset();
+        markDirty(id);
         noteEmptied(id);
         return nullptr;
       }
-      if (ttlPolicy().updateOnRead) lastAccess_[id] = now();
+      if (ttlPolicy().updateOnRead) {
+        lastAccess_[id] = now();
+        markDirty(id);
+      }
     }
     return &*values_[id];
   }
@@ -221,11 +318,13 @@ class SingleValueState : public StateBase {
     return &*values_[id];
   }
 
-  /// Refresh the timestamp of `id` after a write through valueForUpdate().
+  /// Refresh the timestamp of `id` after a write through valueForUpdate(), and mark it
+  /// changed.
   void touch(uint32_t id) {
     if (ttlPolicy().enabled()) [[unlikely]] {
       lastAccess_[id] = now();
     }
+    markDirty(id);
   }
 
   /// Set the current key's value, creating the key if needed.
@@ -246,10 +345,36 @@ class SingleValueState : public StateBase {
     const uint32_t id = keyId(false);
     if (id >= values_.size() || !values_[id].has_value()) return;
     values_[id].reset();
+    markDirty(id);
     noteEmptied(id);
   }
 
  private:
+  void loadFromStore(uint32_t id) final {
+    if constexpr (Serializable<V>) {
+      Result<bool> found = stateStore()->get(storeColumn(), currentStoreKey(), loadBuffer_);
+      if (!found.isOk()) throwStoreError(found.status());
+      if (!*found) return;
+      DataInput in(loadBuffer_);
+      V value{};
+      int64_t lastAccess = 0;
+      if (!TypeSerializer<V>::deserialize(in, value) ||
+          (ttlPolicy().enabled() && !in.readFixed(lastAccess)) || in.remaining() != 0) {
+        throwCorruptStoredValue();
+      }
+      assign(id, std::move(value), lastAccess);
+    }
+  }
+
+  // Make `value` (last accessed at `lastAccess`) the value of `id`.
+  void assign(uint32_t id, V value, int64_t lastAccess) {
+    if (id >= values_.size()) grow(id);
+    const bool wasEmpty = !values_[id].has_value();
+    values_[id] = std::move(value);
+    if (ttlPolicy().enabled()) lastAccess_[id] = lastAccess;
+    if (wasEmpty) noteFilled(id);
+  }
+
   void grow(uint32_t id) {
     values_.resize(size_t{id} + 1);
     if (ttlPolicy().enabled()) lastAccess_.resize(size_t{id} + 1);
@@ -257,6 +382,7 @@ class SingleValueState : public StateBase {
 
   std::vector<std::optional<V>> values_;  // by key id
   std::vector<int64_t> lastAccess_;       // by key id; used only with TTL
+  std::string loadBuffer_;                // store mode: reused by loadFromStore
 };
 
 /// A map-state value with its last-access time (unused without TTL).

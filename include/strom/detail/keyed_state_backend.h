@@ -4,6 +4,7 @@
 
 #include <strom/detail/flat_hash_map.h>
 #include <strom/detail/heap_state.h>
+#include <strom/detail/keyed_state_store.h>
 #include <strom/key.h>
 #include <strom/state.h>
 
@@ -38,6 +39,15 @@ namespace strom {
 /// free list. Keys whose values only expired (TTL) but were not read, and keys created by a
 /// write whose user code threw, stay until compact(). So numKeys() counts the keys that hold
 /// state, plus those.
+///
+/// Store mode (the RocksDB backend, attachStore()): the key tables and the states' vectors are
+/// then a bounded cache over a KeyedStateStore. A key's state value is loaded from the store on
+/// its first access (a read of an absent key creates its entry in the cache), writes mark it
+/// dirty, and flushToStore() writes the dirty values back in one commit: before a snapshot, and
+/// in evictCache(), which then drops every cached key. Between batches the operator calls
+/// maybeEvictCache(), which evicts once more than maxCachedKeys keys are cached. So a key that
+/// many records of a batch (or of many batches) touch costs one store read and one write per
+/// write-back, whatever the number of records: Flink's mini-batch, on every keyed operator.
 ///
 /// Thread contract: owned and used by its task's thread only.
 class KeyedStateBackend {
@@ -91,8 +101,74 @@ class KeyedStateBackend {
 
   /// Drop expired TTL values of all keys (whatever their visibility), and erase the keys whose
   /// states are then all empty, recycling their ids. O(keys x states): call it at a cheap
-  /// moment, such as after a checkpoint or from a periodic timer, not per record.
+  /// moment, such as after a checkpoint or from a periodic timer, not per record. In store mode
+  /// this is evictCache() (the store's compaction filter drops expired values); it throws
+  /// std::runtime_error if the write-back fails.
   virtual void compact() = 0;
+
+  // ---- Store mode --------------------------------------------------------------------------
+
+  /// Keep the values of this backend's states in `store` (not owned; must outlive the
+  /// backend), caching at most about `maxCachedKeys` keys in memory between batches. Call
+  /// before any state is registered. Every state's value types then need a TypeSerializer
+  /// (registering one without throws std::logic_error naming it).
+  void attachStore(KeyedStateStore& store, size_t maxCachedKeys) {
+    assert(states_.empty() && numKeys_ == 0);
+    store_ = &store;
+    maxCachedKeys_ = maxCachedKeys;
+  }
+  /// Return the store of store mode, or nullptr (heap mode).
+  KeyedStateStore* store() const { return store_; }
+  /// Store mode: write every dirty value to the store and commit. IOError (or another store
+  /// error) otherwise; then the cache is unchanged but the store may hold part of the writes.
+  Status flushToStore() {
+    if (store_ == nullptr) return Status::ok();
+    bool anyDirty = false;
+    for (const std::unique_ptr<detail::StateBase>& state : states_) {
+      anyDirty = anyDirty || !state->dirtyKeyIds().empty();
+    }
+    if (!anyDirty) return Status::ok();
+    wantedKeys_.assign(liveStates_.size(), 0);
+    for (const std::unique_ptr<detail::StateBase>& state : states_) {
+      for (const uint32_t id : state->dirtyKeyIds()) wantedKeys_[id] = 1;
+    }
+    if (keyBytesById_.size() < liveStates_.size()) keyBytesById_.resize(liveStates_.size());
+    encodeKeys(wantedKeys_, keyBytesById_);
+    for (const std::unique_ptr<detail::StateBase>& state : states_) {
+      state->writeDirtyToStore(keyBytesById_, scratch_);
+      state->dirtyIds_.clear();
+    }
+    return store_->commit();
+  }
+  /// Store mode: flushToStore(), then drop every cached key and value. State handles stay
+  /// valid; pointers into values do not.
+  Status evictCache() {
+    if (store_ == nullptr) return Status::ok();
+    STROM_RETURN_IF_ERROR(flushToStore());
+    clearKeyTables();
+    for (const std::unique_ptr<detail::StateBase>& state : states_) state->evictAll();
+    liveStates_.clear();
+    freeKeyIds_.clear();
+    numKeys_ = 0;
+    if (hasCurrentKey_) cachedKeyId_ = kUnresolvedKeyId;
+    return Status::ok();
+  }
+  /// Store mode: evictCache() if more than maxCachedKeys keys are cached. Call between
+  /// batches, when no pointer into a value is held.
+  Status maybeEvictCache() {
+    if (store_ == nullptr || numKeys_ <= maxCachedKeys_) return Status::ok();
+    return evictCache();
+  }
+  /// Return the current key encoded as a store key: keyGroup:u16be serializedKey (store mode;
+  /// valid until the current key changes).
+  std::string_view currentStoreKey() {
+    if (!storeKeyValid_) {
+      storeKey_.clear();
+      encodeCurrentKey(storeKey_);
+      storeKeyValid_ = true;
+    }
+    return storeKey_;
+  }
 
   /// Return the value state of `descriptor`, registering it on first use. Throws
   /// std::logic_error if the name is registered with another kind, value type or TTL.
@@ -134,6 +210,14 @@ class KeyedStateBackend {
   virtual uint32_t lookupCurrentKey(bool create) = 0;
   /// Erase the current key from its key table.
   virtual void eraseCurrentKey() = 0;
+  /// Store mode: append the current key's store key to `out`.
+  virtual void encodeCurrentKey(std::string& out) const = 0;
+  /// Store mode: set keyBytes[id] to the store key of every cached key whose id has
+  /// wanted[id] != 0.
+  virtual void encodeKeys(const std::vector<uint8_t>& wanted,
+                          std::vector<std::string>& keyBytes) const = 0;
+  /// Store mode: erase every key from the key tables.
+  virtual void clearKeyTables() = 0;
 
   /// Make (hash, keyGroup) the current key's, for the typed setCurrentKey().
   void setCurrentKeyHash(uint64_t hash, int keyGroup) {
@@ -141,11 +225,15 @@ class KeyedStateBackend {
     currentKeyGroup_ = keyGroup;
     hasCurrentKey_ = true;
     cachedKeyId_ = kUnresolvedKeyId;
+    storeKeyValid_ = false;
   }
   /// Forget the cached key id (after the key tables changed behind it).
   void invalidateKeyId() { cachedKeyId_ = kUnresolvedKeyId; }
-  /// Cache the current key's id (or kNoKeyId) found by the typed backend.
-  void cacheKeyId(uint32_t keyId) { cachedKeyId_ = keyId; }
+  /// Cache the current key's id (or kNoKeyId) found by the typed backend. In store mode an
+  /// absent key stays unresolved: its first state access creates it and loads its value.
+  void cacheKeyId(uint32_t keyId) {
+    cachedKeyId_ = keyId == kNoKeyId && store_ != nullptr ? kUnresolvedKeyId : keyId;
+  }
 
   /// Return a free key id for a new key.
   uint32_t allocateKeyId() {
@@ -179,8 +267,13 @@ class KeyedStateBackend {
  private:
   friend class detail::StateBase;
 
-  void noteFilled(uint32_t keyId) { ++liveStates_[keyId]; }
+  // In store mode a key stays cached until eviction even when all its states are empty: its
+  // removals must still be written back.
+  void noteFilled(uint32_t keyId) {
+    if (store_ == nullptr) ++liveStates_[keyId];
+  }
   void noteEmptied(uint32_t keyId) {
+    if (store_ != nullptr) return;
     assert(keyId == cachedKeyId_ && liveStates_[keyId] > 0);
     if (--liveStates_[keyId] == 0) {
       eraseCurrentKey();
@@ -202,7 +295,7 @@ class KeyedStateBackend {
           ": accessed without a current key (keyed state is available only while a keyed "
           "record or timer is processed)");
     }
-    cachedKeyId_ = lookupCurrentKey(create);
+    cachedKeyId_ = lookupCurrentKey(create || store_ != nullptr);
     return cachedKeyId_;
   }
 
@@ -233,9 +326,30 @@ class KeyedStateBackend {
       return static_cast<State&>(*existing);
     }
     auto state = std::make_unique<State>(*this, descriptor);
+    if (store_ != nullptr) attachToStore(*state);
     State& result = *state;
     states_.push_back(std::move(state));
     return result;
+  }
+
+  void attachToStore(detail::StateBase& state) {
+    if (!state.isSerializable()) {
+      throw std::logic_error("state '" + state.name() +
+                             "': the RocksDB state backend needs a TypeSerializer for every "
+                             "value type of a state");
+    }
+    StoredStateSpec spec;
+    spec.name = state.name();
+    spec.layout = state.kind() == detail::StateKind::kList  ? StoredStateSpec::Layout::kList
+                  : state.kind() == detail::StateKind::kMap ? StoredStateSpec::Layout::kMap
+                                                            : StoredStateSpec::Layout::kSingleValue;
+    spec.ttlMillis = state.ttlPolicy().ttlMillis;
+    Result<uint32_t> column = store_->openColumn(spec);
+    if (!column.isOk()) {
+      throw std::runtime_error("state '" + state.name() + "': " + column.status().toString());
+    }
+    state.store_ = store_;
+    state.column_ = *column;
   }
 
   const KeyGroupRange keyGroupRange_;
@@ -247,6 +361,14 @@ class KeyedStateBackend {
   std::vector<uint32_t> liveStates_;  // by key id: the number of non-empty states
   std::vector<uint32_t> freeKeyIds_;
   std::vector<std::unique_ptr<detail::StateBase>> states_;
+  // Store mode.
+  KeyedStateStore* store_ = nullptr;
+  size_t maxCachedKeys_ = 0;
+  std::string storeKey_;  // the current key's store key, when storeKeyValid_
+  bool storeKeyValid_ = false;
+  std::vector<uint8_t> wantedKeys_;         // flushToStore: by key id, reused
+  std::vector<std::string> keyBytesById_;   // flushToStore: by key id, reused
+  std::string scratch_;                     // flushToStore: values, reused
 };
 
 /// The heap backend for keys of type K: one detail::FlatHashMap<K, key id> per key group.
@@ -302,6 +424,11 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
   }
 
   void compact() override {
+    if (store() != nullptr) {
+      Status status = evictCache();
+      if (!status.isOk()) throw std::runtime_error("keyed state: " + status.toString());
+      return;
+    }
     for (detail::FlatHashMap<K, uint32_t>& table : tables_) {
       table.eraseIf([this](const K&, uint32_t& keyId) { return releaseIfEmpty(keyId); });
     }
@@ -330,6 +457,37 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
     assert(erased);
   }
 
+  static void encodeStoreKey(int keyGroup, const K& key, std::string& out) {
+    if constexpr (Serializable<K>) {
+      out.push_back(static_cast<char>((keyGroup >> 8) & 0xff));
+      out.push_back(static_cast<char>(keyGroup & 0xff));
+      DataOutput keyOut(out);
+      TypeSerializer<K>::serialize(key, keyOut);
+    } else {
+      throw std::logic_error("the RocksDB state backend needs a TypeSerializer for the key type");
+    }
+  }
+
+  void encodeCurrentKey(std::string& out) const override {
+    encodeStoreKey(currentKeyGroup_, *currentKey_, out);
+  }
+
+  void encodeKeys(const std::vector<uint8_t>& wanted,
+                  std::vector<std::string>& keyBytes) const override {
+    for (size_t i = 0; i < tables_.size(); ++i) {
+      const int keyGroup = keyGroupRange().startKeyGroup + static_cast<int>(i);
+      for (const auto& [key, keyId] : tables_[i]) {
+        if (keyId >= wanted.size() || wanted[keyId] == 0) continue;
+        keyBytes[keyId].clear();
+        encodeStoreKey(keyGroup, key, keyBytes[keyId]);
+      }
+    }
+  }
+
+  void clearKeyTables() override {
+    for (detail::FlatHashMap<K, uint32_t>& table : tables_) table.clear();
+  }
+
   std::vector<detail::FlatHashMap<K, uint32_t>> tables_;  // by key group - start
   std::optional<K> currentKey_;
 };
@@ -337,10 +495,22 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
 // ---- detail::StateBase's calls into the backend -------------------------------------------
 
 inline uint32_t detail::StateBase::keyId(bool create) {
-  return backend_.currentKeyId(create, name_);
+  const uint32_t id = backend_.currentKeyId(create, name_);
+  if (store_ != nullptr) [[unlikely]] {
+    prepareStored(id);
+  }
+  return id;
 }
 inline int64_t detail::StateBase::now() const { return backend_.currentTime(); }
 inline void detail::StateBase::noteFilled(uint32_t keyId) { backend_.noteFilled(keyId); }
 inline void detail::StateBase::noteEmptied(uint32_t keyId) { backend_.noteEmptied(keyId); }
+inline uint32_t detail::StateBase::keyIdForAppend() {
+  const uint32_t id = backend_.currentKeyId(true, name_);
+  if (id >= storeFlags_.size()) storeFlags_.resize(size_t{id} + 1, 0);
+  return id;
+}
+inline std::string_view detail::StateBase::currentStoreKey() const {
+  return backend_.currentStoreKey();
+}
 
 }  // namespace strom

@@ -6,11 +6,15 @@
 // <strom/type_serializer.h>:
 //
 //   snapshot     := header meta metaChecksum:u64 index indexChecksum:u64 section{n}
-//   header       := magic:byte{4}="SKGS" version:u32=1 maxParallelism:u32
+//   header       := magic:byte{4}="SKGS" version:u32=2 maxParallelism:u32
 //                   startKeyGroup:i32 endKeyGroup:i32 metaLength:u64 headerChecksum:u64
 //                                         ; n = endKeyGroup - startKeyGroup + 1 (may be 0)
 //   meta         := keySerializer:string varint(numStates) stateMeta{numStates}
-//                   varint(numTimerQueues) timerMeta{numTimerQueues}
+//                   varint(numTimerQueues) timerMeta{numTimerQueues} stateStorage:u8
+//                                         ; stateStorage from version 2 on: 0 = the states'
+//                                         ; values are in this snapshot; 1 = they are in the
+//                                         ; RocksDB files of the same checkpoint (handles of
+//                                         ; kind "keyed-rocksdb"), every stateBlock has count 0
 //   stateMeta    := name:string kind:u8 varint(numSerializers) serializer:string{numSerializers}
 //                   ttlEnabled:u8 ttlMillis:i64
 //   timerMeta    := name:string namespaceSerializer:string
@@ -52,7 +56,7 @@ namespace strom {
 namespace detail {
 
 inline constexpr char kKeyedSnapshotMagic[4] = {'S', 'K', 'G', 'S'};
-inline constexpr uint32_t kKeyedSnapshotVersion = 1;
+inline constexpr uint32_t kKeyedSnapshotVersion = 2;  // reads 1 too
 inline constexpr size_t kKeyedSnapshotHeaderSize = 36;
 inline constexpr size_t kKeyedSnapshotChecksummedHeader = 28;
 inline constexpr size_t kKeyedSnapshotIndexEntrySize = 24;
@@ -154,6 +158,7 @@ struct ParsedKeyedSnapshot {
   std::string keySerializer;
   std::vector<SnapshotStateMeta> states;
   std::vector<SnapshotTimerMeta> timers;
+  bool externalStateData = false;         // stateStorage 1: the values are in RocksDB files
   std::vector<SnapshotIndexEntry> index;  // by key group - range.startKeyGroup
 };
 
@@ -214,7 +219,7 @@ inline Result<ParsedKeyedSnapshot> parseKeyedSnapshot(std::string_view bytes) {
     return Status::corruption("header checksum mismatch (stored " + hex(headerChecksum) +
                               ", computed " + hex(computedHeader) + ")");
   }
-  if (version != kKeyedSnapshotVersion) {
+  if (version != kKeyedSnapshotVersion && version != 1) {
     return Status::invalidArgument("unsupported version " + std::to_string(version) +
                                    " (this build reads version " +
                                    std::to_string(kKeyedSnapshotVersion) + ")");
@@ -275,6 +280,11 @@ inline Result<ParsedKeyedSnapshot> parseKeyedSnapshot(std::string_view bytes) {
     SnapshotTimerMeta timer;
     metaOk = readString(meta, timer.name) && readString(meta, timer.namespaceSerializer);
     parsed.timers.push_back(std::move(timer));
+  }
+  if (metaOk && version >= 2) {
+    uint8_t storage = 0;
+    metaOk = meta.readFixed(storage) && storage <= 1;
+    parsed.externalStateData = storage == 1;
   }
   if (!metaOk || meta.remaining() != 0) {
     return Status::corruption("the state meta section does not decode");
@@ -422,6 +432,9 @@ class KeyedStateSnapshotter {
       TypeSerializer<std::string>::serialize(timerNames_[t], out);
       TypeSerializer<std::string>::serialize(timers_[t]->namespaceSerializer(), out);
     }
+    // In store mode the values are in the store's files, written back before this call.
+    const bool external = backend.store() != nullptr;
+    out.writeFixed(static_cast<uint8_t>(external ? 1 : 0));
     const size_t metaLength = buffer.size() - metaStart;
     out.writeFixed(
         detail::snapshotChecksum(std::string_view(buffer).substr(metaStart, metaLength)));
@@ -438,8 +451,10 @@ class KeyedStateSnapshotter {
       const int keyGroup = range.startKeyGroup + static_cast<int>(i);
       const size_t sectionStart = buffer.size();
       keys.clear();
-      backend.forEachKey(keyGroup,
-                         [&](const K& key, uint32_t keyId) { keys.emplace_back(&key, keyId); });
+      if (!external) {
+        backend.forEachKey(keyGroup,
+                           [&](const K& key, uint32_t keyId) { keys.emplace_back(&key, keyId); });
+      }
       for (size_t s = 0; s < backend.numStates(); ++s) {
         const detail::StateBase& state = backend.stateAt(s);
         uint64_t count = 0;
@@ -546,6 +561,8 @@ class KeyedStateSnapshotter {
           }
         }
         Status status = decodeSection(plan, keyGroup, section, apply);
+        // Restoring values into a store: bound the cache as in processing.
+        if (status.isOk() && apply) status = backend.maybeEvictCache();
         if (!status.isOk()) {
           backend.clearCurrentKey();
           return status.withContext("keyed state snapshot '" + plan.input->name + "'");
@@ -570,6 +587,11 @@ class KeyedStateSnapshotter {
     plan.input = &input;
     STROM_ASSIGN_OR_RETURN(plan.parsed, detail::parseKeyedSnapshot(input.bytes));
     const detail::ParsedKeyedSnapshot& parsed = plan.parsed;
+    if (parsed.externalStateData && backend_->store() == nullptr) {
+      return Status::invalidArgument(
+          "the snapshot was taken with the RocksDB state backend and keeps its values in "
+          "RocksDB files; restore it with state.backend.type: rocksdb");
+    }
     if (parsed.maxParallelism != backend_->maxParallelism()) {
       return Status::invalidArgument(
           "max parallelism mismatch: the snapshot has " + std::to_string(parsed.maxParallelism) +

@@ -24,6 +24,7 @@
 
 #include <strom/status.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -76,6 +77,10 @@ class KeyedStateStore {
   /// Apply the buffered writes, in the order they were made, atomically. IOError (such as a
   /// full disk) naming the store's directory; then the writes are lost and the task must fail.
   virtual Status commit() = 0;
+
+  /// How many keys the state handles may cache in memory between batches
+  /// (`state.backend.rocksdb.cache.max-keys`).
+  virtual size_t maxCachedKeys() const = 0;
 };
 
 }  // namespace strom

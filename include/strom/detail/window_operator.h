@@ -359,6 +359,7 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
       while (auto timer = eventTimers_.pollDue(watermark)) {
         this->keys_.setKey(timer->key);
         onTimer(*timer, /*eventTime=*/true);
+        this->keys_.maybeEvict();
       }
       this->flushOutputs();
     }
@@ -371,6 +372,7 @@ class WindowOperator final : public OneInputOperator<T, Out, Keying<K, Selector>
     while (auto timer = processingTimers_.pollDue(now)) {
       this->keys_.setKey(timer->key);
       onTimer(*timer, /*eventTime=*/false);
+      this->keys_.maybeEvict();
     }
     requestedTime_ = processingTimers_.nextTime();
     if (requestedTime_ != INT64_MAX) this->context().requestProcessingTimeCallback(requestedTime_);

@@ -1,0 +1,137 @@
+#pragma once
+
+// The task's side of the RocksDB state backend (state.backend.type: rocksdb; DESIGN §6): one
+// RocksDB store per keyed operator instance in a local working directory, restored from the
+// checkpoint's files, checkpointed with a RocksDB checkpoint (hard links) on the task thread
+// and uploaded by the checkpoint writer: new SST files to the job's `shared/` directory, the
+// others inline in the task state file. With incremental checkpoints, an SST file that a
+// confirmed checkpoint (one whose completion the task was notified of) uploaded is referenced
+// instead of uploaded again; the JobManager's shared-state registry deletes files no retained
+// checkpoint references.
+
+#include <strom/config.h>
+#include <strom/detail/keyed_state_store.h>
+#include <strom/key.h>
+#include <strom/status.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "checkpoint/task_state_file.h"
+#include "proto/checkpoint.pb.h"
+
+namespace strom::state {
+class RocksDbKeyedStore;
+class RocksDbResources;
+}  // namespace strom::state
+
+namespace strom::runtime {
+
+/// The state backend keys of a job, read once per task (docs/config.md).
+struct KeyedStoreOptions {
+  bool rocksdb = false;            // state.backend.type: rocksdb (else heap / hashmap)
+  std::filesystem::path localDir;  // state.backend.rocksdb.localdir, else io.tmp.dirs, else tmp
+  size_t maxCachedKeys = 0;        // state.backend.rocksdb.cache.max-keys
+  bool incremental = false;        // execution.checkpointing.incremental
+
+  /// InvalidArgument naming the key whose value does not parse.
+  static Result<KeyedStoreOptions> fromConfiguration(const Configuration& configuration);
+};
+
+/// The SST handles each checkpoint of one store uploaded or referenced, recorded by the writer
+/// thread and read by the task thread when a checkpoint is confirmed. Thread-safe.
+class StoreUploadLog {
+ public:
+  void record(int64_t checkpointId, std::map<std::string, checkpoint::proto::StateHandle> files);
+  /// Remove and return what `checkpointId` recorded (empty if nothing), dropping what older
+  /// checkpoints recorded.
+  std::map<std::string, checkpoint::proto::StateHandle> take(int64_t checkpointId);
+
+ private:
+  std::mutex mu_;
+  std::map<int64_t, std::map<std::string, checkpoint::proto::StateHandle>> byCheckpoint_;
+};
+
+/// One file of a local RocksDB checkpoint.
+struct StoreCheckpointFile {
+  std::string name;
+  uint64_t size = 0;
+  bool sst = false;
+};
+
+/// A store's RocksDB checkpoint, taken on the task thread, for the checkpoint writer to upload.
+struct StoreUpload {
+  std::string operatorUid;
+  KeyGroupRange range;
+  int64_t checkpointId = 0;
+  std::filesystem::path localDir;  // the checkpoint's files; removed by uploadStore
+  std::vector<StoreCheckpointFile> files;
+  std::string sharedPrefix;  // "shared/<store-id>-c<checkpoint>-": new SST files' paths
+  std::map<std::string, checkpoint::proto::StateHandle> reusable;  // confirmed, by file name
+  std::shared_ptr<StoreUploadLog> log;
+};
+
+/// On the checkpoint writer's thread: upload `upload`'s SST files to `<jobDir>/shared/` (or
+/// reference the reusable ones), append its other files to `inlineEntries` (for the task state
+/// file), record the SST handles in its log, and remove its local directory. Return the SST
+/// handles (kind keyed-rocksdb, name = file name, key-group range, operator uid, subtask).
+/// IOError naming the file that could not be read or written.
+Result<std::vector<checkpoint::proto::StateHandle>> uploadStore(
+    StoreUpload& upload, const std::filesystem::path& jobDir, int subtaskIndex,
+    std::vector<checkpoint::TaskStateEntry>& inlineEntries);
+
+/// The RocksDB store of one keyed operator instance: created on the operator's first request
+/// (OperatorContext::keyedStateStore), restored from the handles the task got for it.
+/// Thread contract: task thread only, except that uploads run on the writer thread through
+/// the StoreUpload it hands out.
+class OperatorKeyedStore {
+ public:
+  /// `directory`: the store's working directory (removed when the store closes); `what` names
+  /// the operator instance in errors.
+  OperatorKeyedStore(std::filesystem::path directory, std::string operatorUid, KeyGroupRange range,
+                     int maxParallelism, std::string what);
+  ~OperatorKeyedStore();
+  OperatorKeyedStore(const OperatorKeyedStore&) = delete;
+  OperatorKeyedStore& operator=(const OperatorKeyedStore&) = delete;
+
+  /// Keep `handle` (kind keyed-rocksdb, below `rootDir`) to restore from.
+  void addRestoreHandle(const std::filesystem::path& rootDir,
+                        const checkpoint::proto::StateHandle& handle);
+  bool hasRestoreHandles() const { return !restoreHandles_.empty(); }
+  /// Return the store, opening it on the first call: download the restore handles' files (one
+  /// directory per subtask that wrote them), and open a store of this instance's key groups
+  /// over them. Errors name the file or the directory.
+  Result<KeyedStateStore*> open(const std::shared_ptr<state::RocksDbResources>& resources,
+                                size_t maxCachedKeys);
+  bool isOpen() const { return store_ != nullptr; }
+  /// Take a RocksDB checkpoint of the (committed) store for checkpoint `checkpointId`.
+  /// `incremental`: let the upload reference the SST files of the last confirmed checkpoint.
+  Result<StoreUpload> takeCheckpoint(int64_t checkpointId, bool incremental);
+  /// Checkpoint `checkpointId` completed: its SST files become the reusable ones.
+  void confirm(int64_t checkpointId);
+
+ private:
+  struct RestoreHandle {
+    std::filesystem::path rootDir;
+    checkpoint::proto::StateHandle handle;
+  };
+
+  std::filesystem::path directory_;
+  std::string operatorUid_;
+  KeyGroupRange range_;
+  int maxParallelism_;
+  std::string what_;
+  std::string storeId_;  // random: names this store's uploads in shared/
+  std::vector<RestoreHandle> restoreHandles_;
+  std::unique_ptr<state::RocksDbKeyedStore> store_;
+  std::map<std::string, checkpoint::proto::StateHandle> confirmed_;  // by file name
+  std::shared_ptr<StoreUploadLog> log_ = std::make_shared<StoreUploadLog>();
+};
+
+}  // namespace strom::runtime
