@@ -158,6 +158,7 @@ struct KillMode {
   int64_t baseEvents;  // events for a run of `kills` kills: base + perKill * kills
   int64_t eventsPerKill;
   const char* alignedTimeout = "";  // execution.checkpointing.aligned-checkpoint-timeout
+  bool rocksDb = false;             // state.backend.type: rocksdb, incremental checkpoints
 };
 
 class ExactlyOnceKillTest : public ExactlyOnceTest,
@@ -178,6 +179,12 @@ TEST_P(ExactlyOnceKillTest, KilledTaskManagersLoseAndDuplicateNothing) {
     args.insert(args.begin() + 5,
                 {"-D", std::string("execution.checkpointing.aligned-checkpoint-timeout=") +
                            mode.alignedTimeout});
+  }
+  if (mode.rocksDb) {
+    args.insert(args.begin() + 5,
+                {"-D", "state.backend.type=rocksdb", "-D", "execution.checkpointing.incremental=true",
+                 "-D", "state.backend.rocksdb.localdir=" + (dir_ / "rocksdb").string(), "-D",
+                 "state.backend.rocksdb.cache.max-keys=4"});
   }
   std::future<RunResult> run = std::async(
       std::launch::async, [this, args] { return strom(args, std::chrono::minutes(20)); });
@@ -253,12 +260,15 @@ TEST_P(ExactlyOnceKillTest, KilledTaskManagersLoseAndDuplicateNothing) {
 
 // Unaligned: the busy map (150 µs per event, about 6.7 k events/s per subtask) is slower than
 // the two sources (10 k/s each), so the network queues in front of it stay full. Alignment
-// timeout: the same, aligned until a checkpoint is 50 ms old.
+// timeout: the same, aligned until a checkpoint is 50 ms old. RocksDB: aligned, the windows' state
+// in RocksDB with incremental checkpoints, and a cache of 4 of the 16 keys, so that values go
+// through RocksDB all the time.
 INSTANTIATE_TEST_SUITE_P(
     Modes, ExactlyOnceKillTest,
     ::testing::Values(KillMode{"ALIGNED", false, 0, 60'000, 40'000},
                       KillMode{"UNALIGNED", true, 150, 20'000, 15'000},
-                      KillMode{"ALIGNED_TIMEOUT", true, 150, 20'000, 15'000, "50 ms"}),
+                      KillMode{"ALIGNED_TIMEOUT", true, 150, 20'000, 15'000, "50 ms"},
+                      KillMode{"ROCKSDB_INCREMENTAL", false, 0, 60'000, 40'000, "", true}),
     [](const ::testing::TestParamInfo<KillMode>& info) { return std::string(info.param.name); });
 
 // Back-pressure (issue 8): a busy map (200 µs per event, about 5 k events/s per subtask) behind

@@ -13,11 +13,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -162,7 +165,27 @@ class CheckpointFailoverTest : public ::testing::Test {
   fs::path base_;
 };
 
-TEST_F(CheckpointFailoverTest, lostTaskManagerRestoresTheLatestCheckpointAndGivesExactSums) {
+/// The tests that run on both state backends: the parameter is state.backend.type. RocksDB runs
+/// with incremental checkpoints and a cache of 4 keys, so that values go through RocksDB.
+class CheckpointBackendTest : public CheckpointFailoverTest,
+                              public ::testing::WithParamInterface<const char*> {
+ protected:
+  Configuration config() const {
+    Configuration c = CheckpointFailoverTest::config();
+    c.set("state.backend.type", GetParam());
+    c.set("execution.checkpointing.incremental", "true");
+    c.set("state.backend.rocksdb.localdir", (base_ / "rocksdb").string());
+    c.set("state.backend.rocksdb.cache.max-keys", "4");
+    return c;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, CheckpointBackendTest, ::testing::Values("heap", "rocksdb"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param);
+                         });
+
+TEST_P(CheckpointBackendTest, lostTaskManagerRestoresTheLatestCheckpointAndGivesExactSums) {
   runtime::MiniCluster::Options options;
   options.numberOfTaskManagers = 3;
   options.configuration = config();
@@ -300,7 +323,7 @@ TEST_F(CheckpointFailoverTest, unalignedCheckpointsKeepTheInFlightDataAndRestore
   expectExactSums(*sums, total);
 }
 
-TEST_F(CheckpointFailoverTest, anUnalignedCheckpointRestoresAtAnotherParallelism) {
+TEST_P(CheckpointBackendTest, anUnalignedCheckpointRestoresAtAnotherParallelism) {
   Configuration c = config();
   c.set("execution.checkpointing.unaligned.enabled", "true");
   c.set("execution.checkpointing.interval", "100 ms");
@@ -344,6 +367,136 @@ TEST_F(CheckpointFailoverTest, anUnalignedCheckpointRestoresAtAnotherParallelism
                        jm.waitForJobTermination(rescaledId, std::chrono::seconds(120)));
   ASSERT_EQ(info.status, runtime::JobStatus::kFinished) << info.failure.toString();
   expectExactSums(*sums, total);
+}
+
+/// A pseudo-random (incompressible) payload of `size` bytes for value `x`.
+std::string payloadOf(int64_t x, size_t size) {
+  std::string payload(size, '\0');
+  uint64_t state = static_cast<uint64_t>(x) * 0x9e3779b97f4a7c15ull + 1;
+  for (char& c : payload) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    c = static_cast<char>(state);
+  }
+  return payload;
+}
+
+/// The bytes of the shared files checkpoint `id` references, and of those it uploaded itself
+/// (their names carry "-c<id>-").
+struct SharedBytes {
+  uint64_t referenced = 0;
+  uint64_t uploaded = 0;
+  std::set<std::string> paths;
+};
+SharedBytes sharedBytesOf(const checkpoint::proto::CheckpointMetadata& metadata) {
+  SharedBytes bytes;
+  const std::string mine = "-c" + std::to_string(metadata.checkpoint_id()) + "-";
+  for (const auto& op : metadata.operators()) {
+    for (const auto& subtask : op.subtasks()) {
+      for (const auto& handle : subtask.handles()) {
+        if (handle.path().rfind("shared/", 0) != 0) continue;
+        if (!bytes.paths.insert(handle.path()).second) continue;
+        bytes.referenced += handle.length();
+        if (handle.path().find(mine) != std::string::npos) bytes.uploaded += handle.length();
+      }
+    }
+  }
+  return bytes;
+}
+
+TEST_F(CheckpointFailoverTest, incrementalRocksDbCheckpointsUploadOnlyNewFilesAndDropUnusedOnes) {
+  constexpr int64_t kKeys = 20000;  // 1 KB each: about 20 MB of keyed state
+  constexpr size_t kPayload = 1000;
+  Configuration c = config();
+  c.set("state.backend.type", "rocksdb");
+  c.set("execution.checkpointing.incremental", "true");
+  c.set("execution.checkpointing.interval", "100 ms");
+  c.set("state.backend.rocksdb.localdir", (base_ / "rocksdb").string());
+  runtime::MiniCluster::Options options;
+  options.numberOfTaskManagers = 1;
+  options.configuration = c;
+  ASSERT_OK_AND_ASSIGN(auto cluster, runtime::MiniCluster::start(options));
+  runtime::JobManager& jm = cluster->jobManager();
+
+  // Values below kKeys write their own key; the later ones update the ten keys x % 10 only.
+  auto gate = std::make_shared<Gate>();
+  gate->allowed = kKeys;
+  gate->total = kKeys + 4000;
+  auto latest = std::make_shared<CollectedRecords<int64_t>>();
+  StreamExecutionEnvironment env(c);
+  env.fromSource<int64_t>(std::make_shared<GatedSequence>(gate), "Gated")
+      .map([](int64_t x) {
+        return std::make_pair(x < kKeys ? x : x % 10, payloadOf(x, kPayload));
+      })
+      .keyBy([](const std::pair<int64_t, std::string>& p) { return p.first; })
+      .reduce([](const std::pair<int64_t, std::string>&,
+                 const std::pair<int64_t, std::string>& b) { return b; })
+      .map([](const std::pair<int64_t, std::string>& p) { return p.first; })
+      .sinkTo(std::make_shared<CollectSink<int64_t>>(latest));
+  ASSERT_OK_AND_ASSIGN(auto streamGraph, graph::StreamGraph::create(env.transformations(), 1, 128));
+  ASSERT_OK_AND_ASSIGN(auto job,
+                       graph::JobGraph::create(std::move(streamGraph), "incremental", c));
+  ASSERT_OK_AND_ASSIGN(std::string jobId, jm.submitJob(job));
+  const fs::path jobDir = base_ / "checkpoints" / jobId;
+  auto completedAfter = [&](int64_t id) -> std::optional<checkpoint::CompletedCheckpoint> {
+    std::optional<checkpoint::CompletedCheckpoint> found;
+    EXPECT_TRUE(testing::eventually(
+        [&] {
+          auto completed = checkpoint::findLatestCompleted(jobDir, jobId);
+          if (!completed.isOk() || completed->checkpointId <= id) return false;
+          found = std::move(completed).value();
+          return true;
+        },
+        seconds(60)));
+    return found;
+  };
+
+  // Every key written, then a checkpoint that holds them all.
+  ASSERT_TRUE(testing::eventually(
+      [&] { return latest->records().size() >= static_cast<size_t>(kKeys); }, seconds(60)));
+  // The one after the next: triggered after every key was written.
+  auto pending = completedAfter(0);
+  ASSERT_TRUE(pending.has_value());
+  auto first = completedAfter(pending->checkpointId);
+  ASSERT_TRUE(first.has_value());
+  const SharedBytes full = sharedBytesOf(first->metadata);
+  EXPECT_GT(full.referenced, uint64_t{15} << 20) << "the keyed state is about 20 MB";
+
+  // A few updates of ten keys: the next checkpoints upload a small fraction.
+  gate->allowed = kKeys + 2000;
+  ASSERT_TRUE(testing::eventually(
+      [&] { return latest->records().size() >= static_cast<size_t>(kKeys + 2000); },
+      seconds(60)));
+  auto last = checkpoint::findLatestCompleted(jobDir, jobId);
+  ASSERT_OK(last.status());
+  auto second = completedAfter(last->checkpointId);
+  ASSERT_TRUE(second.has_value());
+  auto third = completedAfter(second->checkpointId);
+  ASSERT_TRUE(third.has_value());
+  const SharedBytes incremental = sharedBytesOf(third->metadata);
+  EXPECT_GT(incremental.referenced, uint64_t{15} << 20);
+  EXPECT_LT(incremental.uploaded * 10, incremental.referenced)
+      << "checkpoint " << third->checkpointId << " uploaded " << incremental.uploaded << " of "
+      << incremental.referenced << " bytes";
+  std::printf("[ incremental ] checkpoint %lld references %llu bytes of SST files and uploaded %llu\n",
+              static_cast<long long>(third->checkpointId),
+              static_cast<unsigned long long>(incremental.referenced),
+              static_cast<unsigned long long>(incremental.uploaded));
+
+  // The job ends; what stays in shared/ is what the retained checkpoint references.
+  gate->allowed = gate->total.load();
+  ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo info,
+                       jm.waitForJobTermination(jobId, std::chrono::seconds(60)));
+  ASSERT_EQ(info.status, runtime::JobStatus::kFinished) << info.failure.toString();
+  last = checkpoint::findLatestCompleted(jobDir, jobId);
+  ASSERT_OK(last.status());
+  const SharedBytes retained = sharedBytesOf(last->metadata);
+  std::set<std::string> onDisk;
+  for (const auto& entry : fs::directory_iterator(jobDir / "shared")) {
+    onDisk.insert("shared/" + entry.path().filename().string());
+  }
+  EXPECT_EQ(onDisk, retained.paths);
 }
 
 }  // namespace
