@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <filesystem>
+#include <system_error>
 
 #include "checkpoint/task_state_file.h"
 #include "common/logging.h"
@@ -112,6 +114,17 @@ Result<std::unique_ptr<CheckpointCoordinator>> CheckpointCoordinator::create(
     coordinator->nextCheckpointId_ = completed.back() + 1;
     coordinator->retained_.assign(completed.begin(), completed.end());
   }
+  // The retained checkpoints' shared files: the next checkpoints may reference them again. One
+  // that cannot be read can neither be restored from nor protect its files.
+  for (int64_t id : completed) {
+    Result<proto::CheckpointMetadata> metadata = coordinator->storage_.readMetadata(id);
+    if (!metadata.isOk()) {
+      logger()->warn("job {}: not registering the shared state of checkpoint {}: {}",
+                     coordinator->storage_.jobId(), id, metadata.status().toString());
+      continue;
+    }
+    coordinator->sharedState_.registerCheckpoint(id, *metadata);
+  }
   return coordinator;
 }
 
@@ -129,7 +142,8 @@ CheckpointCoordinator::CheckpointCoordinator(CheckpointCoordinatorOptions option
         size_t n = 0;
         for (const CheckpointVertex& v : vertices_) n += static_cast<size_t>(v.parallelism);
         return n;
-      }()) {}
+      }()),
+      sharedState_(storage_.jobDir(), storage_.jobId()) {}
 
 CheckpointCoordinator::~CheckpointCoordinator() = default;
 
@@ -153,6 +167,9 @@ void CheckpointCoordinator::stop(const Status& reason) {
     while (!pending_.empty()) {
       abortLocked(pending_.begin()->first, reason, /*countsAsFailure=*/false, now);
     }
+    // No checkpoint of this attempt can reference a file again; the next attempt restores from
+    // a retained one, whose files are referenced.
+    sharedState_.deleteAllCandidates();
   }
   runActions();
 }
@@ -290,6 +307,7 @@ void CheckpointCoordinator::abortLocked(int64_t id, const Status& reason, bool c
     }
     pending_.erase(it);
   }
+  sharedState_.dropPending(id);
   lastEnd_ = now;
   Status discarded = storage_.discardCheckpoint(id);
   if (!discarded.isOk()) logger()->warn("job {}: {}", storage_.jobId(), discarded.toString());
@@ -352,6 +370,8 @@ void CheckpointCoordinator::completeLocked(int64_t id, int64_t now) {
       return;
     }
     pending_.erase(id);
+    // Never registered: the savepoint holds copies of its files.
+    sharedState_.dropPending(id);
     lastEnd_ = now;
     logger()->info("job {}: savepoint {} completed in {} ms: {}", storage_.jobId(), id,
                    now - pending.triggerTimestamp, *directory);
@@ -368,6 +388,9 @@ void CheckpointCoordinator::completeLocked(int64_t id, int64_t now) {
     abortLocked(id, written, /*countsAsFailure=*/true, now);
     return;
   }
+  // Registered before the older checkpoints are subsumed or discarded, so that the files this
+  // one shares with them never become candidates.
+  sharedState_.registerCheckpoint(id, metadata);
   pending_.erase(id);
   lastEnd_ = now;
   consecutiveFailures_ = 0;
@@ -394,9 +417,14 @@ void CheckpointCoordinator::completeLocked(int64_t id, int64_t now) {
   while (retained_.size() > static_cast<size_t>(options_.numRetained)) {
     int64_t oldest = retained_.front();
     retained_.pop_front();
+    sharedState_.releaseCheckpoint(oldest);
     Status discarded = storage_.discardCheckpoint(oldest);
     if (!discarded.isOk()) logger()->warn("job {}: {}", storage_.jobId(), discarded.toString());
   }
+  sharedState_.dropPending(id);
+  // What became unreferenced before this completion; what became so during it waits for the
+  // next (the tasks are not notified of this one yet).
+  sharedState_.deleteDueCandidates();
   actions_.push_back([this, id] { callbacks_.notifyComplete(id); });
 }
 
@@ -428,6 +456,8 @@ CheckpointMessageResult CheckpointCoordinator::acknowledge(CheckpointTaskKey tas
           std::find(retained_.begin(), retained_.end(), checkpointId) == retained_.end()) {
         Status discarded = storage_.discardCheckpoint(checkpointId);
         if (!discarded.isOk()) logger()->warn("job {}: {}", storage_.jobId(), discarded.toString());
+        // Files it uploaded to shared/ that nothing references go after the next completion.
+        sharedState_.addUnreferenced(state.handles());
       }
       logger()->debug("job {}: ignoring late acknowledgement of checkpoint {} from {}",
                       storage_.jobId(), checkpointId, taskName(task));
@@ -446,8 +476,27 @@ CheckpointMessageResult CheckpointCoordinator::acknowledge(CheckpointTaskKey tas
         result = CheckpointMessageResult::kRejected;
         break;
       }
+      // A shared file must exist when it is acknowledged, or the checkpoint could never be
+      // restored. Checked under mu_, where deletions run, so that it cannot vanish before
+      // addPending below protects it. Not counted as a failure, like a decline of a task that
+      // could not take part.
+      std::error_code ec;
+      if (isSharedStatePath(handle.path()) &&
+          !std::filesystem::exists(storage_.jobDir() / handle.path(), ec)) {
+        abortLocked(checkpointId,
+                    Status::notFound("checkpoint " + std::to_string(checkpointId) + ": " +
+                                     taskName(task) + " acknowledged shared state file '" +
+                                     handle.path() + "', which does not exist"),
+                    /*countsAsFailure=*/false, now);
+        result = CheckpointMessageResult::kRejected;
+        break;
+      }
     }
-    if (result == CheckpointMessageResult::kAccepted) {
+    if (result == CheckpointMessageResult::kRejected) {
+      // What it uploaded that nothing references goes after the next completion.
+      sharedState_.addUnreferenced(state.handles());
+    } else {
+      sharedState_.addPending(checkpointId, state.handles());
       state.set_subtask_index(task.subtaskIndex);
       it->second.acknowledged.emplace(task, std::move(state));
       if (it->second.acknowledged.size() == numTasks_) completeLocked(checkpointId, now);
@@ -498,6 +547,16 @@ std::vector<int64_t> CheckpointCoordinator::retainedIds() const {
 int CheckpointCoordinator::consecutiveFailures() const {
   std::lock_guard<std::mutex> lock(mu_);
   return consecutiveFailures_;
+}
+
+size_t CheckpointCoordinator::numSharedStateFiles() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sharedState_.numRegisteredFiles();
+}
+
+uint64_t CheckpointCoordinator::sharedStateBytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sharedState_.registeredBytes();
 }
 
 void CheckpointCoordinator::runActions() {

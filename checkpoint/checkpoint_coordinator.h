@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "checkpoint/checkpoint_storage.h"
+#include "checkpoint/shared_state_registry.h"
 #include "common/clock.h"
 #include "proto/checkpoint.pb.h"
 
@@ -123,7 +124,9 @@ enum class CheckpointMessageResult {
 class CheckpointCoordinator {
  public:
   /// `storage` is the job's checkpoint directory; checkpoint ids continue after the newest
-  /// completed checkpoint found there (or start at 1), and those found count for retention.
+  /// completed checkpoint found there (or start at 1), and those found count for retention and
+  /// have their shared files registered (one whose `_metadata` cannot be read is logged and
+  /// left out of the registry).
   /// `clock` must outlive the coordinator. InvalidArgument for vertices with no subtasks,
   /// repeated vertex ids, or missing callbacks.
   static Result<std::unique_ptr<CheckpointCoordinator>> create(
@@ -138,8 +141,9 @@ class CheckpointCoordinator {
   /// Start periodic checkpoints (when the interval is > 0): the first trigger is one interval
   /// from now. Call when every task of the attempt runs.
   void start();
-  /// Stop: abort every pending checkpoint with `reason` (not counted as a failure) and ignore
-  /// every later message. For the end of the attempt (finished, failing, cancelled).
+  /// Stop: abort every pending checkpoint with `reason` (not counted as a failure), delete the
+  /// shared state files no retained checkpoint references, and ignore every later message. For
+  /// the end of the attempt (finished, failing, cancelled).
   void stop(const Status& reason);
 
   /// Trigger a checkpoint now (a savepoint, a final checkpoint, ...), whatever the interval,
@@ -156,9 +160,11 @@ class CheckpointCoordinator {
   int64_t nextTickMillis() const;
 
   /// Task `task` acknowledges checkpoint `checkpointId` with its state. The last acknowledgement
-  /// completes the checkpoint: `_metadata` is written, older pending checkpoints are subsumed
-  /// (aborted), checkpoints beyond state.checkpoints.num-retained are deleted, and
-  /// notifyComplete is called. A failed `_metadata` write aborts it (a failure).
+  /// completes the checkpoint: `_metadata` is written, its shared files are registered, older
+  /// pending checkpoints are subsumed (aborted), checkpoints beyond state.checkpoints.num-retained
+  /// are deleted, shared files unreferenced since before this completion are deleted, and
+  /// notifyComplete is called. A failed `_metadata` write aborts it (a failure). A handle into
+  /// `shared/` naming a file that does not exist aborts the checkpoint (kRejected, no failure).
   CheckpointMessageResult acknowledge(CheckpointTaskKey task, int64_t checkpointId,
                                       proto::SubtaskState state);
   /// Task `task` declines checkpoint `checkpointId` for `reason`: it is aborted, a failure
@@ -176,6 +182,10 @@ class CheckpointCoordinator {
   std::vector<int64_t> retainedIds() const;
   /// Consecutive failed checkpoints so far (reset by a completed one).
   int consecutiveFailures() const;
+  /// The number of files in `shared/` that retained checkpoints reference.
+  size_t numSharedStateFiles() const;
+  /// Their bytes (SharedStateRegistry::registeredBytes).
+  uint64_t sharedStateBytes() const;
   const CheckpointStorage& storage() const { return storage_; }
 
  private:
@@ -221,7 +231,8 @@ class CheckpointCoordinator {
   int64_t nextPeriodicTrigger_ = 0;  // epoch ms of the next periodic trigger
   int64_t lastEnd_ = INT64_MIN;      // epoch ms the last checkpoint completed or was aborted
   std::map<int64_t, Pending> pending_;
-  std::deque<int64_t> retained_;  // completed, on disk, ascending
+  std::deque<int64_t> retained_;     // completed, on disk, ascending
+  SharedStateRegistry sharedState_;  // the references of retained_ and pending_ into shared/
   int consecutiveFailures_ = 0;
   bool failedJob_ = false;  // failJob queued once
   std::deque<Action> actions_;

@@ -17,7 +17,8 @@ namespace strom::checkpoint {
 ///   <state.checkpoints.dir>/<job-id>/
 ///     chk-<n>/              the files of checkpoint n; `_metadata` is written last
 ///       _metadata           the frame of docs/formats.md around a CheckpointMetadata
-///     shared/               state shared by several checkpoints (incremental; not used yet)
+///     shared/               files several checkpoints reference (incremental state backends;
+///                           deleted by the coordinator's SharedStateRegistry)
 ///     taskowned/            state owned by the tasks (not used yet)
 ///
 /// A checkpoint is complete exactly when its `_metadata` exists: it is written to

@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using Result_ = CheckpointMessageResult;
 
 // The job of every test: a source (vertex 1, parallelism 1) and a sink (vertex 2, parallelism 2).
@@ -101,6 +102,33 @@ class CheckpointCoordinatorTest : public ::testing::Test {
     for (CheckpointTaskKey task : kTasks) {
       EXPECT_EQ(coordinator_->acknowledge(task, id, stateOf(task, id)), Result_::kAccepted);
     }
+  }
+
+  // What an incremental state backend does: upload a 12-byte file as `shared/<name>`.
+  void upload(const std::string& name) {
+    std::ofstream(coordinator_->storage().jobDir() / "shared" / name) << "shared-state";
+  }
+  bool hasShared(const std::string& name) const {
+    return fs::exists(coordinator_->storage().jobDir() / "shared" / name);
+  }
+  // The state of a task that references the files `names` in shared/.
+  static proto::SubtaskState sharedStateOf(const std::vector<std::string>& names) {
+    proto::SubtaskState state;
+    for (const std::string& name : names) {
+      proto::StateHandle* handle = state.add_handles();
+      handle->set_path("shared/" + name);
+      handle->set_length(12);
+      handle->set_kind("keyed-rocksdb");
+    }
+    return state;
+  }
+  // Acknowledge checkpoint `id` from every task: the source references `sourceFiles` in
+  // shared/, the sinks nothing.
+  void ackShared(int64_t id, const std::vector<std::string>& sourceFiles) {
+    EXPECT_EQ(coordinator_->acknowledge({1, 0}, id, sharedStateOf(sourceFiles)),
+              Result_::kAccepted);
+    EXPECT_EQ(coordinator_->acknowledge({2, 0}, id, proto::SubtaskState()), Result_::kAccepted);
+    EXPECT_EQ(coordinator_->acknowledge({2, 1}, id, proto::SubtaskState()), Result_::kAccepted);
   }
 
   fs::path base_;
@@ -659,6 +687,235 @@ TEST_F(CheckpointCoordinatorTest, stopAbortsAPendingSavepointWithTheReason) {
   ASSERT_STATUS(StatusCode::kInvalidArgument, coordinator_->trigger(std::move(noWriter)));
   coordinator_->stop(Status::cancelled("job failing"));
   EXPECT_THAT(done, ElementsAre("failed Cancelled: job failing"));
+}
+
+TEST_F(CheckpointCoordinatorTest, sharedFileLivesUntilNoRetainedCheckpointReferencesIt) {
+  create();  // num-retained 1
+  coordinator_->start();
+  tickAt(100);
+  upload("base");
+  upload("c1");
+  ackShared(1, {"base", "c1"});
+  EXPECT_EQ(coordinator_->numSharedStateFiles(), 2u);
+  EXPECT_EQ(coordinator_->sharedStateBytes(), 24u);
+  tickAt(200);
+  upload("c2");
+  ackShared(2, {"base", "c2"});  // discards 1: c1 is unreferenced, deleted one completion later
+  EXPECT_TRUE(hasShared("c1"));
+  EXPECT_FALSE(fs::exists(coordinator_->storage().checkpointDir(1)));
+  tickAt(300);
+  upload("c3");
+  ackShared(3, {"base", "c3"});
+  EXPECT_FALSE(hasShared("c1"));
+  EXPECT_TRUE(hasShared("c2"));
+  EXPECT_TRUE(hasShared("base"));  // named by three checkpoints, retained by the third
+  tickAt(400);
+  upload("d4");
+  ackShared(4, {"d4"});
+  EXPECT_FALSE(hasShared("c2"));
+  EXPECT_TRUE(hasShared("base"));
+  EXPECT_TRUE(hasShared("c3"));
+  tickAt(500);
+  ackShared(5, {"d4"});
+  EXPECT_FALSE(hasShared("base"));
+  EXPECT_FALSE(hasShared("c3"));
+  EXPECT_TRUE(hasShared("d4"));
+  EXPECT_EQ(coordinator_->numSharedStateFiles(), 1u);
+  EXPECT_EQ(coordinator_->sharedStateBytes(), 12u);
+}
+
+TEST_F(CheckpointCoordinatorTest, nextCheckpointMayStillReferenceTheDiscardedOnesFiles) {
+  options_.maxConcurrent = 2;
+  create();
+  coordinator_->start();
+  tickAt(100);
+  upload("a");
+  ackShared(1, {"a"});
+  tickAt(200);
+  tickAt(300);
+  EXPECT_EQ(coordinator_->pendingIds(), (std::vector<int64_t>{2, 3}));
+  upload("b");
+  ackShared(2, {"b"});  // discards 1, the only checkpoint that referenced a
+  EXPECT_TRUE(hasShared("a"));
+  // The source took 3 before it heard that 2 completed: 3 builds on 1 and names a.
+  ackShared(3, {"a"});
+  EXPECT_EQ(coordinator_->latestCompletedId(), 3);
+  EXPECT_TRUE(hasShared("a"));
+  EXPECT_TRUE(hasShared("b"));  // unreferenced since 3 discarded 2
+  tickAt(400);
+  ackShared(4, {"a"});
+  EXPECT_TRUE(hasShared("a"));
+  EXPECT_FALSE(hasShared("b"));
+}
+
+TEST_F(CheckpointCoordinatorTest, pendingSavepointKeepsItsSharedFilesUntilItCompletes) {
+  options_.maxConcurrent = 2;
+  create();
+  coordinator_->start();
+  std::vector<std::string> done;
+  std::vector<proto::CheckpointMetadata> written;
+  tickAt(100);
+  upload("a");
+  ackShared(1, {"a"});
+  ASSERT_OK_AND_ASSIGN(int64_t savepoint,
+                       coordinator_->trigger(savepointRequest(this, false, &done, &written)));
+  upload("s");
+  EXPECT_EQ(coordinator_->acknowledge({1, 0}, savepoint, sharedStateOf({"a", "s"})),
+            Result_::kAccepted);
+  tickAt(200);
+  ackShared(3, {});  // discards 1; a stays: the pending savepoint references it
+  tickAt(300);
+  ackShared(4, {});
+  EXPECT_TRUE(hasShared("a"));
+  EXPECT_TRUE(hasShared("s"));
+  EXPECT_EQ(coordinator_->acknowledge({2, 0}, savepoint, proto::SubtaskState()),
+            Result_::kAccepted);
+  EXPECT_EQ(coordinator_->acknowledge({2, 1}, savepoint, proto::SubtaskState()),
+            Result_::kAccepted);
+  EXPECT_THAT(done, ElementsAre("done sp-2"));
+  EXPECT_EQ(written.size(), 1u);
+  // The savepoint holds copies: its files go after the next completion.
+  EXPECT_TRUE(hasShared("a"));
+  EXPECT_TRUE(hasShared("s"));
+  EXPECT_EQ(coordinator_->numSharedStateFiles(), 0u);
+  tickAt(400);
+  ackShared(5, {});
+  EXPECT_FALSE(hasShared("a"));
+  EXPECT_FALSE(hasShared("s"));
+}
+
+TEST_F(CheckpointCoordinatorTest, abortedCheckpointsUploadsGoAfterTheNextCompletion) {
+  options_.tolerableFailures = 5;
+  create();
+  coordinator_->start();
+  tickAt(100);
+  upload("base");
+  ackShared(1, {"base"});
+  tickAt(200);
+  upload("u1");
+  EXPECT_EQ(coordinator_->acknowledge({1, 0}, 2, sharedStateOf({"base", "u1"})),
+            Result_::kAccepted);
+  EXPECT_EQ(coordinator_->decline({2, 0}, 2, Status::ioError("disk full")), Result_::kAccepted);
+  // A late acknowledgement of the aborted checkpoint with its own upload.
+  upload("u2");
+  EXPECT_EQ(coordinator_->acknowledge({2, 1}, 2, sharedStateOf({"base", "u2"})), Result_::kIgnored);
+  EXPECT_TRUE(hasShared("u1"));
+  EXPECT_TRUE(hasShared("u2"));
+  tickAt(300);
+  ackShared(3, {"base"});
+  EXPECT_FALSE(hasShared("u1"));
+  EXPECT_FALSE(hasShared("u2"));
+  EXPECT_TRUE(hasShared("base"));
+}
+
+TEST_F(CheckpointCoordinatorTest, subsumedCheckpointsUploadsGoOneCompletionLater) {
+  options_.maxConcurrent = 2;
+  create();
+  coordinator_->start();
+  tickAt(100);
+  tickAt(200);
+  upload("s1");
+  EXPECT_EQ(coordinator_->acknowledge({1, 0}, 1, sharedStateOf({"s1"})), Result_::kAccepted);
+  ackShared(2, {});  // subsumes 1
+  EXPECT_THAT(coordinator_->pendingIds(), IsEmpty());
+  EXPECT_TRUE(hasShared("s1"));
+  tickAt(300);
+  ackShared(3, {});
+  EXPECT_FALSE(hasShared("s1"));
+}
+
+TEST_F(CheckpointCoordinatorTest, acknowledgementOfAMissingSharedFileDeclinesTheCheckpoint) {
+  create();  // tolerable failures: 0
+  coordinator_->start();
+  tickAt(100);
+  takeEvents();
+  upload("ok");
+  EXPECT_EQ(coordinator_->acknowledge({1, 0}, 1, sharedStateOf({"ok"})), Result_::kAccepted);
+  EXPECT_EQ(coordinator_->acknowledge({2, 0}, 1, sharedStateOf({"missing"})), Result_::kRejected);
+  EXPECT_THAT(takeEvents(),
+              ElementsAre("abort 1: NotFound: checkpoint 1: vertex 2 subtask 0 acknowledged "
+                          "shared state file 'shared/missing', which does not exist"));
+  EXPECT_EQ(coordinator_->consecutiveFailures(), 0);
+  EXPECT_THAT(coordinator_->pendingIds(), IsEmpty());
+  EXPECT_EQ(coordinator_->latestCompletedId(), -1);
+  EXPECT_TRUE(hasShared("ok"));
+  tickAt(200);
+  ackShared(2, {});
+  EXPECT_FALSE(hasShared("ok"));  // uploaded for the declined checkpoint only
+  for (const std::string& event : takeEvents()) EXPECT_THAT(event, Not(HasSubstr("fail")));
+}
+
+TEST_F(CheckpointCoordinatorTest, nextAttemptRegistersTheRetainedCheckpointsSharedFiles) {
+  options_.numRetained = 2;
+  create();
+  coordinator_->start();
+  tickAt(100);
+  upload("a");
+  ackShared(1, {"a"});
+  tickAt(200);
+  upload("b");
+  ackShared(2, {"a", "b"});
+  tickAt(300);
+  upload("c");
+  ackShared(3, {"c"});  // discards 1; a and b stay with 2
+  coordinator_->stop(Status::cancelled("attempt over"));
+  EXPECT_TRUE(hasShared("a"));
+  EXPECT_TRUE(hasShared("b"));
+  coordinator_.reset();
+  create();
+  EXPECT_EQ(coordinator_->retainedIds(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(coordinator_->numSharedStateFiles(), 3u);
+  EXPECT_EQ(coordinator_->sharedStateBytes(), 36u);
+  coordinator_->start();
+  tickAt(400);
+  ackShared(4, {"c"});  // discards 2
+  EXPECT_TRUE(hasShared("a"));
+  tickAt(500);
+  ackShared(5, {"c"});
+  EXPECT_FALSE(hasShared("a"));
+  EXPECT_FALSE(hasShared("b"));
+  EXPECT_TRUE(hasShared("c"));
+}
+
+TEST_F(CheckpointCoordinatorTest, unreadableRetainedCheckpointIsSkippedAndItsFilesKept) {
+  options_.numRetained = 2;
+  create();
+  coordinator_->start();
+  tickAt(100);
+  upload("a");
+  ackShared(1, {"a"});
+  tickAt(200);
+  upload("b");
+  ackShared(2, {"b"});
+  coordinator_->stop(Status::cancelled("attempt over"));
+  coordinator_.reset();
+  fs::resize_file(base_ / "job1" / "chk-1" / "_metadata", 10);
+  create();
+  EXPECT_EQ(coordinator_->retainedIds(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(coordinator_->numSharedStateFiles(), 1u);
+  coordinator_->start();
+  for (int64_t id = 3; id <= 5; ++id) {
+    tickAt(100 * id);
+    ackShared(id, {"b"});
+  }
+  // What an unreadable checkpoint referenced is not known to be unreferenced: it is left.
+  EXPECT_TRUE(hasShared("a"));
+  EXPECT_TRUE(hasShared("b"));
+}
+
+TEST_F(CheckpointCoordinatorTest, stopDeletesUploadsNoRetainedCheckpointReferences) {
+  create();
+  coordinator_->start();
+  tickAt(100);
+  upload("a");
+  ackShared(1, {"a"});
+  tickAt(200);
+  upload("b");
+  EXPECT_EQ(coordinator_->acknowledge({1, 0}, 2, sharedStateOf({"a", "b"})), Result_::kAccepted);
+  coordinator_->stop(Status::cancelled("job cancelled"));
+  EXPECT_TRUE(hasShared("a"));
+  EXPECT_FALSE(hasShared("b"));
+  EXPECT_EQ(coordinator_->numSharedStateFiles(), 1u);
 }
 
 }  // namespace
