@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "checkpoint/channel_state_names.h"
+#include "checkpoint/task_state_file.h"
 
 namespace strom::checkpoint {
 namespace {
@@ -140,7 +141,9 @@ Result<std::vector<std::vector<proto::TaskRestore>>> assignState(
       const proto::StateHandle& handle = *h.handle;
       proto::StateHandle copy = handle;
       copy.set_subtask_index(h.subtask);
-      if (handle.kind() == "keyed") {
+      // Keyed state (a snapshot, or a RocksDB store's file): to every new subtask whose key
+      // groups overlap the handle's.
+      if (handle.kind() == kKeyedStateKind || handle.kind() == kRocksDbStateKind) {
         if (old.vertex->max_parallelism() != vertex.maxParallelism) {
           return invalid(source, "operator '" + uid + "' has keyed state for max parallelism " +
                                      std::to_string(old.vertex->max_parallelism()) +

@@ -284,11 +284,10 @@ Status copyStateHandleToFile(const fs::path& rootDir, const proto::StateHandle& 
   if (*checksum != handle.checksum()) {
     std::error_code ignored;
     fs::remove(target, ignored);
-    return Status::corruption(name + ": checksum mismatch in bytes " +
-                              std::to_string(handle.offset()) + ".." +
-                              std::to_string(handle.offset() + handle.length()) + " (" +
-                              handle.kind() + " state of operator '" + handle.operator_uid() +
-                              "', file '" + handle.name() + "')");
+    return Status::corruption(
+        name + ": checksum mismatch in bytes " + std::to_string(handle.offset()) + ".." +
+        std::to_string(handle.offset() + handle.length()) + " (" + handle.kind() +
+        " state of operator '" + handle.operator_uid() + "', file '" + handle.name() + "')");
   }
   return Status::ok();
 }

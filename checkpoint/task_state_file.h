@@ -78,8 +78,7 @@ Result<proto::StateHandle> uploadSharedFile(const std::filesystem::path& jobDir,
 /// Copy the bytes `handle` describes, below `rootDir`, to the new local file `target`, checking
 /// them as readStateHandle does (path below the root, NotFound, truncation, checksum) without
 /// holding them in memory. Errors name the state file; a partial copy is removed.
-Status copyStateHandleToFile(const std::filesystem::path& rootDir,
-                             const proto::StateHandle& handle,
+Status copyStateHandleToFile(const std::filesystem::path& rootDir, const proto::StateHandle& handle,
                              const std::filesystem::path& target);
 
 /// Encode the elements of one operator state as one handle's bytes:

@@ -177,8 +177,8 @@ Result<KeyedStateStore*> OperatorKeyedStore::open(
     }
     state::RocksDbRestoreSource source;
     source.directory = download;
-    source.keyGroupRange =
-        KeyGroupRange{handles.front()->handle.key_group_start(), handles.front()->handle.key_group_end()};
+    source.keyGroupRange = KeyGroupRange{handles.front()->handle.key_group_start(),
+                                         handles.front()->handle.key_group_end()};
     for (const RestoreHandle* restore : handles) {
       const std::string& name = restore->handle.name();
       if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {

@@ -1316,69 +1316,69 @@ void Task::submitSnapshot(int64_t checkpointId, std::vector<PendingStateEntry> e
   }
   // The work refers to nothing of the task, which may be gone when it runs.
   JobManagerGateway* jobManager = services_.jobManager;
-  bool posted = services_.checkpointWriter->post(
-      [jobManager, attempt = descriptor_.attemptId, name = name_, baseDir = checkpointBaseDir_,
-       checkpointId, entries = std::move(entries)]() mutable {
-        auto write = [&]() -> Result<checkpoint::proto::SubtaskState> {
-          if (baseDir.empty()) {
-            return Status::failedPrecondition(
-                "config key 'state.checkpoints.dir' is not set: there is nowhere to write "
-                "checkpoints");
-          }
-          STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointStorage storage,
-                                 checkpoint::CheckpointStorage::create(baseDir, attempt.jobId));
-          std::vector<checkpoint::TaskStateEntry> encoded;
-          std::vector<checkpoint::proto::StateHandle> sharedFiles;
-          encoded.reserve(entries.size());
-          Status uploaded;
-          for (PendingStateEntry& pending : entries) {
-            if (pending.storeUpload) {
-              // Uploads SST files to shared/, adds the others to `encoded`, removes the
-              // local checkpoint whatever happens.
-              if (uploaded.isOk()) {
-                auto handles = uploadStore(*pending.storeUpload, storage.jobDir(),
-                                           attempt.subtaskIndex, encoded);
-                if (handles.isOk()) {
-                  sharedFiles.insert(sharedFiles.end(), handles->begin(), handles->end());
-                } else {
-                  uploaded = handles.status();
-                }
-              } else {
-                std::error_code ignored;
-                std::filesystem::remove_all(pending.storeUpload->localDir, ignored);
-              }
-              continue;
+  bool posted = services_.checkpointWriter->post([jobManager, attempt = descriptor_.attemptId,
+                                                  name = name_, baseDir = checkpointBaseDir_,
+                                                  checkpointId,
+                                                  entries = std::move(entries)]() mutable {
+    auto write = [&]() -> Result<checkpoint::proto::SubtaskState> {
+      if (baseDir.empty()) {
+        return Status::failedPrecondition(
+            "config key 'state.checkpoints.dir' is not set: there is nowhere to write "
+            "checkpoints");
+      }
+      STROM_ASSIGN_OR_RETURN(checkpoint::CheckpointStorage storage,
+                             checkpoint::CheckpointStorage::create(baseDir, attempt.jobId));
+      std::vector<checkpoint::TaskStateEntry> encoded;
+      std::vector<checkpoint::proto::StateHandle> sharedFiles;
+      encoded.reserve(entries.size());
+      Status uploaded;
+      for (PendingStateEntry& pending : entries) {
+        if (pending.storeUpload) {
+          // Uploads SST files to shared/, adds the others to `encoded`, removes the
+          // local checkpoint whatever happens.
+          if (uploaded.isOk()) {
+            auto handles =
+                uploadStore(*pending.storeUpload, storage.jobDir(), attempt.subtaskIndex, encoded);
+            if (handles.isOk()) {
+              sharedFiles.insert(sharedFiles.end(), handles->begin(), handles->end());
+            } else {
+              uploaded = handles.status();
             }
-            if (pending.elements) {
-              pending.entry.bytes = checkpoint::encodeOperatorStateElements(*pending.elements);
-              pending.elements.reset();
-            }
-            encoded.push_back(std::move(pending.entry));
+          } else {
+            std::error_code ignored;
+            std::filesystem::remove_all(pending.storeUpload->localDir, ignored);
           }
-          entries.clear();
-          STROM_RETURN_IF_ERROR(uploaded);
-          STROM_ASSIGN_OR_RETURN(
-              checkpoint::proto::SubtaskState state,
-              checkpoint::writeTaskStateFile(
-                  storage.jobDir(),
-                  checkpoint::TaskStateFileId{checkpointId, attempt.vertexId,
-                                              attempt.subtaskIndex, attempt.attempt},
-                  encoded));
-          for (checkpoint::proto::StateHandle& handle : sharedFiles) {
-            *state.add_handles() = std::move(handle);
-          }
-          return state;
-        };
-        auto state = write();
-        if (state.isOk()) {
-          jobManager->acknowledgeCheckpoint(attempt, checkpointId, *state);
-          return;
+          continue;
         }
-        Status reason = state.status().withContext("checkpoint " + std::to_string(checkpointId) +
-                                                   " at task " + name);
-        moduleLogger("task")->warn("{}", reason.message());
-        jobManager->declineCheckpoint(attempt, checkpointId, reason);
-      });
+        if (pending.elements) {
+          pending.entry.bytes = checkpoint::encodeOperatorStateElements(*pending.elements);
+          pending.elements.reset();
+        }
+        encoded.push_back(std::move(pending.entry));
+      }
+      entries.clear();
+      STROM_RETURN_IF_ERROR(uploaded);
+      STROM_ASSIGN_OR_RETURN(checkpoint::proto::SubtaskState state,
+                             checkpoint::writeTaskStateFile(
+                                 storage.jobDir(),
+                                 checkpoint::TaskStateFileId{checkpointId, attempt.vertexId,
+                                                             attempt.subtaskIndex, attempt.attempt},
+                                 encoded));
+      for (checkpoint::proto::StateHandle& handle : sharedFiles) {
+        *state.add_handles() = std::move(handle);
+      }
+      return state;
+    };
+    auto state = write();
+    if (state.isOk()) {
+      jobManager->acknowledgeCheckpoint(attempt, checkpointId, *state);
+      return;
+    }
+    Status reason = state.status().withContext("checkpoint " + std::to_string(checkpointId) +
+                                               " at task " + name);
+    moduleLogger("task")->warn("{}", reason.message());
+    jobManager->declineCheckpoint(attempt, checkpointId, reason);
+  });
   if (!posted) {
     declineCheckpoint(checkpointId,
                       Status::cancelled("the TaskManager of task " + name_ + " is shutting down"));

@@ -259,8 +259,8 @@ class Task {
   size_t finishedGates_ = 0;
   int64_t watermark_ = INT64_MIN;  // the last one forwarded to the head operator
   // Checkpoints (task thread unless said otherwise).
-  bool checkpointingEnabled_ = false;  // execution.checkpointing.interval set in the job
-  std::string checkpointBaseDir_;      // state.checkpoints.dir
+  bool checkpointingEnabled_ = false;    // execution.checkpointing.interval set in the job
+  std::string checkpointBaseDir_;        // state.checkpoints.dir
   KeyedStoreOptions keyedStoreOptions_;  // state.backend.*: heap or RocksDB
   // Set (release) once endOfInput() ran; read (acquire) by triggerCheckpoint on other threads.
   std::atomic<bool> inputEnded_{false};

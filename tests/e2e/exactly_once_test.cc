@@ -181,10 +181,10 @@ TEST_P(ExactlyOnceKillTest, KilledTaskManagersLoseAndDuplicateNothing) {
                            mode.alignedTimeout});
   }
   if (mode.rocksDb) {
-    args.insert(args.begin() + 5,
-                {"-D", "state.backend.type=rocksdb", "-D", "execution.checkpointing.incremental=true",
-                 "-D", "state.backend.rocksdb.localdir=" + (dir_ / "rocksdb").string(), "-D",
-                 "state.backend.rocksdb.cache.max-keys=4"});
+    args.insert(args.begin() + 5, {"-D", "state.backend.type=rocksdb", "-D",
+                                   "execution.checkpointing.incremental=true", "-D",
+                                   "state.backend.rocksdb.localdir=" + (dir_ / "rocksdb").string(),
+                                   "-D", "state.backend.rocksdb.cache.max-keys=4"});
   }
   std::future<RunResult> run = std::async(
       std::launch::async, [this, args] { return strom(args, std::chrono::minutes(20)); });

@@ -382,23 +382,28 @@ std::string payloadOf(int64_t x, size_t size) {
   return payload;
 }
 
-/// The bytes of the shared files checkpoint `id` references, and of those it uploaded itself
-/// (their names carry "-c<id>-").
+/// The bytes of the shared files a checkpoint references, and of those uploaded by checkpoints
+/// after `after` (an upload's name is "shared/<store>-c<checkpoint>-<file>").
 struct SharedBytes {
   uint64_t referenced = 0;
-  uint64_t uploaded = 0;
+  uint64_t uploadedAfter = 0;
   std::set<std::string> paths;
 };
-SharedBytes sharedBytesOf(const checkpoint::proto::CheckpointMetadata& metadata) {
+SharedBytes sharedBytesOf(const checkpoint::proto::CheckpointMetadata& metadata,
+                          int64_t after = INT64_MAX) {
   SharedBytes bytes;
-  const std::string mine = "-c" + std::to_string(metadata.checkpoint_id()) + "-";
   for (const auto& op : metadata.operators()) {
     for (const auto& subtask : op.subtasks()) {
       for (const auto& handle : subtask.handles()) {
-        if (handle.path().rfind("shared/", 0) != 0) continue;
-        if (!bytes.paths.insert(handle.path()).second) continue;
+        const std::string& path = handle.path();
+        if (path.rfind("shared/", 0) != 0) continue;
+        if (!bytes.paths.insert(path).second) continue;
         bytes.referenced += handle.length();
-        if (handle.path().find(mine) != std::string::npos) bytes.uploaded += handle.length();
+        const size_t c = path.find("-c");
+        EXPECT_NE(c, std::string::npos) << path;
+        if (c != std::string::npos && std::stoll(path.substr(c + 2)) > after) {
+          bytes.uploadedAfter += handle.length();
+        }
       }
     }
   }
@@ -426,17 +431,15 @@ TEST_F(CheckpointFailoverTest, incrementalRocksDbCheckpointsUploadOnlyNewFilesAn
   auto latest = std::make_shared<CollectedRecords<int64_t>>();
   StreamExecutionEnvironment env(c);
   env.fromSource<int64_t>(std::make_shared<GatedSequence>(gate), "Gated")
-      .map([](int64_t x) {
-        return std::make_pair(x < kKeys ? x : x % 10, payloadOf(x, kPayload));
-      })
+      .map([](int64_t x) { return std::make_pair(x < kKeys ? x : x % 10, payloadOf(x, kPayload)); })
       .keyBy([](const std::pair<int64_t, std::string>& p) { return p.first; })
-      .reduce([](const std::pair<int64_t, std::string>&,
-                 const std::pair<int64_t, std::string>& b) { return b; })
+      .reduce([](const std::pair<int64_t, std::string>&, const std::pair<int64_t, std::string>& b) {
+        return b;
+      })
       .map([](const std::pair<int64_t, std::string>& p) { return p.first; })
       .sinkTo(std::make_shared<CollectSink<int64_t>>(latest));
   ASSERT_OK_AND_ASSIGN(auto streamGraph, graph::StreamGraph::create(env.transformations(), 1, 128));
-  ASSERT_OK_AND_ASSIGN(auto job,
-                       graph::JobGraph::create(std::move(streamGraph), "incremental", c));
+  ASSERT_OK_AND_ASSIGN(auto job, graph::JobGraph::create(std::move(streamGraph), "incremental", c));
   ASSERT_OK_AND_ASSIGN(std::string jobId, jm.submitJob(job));
   const fs::path jobDir = base_ / "checkpoints" / jobId;
   auto completedAfter = [&](int64_t id) -> std::optional<checkpoint::CompletedCheckpoint> {
@@ -463,26 +466,33 @@ TEST_F(CheckpointFailoverTest, incrementalRocksDbCheckpointsUploadOnlyNewFilesAn
   const SharedBytes full = sharedBytesOf(first->metadata);
   EXPECT_GT(full.referenced, uint64_t{15} << 20) << "the keyed state is about 20 MB";
 
-  // A few updates of ten keys: the next checkpoints upload a small fraction.
+  // A few updates of ten keys: the checkpoints after them upload a small fraction. Every file
+  // of the checkpoint completed before the updates predates them.
+  auto last = checkpoint::findLatestCompleted(jobDir, jobId);
+  ASSERT_OK(last.status());
+  const int64_t beforeUpdates = last->checkpointId;
   gate->allowed = kKeys + 2000;
   ASSERT_TRUE(testing::eventually(
-      [&] { return latest->records().size() >= static_cast<size_t>(kKeys + 2000); },
-      seconds(60)));
-  auto last = checkpoint::findLatestCompleted(jobDir, jobId);
+      [&] { return latest->records().size() >= static_cast<size_t>(kKeys + 2000); }, seconds(60)));
+  last = checkpoint::findLatestCompleted(jobDir, jobId);
   ASSERT_OK(last.status());
   auto second = completedAfter(last->checkpointId);
   ASSERT_TRUE(second.has_value());
-  auto third = completedAfter(second->checkpointId);
+  auto third = completedAfter(second->checkpointId);  // triggered after the updates
   ASSERT_TRUE(third.has_value());
-  const SharedBytes incremental = sharedBytesOf(third->metadata);
+  const SharedBytes incremental = sharedBytesOf(third->metadata, beforeUpdates);
   EXPECT_GT(incremental.referenced, uint64_t{15} << 20);
-  EXPECT_LT(incremental.uploaded * 10, incremental.referenced)
-      << "checkpoint " << third->checkpointId << " uploaded " << incremental.uploaded << " of "
-      << incremental.referenced << " bytes";
-  std::printf("[ incremental ] checkpoint %lld references %llu bytes of SST files and uploaded %llu\n",
-              static_cast<long long>(third->checkpointId),
-              static_cast<unsigned long long>(incremental.referenced),
-              static_cast<unsigned long long>(incremental.uploaded));
+  EXPECT_GT(incremental.uploadedAfter, 0u) << "the updates are in no file uploaded after them";
+  EXPECT_LT(incremental.uploadedAfter * 10, incremental.referenced)
+      << "checkpoints " << beforeUpdates + 1 << ".." << third->checkpointId << " uploaded "
+      << incremental.uploadedAfter << " of " << incremental.referenced << " bytes";
+  std::printf(
+      "[ incremental ] checkpoint %lld references %llu bytes of SST files, %llu of them uploaded "
+      "by the %lld checkpoints since the updates began\n",
+      static_cast<long long>(third->checkpointId),
+      static_cast<unsigned long long>(incremental.referenced),
+      static_cast<unsigned long long>(incremental.uploadedAfter),
+      static_cast<long long>(third->checkpointId - beforeUpdates));
 
   // The job ends; what stays in shared/ is what the retained checkpoint references.
   gate->allowed = gate->total.load();

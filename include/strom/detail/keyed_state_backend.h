@@ -366,9 +366,9 @@ class KeyedStateBackend {
   size_t maxCachedKeys_ = 0;
   std::string storeKey_;  // the current key's store key, when storeKeyValid_
   bool storeKeyValid_ = false;
-  std::vector<uint8_t> wantedKeys_;         // flushToStore: by key id, reused
-  std::vector<std::string> keyBytesById_;   // flushToStore: by key id, reused
-  std::string scratch_;                     // flushToStore: values, reused
+  std::vector<uint8_t> wantedKeys_;        // flushToStore: by key id, reused
+  std::vector<std::string> keyBytesById_;  // flushToStore: by key id, reused
+  std::string scratch_;                    // flushToStore: values, reused
 };
 
 /// The heap backend for keys of type K: one detail::FlatHashMap<K, key id> per key group.
