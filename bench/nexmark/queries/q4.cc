@@ -43,6 +43,7 @@ struct Q4Row {
 struct PriceSum {
   int64_t sum = 0;
   int64_t count = 0;
+  STROM_FIELDS(sum, count)
   double average() const { return static_cast<double>(sum) / static_cast<double>(count); }
 };
 

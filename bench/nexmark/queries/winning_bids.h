@@ -139,6 +139,7 @@ class WinningBidFunction final
     std::optional<A> auction;
     std::optional<B> winner;
     std::vector<B> pending;  // bids that came before the auction, in arrival order
+    STROM_FIELDS(auction, winner, pending)
   };
 
   AuctionState* stateForUpdate() {
