@@ -572,6 +572,10 @@ class ListState final : public detail::StateBase {
     lastAccess_.clear();
     resetStoreFlags();
   }
+  void evictKey(uint32_t id) override {
+    if (id < lists_.size()) release(id);
+    resetStoreFlags(id);
+  }
 
   bool dropExpiredFor(uint32_t keyId, int64_t nowMillis) override {
     if (!ttlPolicy().enabled() || isEmptyFor(keyId)) return false;
@@ -824,16 +828,15 @@ class MapState final : public detail::StateBase {
 
   void touched(uint32_t id, const UK& key) {
     if (stateStore() != nullptr) [[unlikely]] {
-      touched_.emplace_back(id, key);
+      // Each (key id, user key) once per write-back, however often it is written.
+      touched_.tryEmplace(std::pair<uint32_t, UK>(id, key),
+                          detail::murmurMix(detail::mapKeyHash(key) ^ id), char{0});
       markDirty(id);
     }
   }
   void touchedAll(uint32_t id) {
     if (stateStore() != nullptr) [[unlikely]] {
-      for (auto it = maps_[id].begin(); it != maps_[id].end(); ++it) {
-        touched_.emplace_back(id, it.key());
-      }
-      markDirty(id);
+      for (auto it = maps_[id].begin(); it != maps_[id].end(); ++it) touched(id, it.key());
     }
   }
 
@@ -870,21 +873,30 @@ class MapState final : public detail::StateBase {
 
   void writeDirtyToStore(const std::vector<std::string>& keyBytes, std::string& scratch) override {
     if constexpr (Serializable<UK> && Serializable<UV>) {
-      for (const auto& [id, userKey] : touched_) {
-        scratch.assign(keyBytes[id]);
-        DataOutput keyOut(scratch);
+      // The touched entries' store keys, written in key order (see flushToStore).
+      std::vector<std::pair<std::string, const Entry*>> writes;
+      writes.reserve(touched_.size());
+      for (auto it = touched_.begin(); it != touched_.end(); ++it) {
+        const auto& [id, userKey] = it.key();
+        std::string key = keyBytes[id];
+        DataOutput keyOut(key);
         TypeSerializer<UK>::serialize(userKey, keyOut);
         const Entry* entry =
             id < maps_.size() ? maps_[id].find(userKey, detail::mapKeyHash(userKey)) : nullptr;
+        writes.emplace_back(std::move(key), entry);
+      }
+      std::sort(writes.begin(), writes.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (const auto& [key, entry] : writes) {
         if (entry == nullptr) {
-          stateStore()->remove(storeColumn(), scratch);
+          stateStore()->remove(storeColumn(), key);
           continue;
         }
-        value_.clear();
-        DataOutput valueOut(value_);
+        scratch.clear();
+        DataOutput valueOut(scratch);
         TypeSerializer<UV>::serialize(entry->value, valueOut);
         if (ttlPolicy().enabled()) valueOut.writeFixed(entry->lastAccess);
-        stateStore()->put(storeColumn(), scratch, value_);
+        stateStore()->put(storeColumn(), key, scratch);
       }
       touched_.clear();
       for (const uint32_t id : dirtyKeyIds()) storeFlags(id) &= static_cast<uint8_t>(~kDirty);
@@ -895,6 +907,10 @@ class MapState final : public detail::StateBase {
     maps_.clear();
     touched_.clear();
     resetStoreFlags();
+  }
+  void evictKey(uint32_t id) override {
+    if (id < maps_.size()) maps_[id] = Map();
+    resetStoreFlags(id);
   }
 
   bool dropExpiredFor(uint32_t keyId, int64_t nowMillis) override {
@@ -945,8 +961,8 @@ class MapState final : public detail::StateBase {
 
   std::vector<Map> maps_;  // by key id
   const Map empty_;
-  std::vector<std::pair<uint32_t, UK>> touched_;  // store mode: (key id, user key) written
-  std::string value_;                             // store mode: an entry's value, reused
+  // Store mode: the (key id, user key) pairs written since the last write-back.
+  detail::FlatHashMap<std::pair<uint32_t, UK>, char> touched_;
 };
 
 /// A value per key that folds in every added value with a reduce function (Flink's

@@ -215,6 +215,10 @@ rocksdb::ColumnFamilyOptions stateColumnOptions(const RocksDbResources& resource
                                                 const std::function<int64_t()>& clock) {
   rocksdb::ColumnFamilyOptions options;
   options.table_factory = resources.tableFactory();
+  // A bloom filter over the memtable's whole keys: the cache reads every key it has not seen,
+  // and most of those are new keys, absent from the memtable.
+  options.memtable_whole_key_filtering = true;
+  options.memtable_prefix_bloom_size_ratio = 0.05;
   if (layout == StoredStateSpec::Layout::kList) {
     options.merge_operator = listAppendOperator();
   }

@@ -133,6 +133,8 @@ class StateBase {
                                  std::string& scratch) = 0;
   /// Drop every cached value, which must be clean, releasing the memory.
   virtual void evictAll() = 0;
+  /// Drop the cached value of `keyId`, which must be clean (the key leaves the cache).
+  virtual void evictKey(uint32_t keyId) = 0;
 
  protected:
   static constexpr uint8_t kLoaded = 1;   // the key id's value was read from the store
@@ -181,6 +183,10 @@ class StateBase {
   void resetStoreFlags() {
     storeFlags_.clear();
     dirtyIds_.clear();
+  }
+  /// Forget the store flags of `keyId` (after its eviction).
+  void resetStoreFlags(uint32_t keyId) {
+    if (keyId < storeFlags_.size()) storeFlags_[keyId] = 0;
   }
   /// Return the current key's encoded key (keyed_state_store.h; valid until the key changes).
   std::string_view currentStoreKey() const;
@@ -279,6 +285,10 @@ class SingleValueState : public StateBase {
     values_.clear();
     lastAccess_.clear();
     resetStoreFlags();
+  }
+  void evictKey(uint32_t id) final {
+    if (id < values_.size()) values_[id].reset();
+    resetStoreFlags(id);
   }
 
  protected:

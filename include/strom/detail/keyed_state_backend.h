@@ -8,6 +8,7 @@
 #include <strom/key.h>
 #include <strom/state.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -135,6 +136,10 @@ class KeyedStateBackend {
     if (keyBytesById_.size() < liveStates_.size()) keyBytesById_.resize(liveStates_.size());
     encodeKeys(wantedKeys_, keyBytesById_);
     for (const std::unique_ptr<detail::StateBase>& state : states_) {
+      // In key order: RocksDB inserts a run of ascending keys into its memtable's skip list
+      // from where the previous one went, instead of searching from the top each time.
+      std::sort(state->dirtyIds_.begin(), state->dirtyIds_.end(),
+                [&](uint32_t a, uint32_t b) { return keyBytesById_[a] < keyBytesById_[b]; });
       state->writeDirtyToStore(keyBytesById_, scratch_);
       state->dirtyIds_.clear();
     }
@@ -149,15 +154,22 @@ class KeyedStateBackend {
     for (const std::unique_ptr<detail::StateBase>& state : states_) state->evictAll();
     liveStates_.clear();
     freeKeyIds_.clear();
+    usedKeys_.clear();
     numKeys_ = 0;
     if (hasCurrentKey_) cachedKeyId_ = kUnresolvedKeyId;
     return Status::ok();
   }
-  /// Store mode: evictCache() if more than maxCachedKeys keys are cached. Call between
-  /// batches, when no pointer into a value is held.
+  /// Store mode: once more than maxCachedKeys keys are cached, write back and drop the keys
+  /// not used since the last eviction (a clock: a key used since then stays, and must be used
+  /// again to survive the next one); if more than half the bound still remains, drop them all.
+  /// Call between batches, when no pointer into a value is held.
   Status maybeEvictCache() {
     if (store_ == nullptr || numKeys_ <= maxCachedKeys_) return Status::ok();
-    return evictCache();
+    STROM_RETURN_IF_ERROR(flushToStore());
+    evictUnusedKeys();
+    if (numKeys_ > maxCachedKeys_ / 2) return evictCache();
+    if (hasCurrentKey_) cachedKeyId_ = kUnresolvedKeyId;
+    return Status::ok();
   }
   /// Return the current key encoded as a store key: keyGroup:u16be serializedKey (store mode;
   /// valid until the current key changes).
@@ -218,6 +230,25 @@ class KeyedStateBackend {
                           std::vector<std::string>& keyBytes) const = 0;
   /// Store mode: erase every key from the key tables.
   virtual void clearKeyTables() = 0;
+  /// Store mode: erase the keys for which releaseIfUnused() returns true.
+  virtual void evictUnusedKeys() = 0;
+
+  /// Store mode: note that the key of `keyId` was used (it survives the next eviction).
+  void noteUsed(uint32_t keyId) {
+    if (keyId >= usedKeys_.size()) usedKeys_.resize(size_t{keyId} + 1, 0);
+    usedKeys_[keyId] = 1;
+  }
+  /// Store mode, for evictUnusedKeys(): if `keyId` was not used since the last eviction, drop
+  /// its (clean) values, free the id and return true; else clear its mark and return false.
+  bool releaseIfUnused(uint32_t keyId) {
+    if (keyId < usedKeys_.size() && usedKeys_[keyId] != 0) {
+      usedKeys_[keyId] = 0;
+      return false;
+    }
+    for (const std::unique_ptr<detail::StateBase>& state : states_) state->evictKey(keyId);
+    freeKeyId(keyId);
+    return true;
+  }
 
   /// Make (hash, keyGroup) the current key's, for the typed setCurrentKey().
   void setCurrentKeyHash(uint64_t hash, int keyGroup) {
@@ -232,7 +263,14 @@ class KeyedStateBackend {
   /// Cache the current key's id (or kNoKeyId) found by the typed backend. In store mode an
   /// absent key stays unresolved: its first state access creates it and loads its value.
   void cacheKeyId(uint32_t keyId) {
-    cachedKeyId_ = keyId == kNoKeyId && store_ != nullptr ? kUnresolvedKeyId : keyId;
+    if (store_ != nullptr) [[unlikely]] {
+      if (keyId == kNoKeyId) {
+        cachedKeyId_ = kUnresolvedKeyId;
+        return;
+      }
+      noteUsed(keyId);
+    }
+    cachedKeyId_ = keyId;
   }
 
   /// Return a free key id for a new key.
@@ -296,6 +334,7 @@ class KeyedStateBackend {
           "record or timer is processed)");
     }
     cachedKeyId_ = lookupCurrentKey(create || store_ != nullptr);
+    if (store_ != nullptr) noteUsed(cachedKeyId_);
     return cachedKeyId_;
   }
 
@@ -368,6 +407,7 @@ class KeyedStateBackend {
   bool storeKeyValid_ = false;
   std::vector<uint8_t> wantedKeys_;        // flushToStore: by key id, reused
   std::vector<std::string> keyBytesById_;  // flushToStore: by key id, reused
+  std::vector<uint8_t> usedKeys_;          // by key id: used since the last eviction
   std::string scratch_;                    // flushToStore: values, reused
 };
 
@@ -486,6 +526,12 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
 
   void clearKeyTables() override {
     for (detail::FlatHashMap<K, uint32_t>& table : tables_) table.clear();
+  }
+
+  void evictUnusedKeys() override {
+    for (detail::FlatHashMap<K, uint32_t>& table : tables_) {
+      table.eraseIf([this](const K&, uint32_t& keyId) { return releaseIfUnused(keyId); });
+    }
   }
 
   std::vector<detail::FlatHashMap<K, uint32_t>> tables_;  // by key group - start
