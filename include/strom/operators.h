@@ -133,8 +133,9 @@ class Keying {
   /// TypeSerializer, or when the key type has none.
   Status snapshotKeyedState(StateSnapshotContext& context) {
     if constexpr (Serializable<K>) {
-      // RocksDB backend: the cache's changes go into the store, whose files the task takes.
-      STROM_RETURN_IF_ERROR(backend_->flushToStore());
+      // RocksDB backend: the cache's changes and the timers in memory go into the store, whose
+      // files the task takes.
+      STROM_RETURN_IF_ERROR(snapshotter_->flushToStore());
       STROM_ASSIGN_OR_RETURN(std::string bytes, snapshotter_->snapshot());
       context.addKeyedState(std::move(bytes));
       return Status::ok();

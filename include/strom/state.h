@@ -200,9 +200,14 @@ class StateDescriptor {
   const std::optional<StateTtlConfig>& ttlConfig() const { return ttlConfig_; }
 
  protected:
-  /// Throws std::invalid_argument if `name` is empty.
+  /// Throws std::invalid_argument if `name` is empty or starts with "_timer_state/" (the
+  /// names of the timer queues' columns in RocksDB).
   explicit StateDescriptor(std::string name) : name_(std::move(name)) {
     if (name_.empty()) throw std::invalid_argument("state descriptor: the name must not be empty");
+    if (name_.starts_with(kTimerColumnPrefix)) {
+      throw std::invalid_argument("state descriptor '" + name_ + "': names that start with '" +
+                                  std::string(kTimerColumnPrefix) + "' are reserved for timers");
+    }
   }
 
  private:

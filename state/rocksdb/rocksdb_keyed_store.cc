@@ -57,6 +57,8 @@ std::string_view layoutName(Layout layout) {
       return "list";
     case Layout::kMap:
       return "map";
+    case Layout::kTimers:
+      return "timer";
   }
   return "unknown";
 }
@@ -75,7 +77,7 @@ std::string encodeStateInfo(const StateInfo& info) {
 
 std::optional<StateInfo> decodeStateInfo(std::string_view bytes) {
   if (bytes.size() != kStateInfoSize || static_cast<uint8_t>(bytes[0]) != kStateInfoVersion ||
-      static_cast<uint8_t>(bytes[1]) > static_cast<uint8_t>(Layout::kMap)) {
+      static_cast<uint8_t>(bytes[1]) > static_cast<uint8_t>(Layout::kTimers)) {
     return std::nullopt;
   }
   StateInfo info;
@@ -609,11 +611,17 @@ Result<uint32_t> RocksDbKeyedStore::openColumn(const StoredStateSpec& spec) {
     return Status::invalidArgument(
         fmt::format("{}: state name '{}' is reserved", impl.name, spec.name));
   }
-  if (static_cast<uint8_t>(spec.layout) > static_cast<uint8_t>(Layout::kMap) ||
-      spec.ttlMillis < 0) {
+  if (static_cast<uint8_t>(spec.layout) > static_cast<uint8_t>(Layout::kTimers) ||
+      spec.ttlMillis < 0 || (spec.layout == Layout::kTimers && spec.ttlMillis != 0)) {
     return Status::invalidArgument(fmt::format("{}: bad layout {} or TTL {}",
                                                impl.stateContext(spec.name),
                                                static_cast<int>(spec.layout), spec.ttlMillis));
+  }
+  // The timer queues' columns have names of their own.
+  if (spec.name.starts_with(kTimerColumnPrefix) != (spec.layout == Layout::kTimers)) {
+    return Status::invalidArgument(
+        fmt::format("{}: state names that start with '{}' are reserved for timers",
+                    impl.stateContext(spec.name), kTimerColumnPrefix));
   }
   StateInfo info{spec.layout, spec.ttlMillis};
   Impl::Family* family = nullptr;
@@ -654,6 +662,15 @@ Result<bool> RocksDbKeyedStore::get(uint32_t column, std::string_view key, std::
 Status RocksDbKeyedStore::scan(
     uint32_t column, std::string_view prefix,
     const std::function<void(std::string_view key, std::string_view value)>& fn) {
+  return scanFrom(column, prefix, prefix, [&](std::string_view key, std::string_view value) {
+    fn(key, value);
+    return true;
+  });
+}
+
+Status RocksDbKeyedStore::scanFrom(
+    uint32_t column, std::string_view prefix, std::string_view from,
+    const std::function<bool(std::string_view key, std::string_view value)>& fn) {
   Impl& impl = *impl_;
   if (column >= impl.columns.size()) [[unlikely]] {
     return impl.db == nullptr ? impl.closed() : impl.invalidColumn(column);
@@ -669,12 +686,14 @@ Status RocksDbKeyedStore::scan(
   }
   std::unique_ptr<rocksdb::Iterator> iterator(
       impl.db->NewIterator(readOptions, impl.columns[column].handle));
-  for (iterator->Seek(sliceOf(prefix)); iterator->Valid(); iterator->Next()) {
+  for (iterator->Seek(sliceOf(std::max(from, prefix))); iterator->Valid(); iterator->Next()) {
     std::string_view key = viewOf(iterator->key());
     if (!bounded && !key.starts_with(prefix)) {
       break;
     }
-    fn(key, viewOf(iterator->value()));
+    if (!fn(key, viewOf(iterator->value()))) {
+      break;
+    }
   }
   if (!iterator->status().ok()) {
     return fromRocksDb(iterator->status(), impl.stateContext(impl.columns[column].name));

@@ -98,6 +98,9 @@ class RocksDbKeyedStore final : public KeyedStateStore {
   Result<bool> get(uint32_t column, std::string_view key, std::string& value) override;
   Status scan(uint32_t column, std::string_view prefix,
               const std::function<void(std::string_view key, std::string_view value)>& fn) override;
+  Status scanFrom(
+      uint32_t column, std::string_view prefix, std::string_view from,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) override;
   /// A write to a column that was not opened is reported by the next commit(), as
   /// InvalidArgument, and the buffered writes are dropped.
   void put(uint32_t column, std::string_view key, std::string_view value) override;

@@ -110,6 +110,8 @@ TtlVerdict applyTtl(StoredStateSpec::Layout layout, std::string_view value, int6
       return lastAccessOf(value) < cutoff ? TtlVerdict::kRemove : TtlVerdict::kKeep;
     case StoredStateSpec::Layout::kList:
       return applyToList(value, cutoff, survivors);
+    case StoredStateSpec::Layout::kTimers:
+      return TtlVerdict::kKeep;  // timers have no TTL
   }
   return TtlVerdict::kKeep;
 }

@@ -12,9 +12,10 @@
 //   meta         := keySerializer:string varint(numStates) stateMeta{numStates}
 //                   varint(numTimerQueues) timerMeta{numTimerQueues} stateStorage:u8
 //                                         ; stateStorage from version 2 on: 0 = the states'
-//                                         ; values are in this snapshot; 1 = they are in the
-//                                         ; RocksDB files of the same checkpoint (handles of
-//                                         ; kind "keyed-rocksdb"), every stateBlock has count 0
+//                                         ; values are in this snapshot; 1 = they and the
+//                                         ; timers are in the RocksDB files of the same
+//                                         ; checkpoint (handles of kind "keyed-rocksdb"),
+//                                         ; every stateBlock and timerBlock has count 0
 //   stateMeta    := name:string kind:u8 varint(numSerializers) serializer:string{numSerializers}
 //                   ttlEnabled:u8 ttlMillis:i64
 //   timerMeta    := name:string namespaceSerializer:string
@@ -46,6 +47,7 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -77,6 +79,11 @@ class TimerQueueSnapshotAdapter {
   /// a pass where `apply` was false).
   virtual bool restoreTimer(DataInput& in, int maxParallelism, int keyGroup, bool apply,
                             int& timerKeyGroup) = 0;
+  /// Store mode (KeyedTimerQueue::attachStore): keep the queue's timers in `store`.
+  virtual Status attachStore(KeyedStateStore& store, const std::string& name) = 0;
+  virtual bool inStore() const = 0;
+  virtual void storeMayHoldTimers() = 0;
+  virtual Status flushToStore() = 0;
 };
 
 template <class K, class N>
@@ -91,6 +98,7 @@ class TypedTimerQueueSnapshotAdapter final : public TimerQueueSnapshotAdapter {
   int snapshot(const KeyGroupRange& range, int maxParallelism, std::vector<std::string>& blocks,
                std::vector<uint64_t>& counts) const override {
     int outside = -1;
+    if (queue_->inStore()) return outside;  // its timers are in the store's files
     if constexpr (Serializable<N>) {
       queue_->forEachTimer([&](const K& key, const N& ns, int64_t time) {
         const int keyGroup = keyGroupForHash(keyHash(key), maxParallelism);
@@ -127,6 +135,21 @@ class TypedTimerQueueSnapshotAdapter final : public TimerQueueSnapshotAdapter {
       return in.fail();
     }
   }
+
+  Status attachStore(KeyedStateStore& store, const std::string& name) override {
+    if constexpr (Serializable<K> && Serializable<N>) {
+      StoredStateSpec spec;
+      spec.name = std::string(kTimerColumnPrefix) + name;
+      spec.layout = StoredStateSpec::Layout::kTimers;
+      STROM_ASSIGN_OR_RETURN(uint32_t column, store.openColumn(spec));
+      queue_->attachStore(store, column, store.maxCachedKeys(), name);
+    }
+    // Otherwise the queue stays on the heap, and a snapshot reports the missing serializer.
+    return Status::ok();
+  }
+  bool inStore() const override { return queue_->inStore(); }
+  void storeMayHoldTimers() override { queue_->storeMayHoldTimers(); }
+  Status flushToStore() override { return queue_->flushToStore(); }
 
  private:
   KeyedTimerQueue<K, N>* queue_;  // not owned
@@ -352,11 +375,28 @@ class KeyedStateSnapshotter {
   explicit KeyedStateSnapshotter(HeapKeyedStateBackend<K>& backend) : backend_(&backend) {}
 
   /// Include `queue` in snapshots and restores under `name`, unique per operator (such as
-  /// "event-time" and "processing-time"). The queue must outlive the snapshotter.
+  /// "event-time" and "processing-time"). The queue must outlive the snapshotter. With a
+  /// backend in store mode (RocksDB), the queue keeps its timers in the store too, in the
+  /// column "_timer_state/<name>"; it must have been constructed with the backend's key-group
+  /// range and hold no timer. Throws std::runtime_error if the store cannot open the column.
   template <class N>
   void addTimerQueue(std::string name, detail::KeyedTimerQueue<K, N>& queue) {
+    auto adapter = std::make_unique<detail::TypedTimerQueueSnapshotAdapter<K, N>>(queue);
+    if (backend_->store() != nullptr) {
+      Status attached = adapter->attachStore(*backend_->store(), name);
+      if (!attached.isOk()) {
+        throw std::runtime_error("timer queue '" + name + "': " + attached.toString());
+      }
+    }
     timerNames_.push_back(std::move(name));
-    timers_.push_back(std::make_unique<detail::TypedTimerQueueSnapshotAdapter<K, N>>(queue));
+    timers_.push_back(std::move(adapter));
+  }
+
+  /// Store mode (RocksDB): write the timers held only in memory and the backend's cached
+  /// changes to the store; call before snapshot() and before the store's checkpoint.
+  Status flushToStore() {
+    for (const auto& timers : timers_) STROM_RETURN_IF_ERROR(timers->flushToStore());
+    return backend_->flushToStore();
   }
 
   /// Serialize every registered state (all keys, with TTL timestamps where TTL is enabled) and
@@ -432,7 +472,8 @@ class KeyedStateSnapshotter {
       TypeSerializer<std::string>::serialize(timerNames_[t], out);
       TypeSerializer<std::string>::serialize(timers_[t]->namespaceSerializer(), out);
     }
-    // In store mode the values are in the store's files, written back before this call.
+    // In store mode the values and timers are in the store's files, written back before this
+    // call (flushToStore()).
     const bool external = backend.store() != nullptr;
     out.writeFixed(static_cast<uint8_t>(external ? 1 : 0));
     const size_t metaLength = buffer.size() - metaStart;
@@ -545,6 +586,16 @@ class KeyedStateSnapshotter {
     }
     // Check every section, then apply: nothing is changed unless all of them decode.
     for (const bool apply : {false, true}) {
+      if (apply) {
+        // Timers in RocksDB files the store was restored from: read back as they come due.
+        for (const Plan& plan : plans) {
+          if (!plan.parsed.externalStateData) continue;
+          for (const auto& timers : timers_) {
+            if (timers->inStore()) timers->storeMayHoldTimers();
+          }
+          break;
+        }
+      }
       for (size_t i = 0; i < numKeyGroups; ++i) {
         Plan& plan = plans[static_cast<size_t>(owner[i])];
         const int keyGroup = range.startKeyGroup + static_cast<int>(i);

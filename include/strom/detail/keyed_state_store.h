@@ -21,6 +21,14 @@
 // entry's value and of each list element, so the store's TTL compaction filter drops expired
 // values without knowing their types. A list is the concatenation of its elements' records:
 // merge() appends records without reading the list.
+//
+// Timers (with the RocksDB backend the keyed timer queues live in the store too) have a
+// column per queue, named "_timer_state/<queue>", whose keys are
+//
+//   keyGroup:u16be time:u64be serializedKey serializedNamespace
+//
+// with the time's sign bit flipped, so that a key group's timers are in time order; the value
+// is empty.
 
 #include <strom/status.h>
 
@@ -32,12 +40,16 @@
 
 namespace strom {
 
+/// The start of the names of the timer queues' columns ("_timer_state/<queue>"); a state may
+/// not have a name that starts so.
+inline constexpr std::string_view kTimerColumnPrefix = "_timer_state/";
+
 /// What a store is told about one state when its column is opened.
 struct StoredStateSpec {
   /// The state's name (unique within the operator): names the column.
   std::string name;
   /// How values are laid out, for the TTL compaction filter and the list merge operator.
-  enum class Layout : uint8_t { kSingleValue = 0, kList = 1, kMap = 2 };
+  enum class Layout : uint8_t { kSingleValue = 0, kList = 1, kMap = 2, kTimers = 3 };
   Layout layout = Layout::kSingleValue;
   /// The state's TTL in milliseconds, 0 for none. With a TTL, the store may drop a value (a
   /// list element) whose lastAccess + ttl <= the wall clock in epoch ms when it compacts.
@@ -65,6 +77,12 @@ class KeyedStateStore {
   virtual Status scan(
       uint32_t column, std::string_view prefix,
       const std::function<void(std::string_view key, std::string_view value)>& fn) = 0;
+
+  /// Call `fn(key, value)` for each entry of `column` whose key starts with `prefix` and is
+  /// not less than `from`, in key order, as of the last commit(), until `fn` returns false.
+  virtual Status scanFrom(
+      uint32_t column, std::string_view prefix, std::string_view from,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
 
   /// Buffer a write of `value` to `key`.
   virtual void put(uint32_t column, std::string_view key, std::string_view value) = 0;

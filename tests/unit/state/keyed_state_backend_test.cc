@@ -442,6 +442,8 @@ TEST_F(KeyedStateBackendTest, misuseThrowsLogicErrorNamingTheState) {
   EXPECT_THROW(backend_.currentKeyId(false), std::logic_error);
 
   EXPECT_THROW(ValueStateDescriptor<int64_t>(""), std::invalid_argument);
+  // The names of the timer queues' RocksDB columns are reserved.
+  EXPECT_THROW(ValueStateDescriptor<int64_t>("_timer_state/event"), std::invalid_argument);
   EXPECT_THROW(ReducingStateDescriptor<int64_t>(
                    "r", std::function<int64_t(const int64_t&, const int64_t&)>()),
                std::invalid_argument);

@@ -272,6 +272,40 @@ TEST_F(RocksDbKeyedStoreTest, scanReturnsOnlyThePrefixInKeyOrder) {
   EXPECT_THAT(scanAll(*store, other), ElementsAre(Pair(key(5, "c"), "other")));
 }
 
+TEST_F(RocksDbKeyedStoreTest, scanFromStartsAtTheGivenKeyAndStopsWhenAsked) {
+  ASSERT_OK_AND_ASSIGN(auto store, openStore(temp_.path() / "store", {0, 127}));
+  ASSERT_OK_AND_ASSIGN(uint32_t column, store->openColumn({"values", Layout::kSingleValue, 0}));
+  for (const char* k : {"a", "b", "c", "d"}) store->put(column, key(5, k), k);
+  store->put(column, key(6, "a"), "6a");
+  ASSERT_OK(store->commit());
+  std::vector<std::string> seen;
+  auto collect = [&](size_t most) {
+    seen.clear();
+    return [&seen, most](std::string_view k, std::string_view) {
+      seen.emplace_back(k);
+      return seen.size() < most;
+    };
+  };
+  ASSERT_OK(store->scanFrom(column, key(5, ""), key(5, "b"), collect(10)));
+  EXPECT_THAT(seen, ElementsAre(key(5, "b"), key(5, "c"), key(5, "d")));
+  ASSERT_OK(store->scanFrom(column, key(5, ""), key(5, "bb"), collect(1)));
+  EXPECT_THAT(seen, ElementsAre(key(5, "c")));
+  // A start below the prefix starts at the prefix.
+  ASSERT_OK(store->scanFrom(column, key(5, ""), key(4, "z"), collect(10)));
+  EXPECT_EQ(seen.size(), 4u);
+}
+
+TEST_F(RocksDbKeyedStoreTest, timerColumnsHaveTheirOwnNames) {
+  ASSERT_OK_AND_ASSIGN(auto store, openStore(temp_.path() / "store", {0, 127}));
+  EXPECT_OK(store->openColumn({"_timer_state/event", Layout::kTimers, 0}).status());
+  Result<uint32_t> state = store->openColumn({"_timer_state/mine", Layout::kSingleValue, 0});
+  ASSERT_STATUS(StatusCode::kInvalidArgument, state.status());
+  EXPECT_THAT(state.status().message(), HasSubstr("reserved for timers"));
+  ASSERT_STATUS(StatusCode::kInvalidArgument, store->openColumn({"timers", Layout::kTimers, 0}));
+  ASSERT_STATUS(StatusCode::kInvalidArgument,
+                store->openColumn({"_timer_state/ttl", Layout::kTimers, 5}));
+}
+
 TEST_F(RocksDbKeyedStoreTest, removePrefixRemovesOnlyThatPrefix) {
   ASSERT_OK_AND_ASSIGN(auto store, openStore(temp_.path() / "store", {0, 127}));
   ASSERT_OK_AND_ASSIGN(uint32_t column, store->openColumn({"values", Layout::kMap, 0}));

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,7 +160,7 @@ class Instance {
   Snapshot snapshot(const fs::path& directory) {
     Snapshot snapshot;
     snapshot.range = backend_.keyGroupRange();
-    EXPECT_OK(backend_.flushToStore());
+    EXPECT_OK(snapshotter_.flushToStore());
     auto bytes = snapshotter_.snapshot();
     EXPECT_OK(bytes.status());
     snapshot.bytes = std::move(bytes).value();
@@ -452,6 +453,82 @@ TEST_P(StateBackendConformanceTest, rescalesTwoToThreeToOneWithIdenticalResults)
 
   auto one = make(kAll, three);
   EXPECT_EQ(readAll(*one, 0, kKeys), afterThree);
+}
+
+// Timers beyond what a RocksDB-backed queue keeps in memory (64 here), many of them at one
+// time, some cancelled and some added twice, fire exactly once each and in time order, through
+// snapshots and a rescale 2 -> 3 -> 1; the heap queue does the same.
+TEST_P(StateBackendConformanceTest, timersFireOnceInTimeOrderAcrossSpillsAndRescales) {
+  constexpr int64_t kKeys = 3000;
+  using Fired = std::multiset<std::pair<int64_t, int64_t>>;  // (time, key)
+  Fired expected;
+  auto register_ = [&](Instance& op, int64_t key) {
+    op.setKey(key);
+    // Thirteen distinct times shared by every key, and one time of the key's own.
+    const int64_t shared = 100 + (key % 13) * 10;
+    op.eventTimers().add(key, shared);
+    op.eventTimers().add(key, shared);  // again: one timer
+    op.eventTimers().add(key, 10000 + key);
+    op.windowTimers().add(key, TimeWindow{key, key + 10}, 10000 + key);
+    if (key % 4 == 0) {
+      op.eventTimers().remove(key, VoidNamespace{}, shared);
+    } else {
+      expected.emplace(shared, key);
+    }
+    expected.emplace(10000 + key, key);
+    expected.emplace(10000 + key, -key - 1);  // the window timer
+  };
+  Fired fired;
+  // Fire both queues up to `now`, checking that each fires in time order and that nextTime()
+  // is the earliest time left.
+  auto fire = [&](Instance& op, int64_t now) {
+    int64_t last = INT64_MIN;
+    while (auto timer = op.eventTimers().pollDue(now)) {
+      EXPECT_LE(last, timer->time);
+      EXPECT_LE(timer->time, now);
+      last = timer->time;
+      fired.emplace(timer->time, timer->key);
+    }
+    last = INT64_MIN;
+    while (auto timer = op.windowTimers().pollDue(now)) {
+      EXPECT_LE(last, timer->time);
+      EXPECT_EQ(timer->ns.start, timer->key);
+      last = timer->time;
+      fired.emplace(timer->time, -timer->key - 1);
+    }
+    if (now != INT64_MAX) {
+      EXPECT_GT(op.eventTimers().nextTime(), now);
+      EXPECT_GT(op.windowTimers().nextTime(), now);
+    }
+  };
+
+  std::vector<Snapshot> two;
+  for (int i = 0; i < 2; ++i) {
+    auto op = make(KeyGroupRange::forOperator(kMaxParallelism, 2, i));
+    for (int64_t key = 0; key < kKeys; ++key) {
+      if (op->owns(key)) register_(*op, key);
+    }
+    EXPECT_EQ(op->eventTimers().nextTime(), 100);
+    fire(*op, 115);
+    two.push_back(op->snapshot(snapshotDir()));
+  }
+  std::vector<Snapshot> three;
+  for (int i = 0; i < 3; ++i) {
+    auto op = make(KeyGroupRange::forOperator(kMaxParallelism, 3, i), two);
+    EXPECT_GT(op->eventTimers().nextTime(), 115);
+    fire(*op, 175);
+    // Keys added after the restore take part too.
+    for (int64_t key = kKeys; key < kKeys + 300; ++key) {
+      if (op->owns(key)) register_(*op, key);
+    }
+    three.push_back(op->snapshot(snapshotDir()));
+  }
+  auto one = make(kAll, three);
+  fire(*one, 10000 + kKeys / 2);
+  fire(*one, INT64_MAX);
+  EXPECT_EQ(one->eventTimers().nextTime(), INT64_MAX);
+  EXPECT_EQ(fired.size(), expected.size());
+  EXPECT_TRUE(fired == expected) << "timers fired more than once, not at all, or at other times";
 }
 
 TEST_P(StateBackendConformanceTest, restoreChecksTheSerializersOfEveryState) {
