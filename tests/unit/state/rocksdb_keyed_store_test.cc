@@ -3,8 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <limits>
 #include <string>
@@ -735,6 +737,43 @@ TEST_F(RocksDbKeyedStoreTest, directoryThatCannotBeCreatedIsIOError) {
   ASSERT_OK(openStore(temp_.path() / "empty", {0, 127}));
 
   ASSERT_STATUS(StatusCode::kInvalidArgument, openStore(temp_.path() / "range", {64, 200}));
+}
+
+// A full disk, as the store sees it: a file-size limit makes every file write past 64 KiB fail
+// (EFBIG), so the flush of a checkpoint fails. The error names the store's directory, and the
+// process lives on.
+TEST_F(RocksDbKeyedStoreTest, aFullDiskIsAnIOErrorNamingTheDirectory) {
+  const fs::path directory = temp_.path() / "store";
+  ASSERT_OK_AND_ASSIGN(auto store, openStore(directory, {0, 127}));
+  ASSERT_OK_AND_ASSIGN(uint32_t column, store->openColumn({"values", Layout::kSingleValue, 0}));
+  struct FileSizeLimit {
+    rlimit saved{};
+    void (*savedHandler)(int) = nullptr;
+    explicit FileSizeLimit(rlim_t bytes) {
+      getrlimit(RLIMIT_FSIZE, &saved);
+      savedHandler = std::signal(SIGXFSZ, SIG_IGN);  // a failed write, not a signal
+      rlimit limit = saved;
+      limit.rlim_cur = bytes;
+      setrlimit(RLIMIT_FSIZE, &limit);
+    }
+    ~FileSizeLimit() {
+      setrlimit(RLIMIT_FSIZE, &saved);
+      std::signal(SIGXFSZ, savedHandler);
+    }
+  };
+  Status failed;
+  {
+    FileSizeLimit limit(64 << 10);
+    const std::string value(1000, 'v');
+    for (int i = 0; i < 2000 && failed.isOk(); ++i) {
+      store->put(column, key(i % 128, std::to_string(i)), value);
+      if (i % 100 == 99) failed = store->commit();
+    }
+    if (failed.isOk()) failed = store->checkpoint(temp_.path() / "checkpoint").status();
+  }
+  ASSERT_STATUS(StatusCode::kIOError, failed);
+  EXPECT_THAT(failed.message(), HasSubstr(directory.string()));
+  store.reset();  // closes without crashing
 }
 
 TEST_F(RocksDbKeyedStoreTest, closeFailsLaterCalls) {
