@@ -68,6 +68,8 @@ class LastPrices {
     return static_cast<double>(sum_) / static_cast<double>(count_);
   }
 
+  STROM_FIELDS(prices_, sum_, next_, count_)  // for the RocksDB backend
+
  private:
   static constexpr size_t kRows = 11;
   std::array<int64_t, kRows> prices_{};
@@ -81,6 +83,7 @@ struct ClosedAuction {
   int64_t expires = 0;
   int64_t id = 0;
   int64_t price = 0;
+  STROM_FIELDS(expires, id, price)
   bool operator<(const ClosedAuction& o) const {
     return expires != o.expires ? expires < o.expires : id < o.id;
   }
@@ -89,6 +92,7 @@ struct ClosedAuction {
 struct SellerState {
   LastPrices last;
   std::vector<ClosedAuction> waiting;
+  STROM_FIELDS(last, waiting)
 };
 
 /// The OVER window per seller, in (expires, id) order.
