@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <iterator>
 #include <random>
 #include <system_error>
 #include <utility>
@@ -140,8 +141,9 @@ OperatorKeyedStore::OperatorKeyedStore(fs::path directory, std::string operatorU
 OperatorKeyedStore::~OperatorKeyedStore() = default;
 
 void OperatorKeyedStore::addRestoreHandle(const fs::path& rootDir,
-                                          const checkpoint::proto::StateHandle& handle) {
-  restoreHandles_.push_back(RestoreHandle{rootDir, handle});
+                                          const checkpoint::proto::StateHandle& handle,
+                                          bool reusable) {
+  restoreHandles_.push_back(RestoreHandle{rootDir, handle, reusable});
 }
 
 Result<KeyedStateStore*> OperatorKeyedStore::open(
@@ -204,6 +206,16 @@ Result<KeyedStateStore*> OperatorKeyedStore::open(
   cleanUp();
   if (!store.isOk()) return store.status().withContext(what_);
   store_ = std::move(store).value();
+  // The base's table files are in the store under their names, with the content they have in
+  // shared/: an incremental checkpoint references them (as Flink does after a restore at the
+  // same parallelism) instead of uploading the whole state again.
+  if (const int base = store_->restoredBaseSource(); base >= 0) {
+    auto it = bySubtask.begin();
+    std::advance(it, base);
+    for (const RestoreHandle* restore : it->second) {
+      if (restore->reusable) confirmed_[restore->handle.name()] = restore->handle;
+    }
+  }
   restoreHandles_.clear();
   return static_cast<KeyedStateStore*>(store_.get());
 }

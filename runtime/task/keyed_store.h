@@ -100,9 +100,11 @@ class OperatorKeyedStore {
   OperatorKeyedStore(const OperatorKeyedStore&) = delete;
   OperatorKeyedStore& operator=(const OperatorKeyedStore&) = delete;
 
-  /// Keep `handle` (kind keyed-rocksdb, below `rootDir`) to restore from.
+  /// Keep `handle` (kind keyed-rocksdb, below `rootDir`) to restore from. `reusable`: the
+  /// handle is a file of this job's shared/ directory, which the first checkpoint after the
+  /// restore may reference instead of uploading the file again (if it is still in the store).
   void addRestoreHandle(const std::filesystem::path& rootDir,
-                        const checkpoint::proto::StateHandle& handle);
+                        const checkpoint::proto::StateHandle& handle, bool reusable);
   bool hasRestoreHandles() const { return !restoreHandles_.empty(); }
   /// Return the store, opening it on the first call: download the restore handles' files (one
   /// directory per subtask that wrote them), and open a store of this instance's key groups
@@ -113,13 +115,16 @@ class OperatorKeyedStore {
   /// Take a RocksDB checkpoint of the (committed) store for checkpoint `checkpointId`.
   /// `incremental`: let the upload reference the SST files of the last confirmed checkpoint.
   Result<StoreUpload> takeCheckpoint(int64_t checkpointId, bool incremental);
-  /// Checkpoint `checkpointId` completed: its SST files become the reusable ones.
+  /// Checkpoint `checkpointId` completed: its SST files become the reusable ones. (After a
+  /// restore, the reusable ones are the restored base's files that came from this job's
+  /// shared/ directory.)
   void confirm(int64_t checkpointId);
 
  private:
   struct RestoreHandle {
     std::filesystem::path rootDir;
     checkpoint::proto::StateHandle handle;
+    bool reusable = false;
   };
 
   std::filesystem::path directory_;

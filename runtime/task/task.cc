@@ -563,6 +563,17 @@ Status Task::loadRestoredState() {
                            std::to_string(restore.checkpoint_id()) + " from '" +
                            restore.root_dir() + "'";
   const std::filesystem::path root = restore.root_dir();
+  // A failover restores from this job's own checkpoints: their shared files may be referenced
+  // by the next incremental checkpoint. Files of another job or of a savepoint may not.
+  bool ownJobDir = false;
+  if (!checkpointBaseDir_.empty()) {
+    std::error_code rootError;
+    std::error_code jobError;
+    const std::filesystem::path canonicalRoot = std::filesystem::weakly_canonical(root, rootError);
+    const std::filesystem::path jobDir = std::filesystem::weakly_canonical(
+        std::filesystem::path(checkpointBaseDir_) / descriptor_.attemptId.jobId, jobError);
+    ownJobDir = !rootError && !jobError && canonicalRoot == jobDir;
+  }
   for (auto& member : chain_) {
     member->initialization->restored = true;
     member->initialization->checkpointId = restore.checkpoint_id();
@@ -586,7 +597,8 @@ Status Task::loadRestoredState() {
             handle.operator_uid() + "' (in '" + file +
             "'): restore it with state.backend.type: rocksdb");
       }
-      (*it)->keyedStore->addRestoreHandle(root, handle);
+      (*it)->keyedStore->addRestoreHandle(root, handle,
+                                          ownJobDir && handle.path().starts_with("shared/"));
       continue;
     }
     auto bytes = checkpoint::readStateHandle(root, handle);

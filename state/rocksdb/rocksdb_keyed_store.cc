@@ -318,6 +318,7 @@ struct RocksDbKeyedStore::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // every open handle, [0] the default; owned
   std::map<std::string, Family, std::less<>> families;
   std::vector<Column> columns;
+  int baseSource = -1;  // the restore source the database started from, -1 for none
 
   rocksdb::WriteBatch batch;
   Status batchError;  // the first error of a buffered write, reported by commit()
@@ -448,6 +449,7 @@ struct RocksDbKeyedStore::Impl {
 
     // The base: its files become the store's database, less the key groups that are not ours.
     const RocksDbRestoreSource& base = sources[best];
+    baseSource = best;
     std::map<std::string, StateInfo> infos;
     {
       STROM_ASSIGN_OR_RETURN(std::unique_ptr<SourceDatabase> source,
@@ -825,6 +827,8 @@ Result<RocksDbLocalCheckpoint> RocksDbKeyedStore::checkpoint(const std::filesyst
 }
 
 const std::filesystem::path& RocksDbKeyedStore::directory() const { return impl_->directory; }
+
+int RocksDbKeyedStore::restoredBaseSource() const { return impl_->baseSource; }
 
 size_t RocksDbKeyedStore::maxCachedKeys() const { return impl_->maxCachedKeys; }
 

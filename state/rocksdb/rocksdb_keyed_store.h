@@ -121,6 +121,10 @@ class RocksDbKeyedStore final : public KeyedStateStore {
 
   /// The working directory.
   const std::filesystem::path& directory() const;
+  /// The index in RocksDbStoreOptions::restore of the source whose files the database started
+  /// from (the base), -1 for a fresh store. Its table files that are still in the database keep
+  /// their names; the store never creates another file of those names.
+  int restoredBaseSource() const;
 
   /// Close the database, dropping buffered writes; every later call fails (FailedPrecondition or,
   /// for writes, at commit). The directory stays until the store is destroyed. Idempotent.

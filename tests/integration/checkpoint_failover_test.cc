@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -429,9 +430,13 @@ TEST_F(CheckpointFailoverTest, incrementalRocksDbCheckpointsUploadOnlyNewFilesAn
   gate->allowed = kKeys;
   gate->total = kKeys + 4000;
   auto latest = std::make_shared<CollectedRecords<int64_t>>();
+  auto failOnce = std::make_shared<std::atomic<bool>>(false);  // the next record fails the task
   StreamExecutionEnvironment env(c);
   env.fromSource<int64_t>(std::make_shared<GatedSequence>(gate), "Gated")
-      .map([](int64_t x) { return std::make_pair(x < kKeys ? x : x % 10, payloadOf(x, kPayload)); })
+      .map([failOnce](int64_t x) {
+        if (failOnce->exchange(false)) throw std::runtime_error("failing once, as asked");
+        return std::make_pair(x < kKeys ? x : x % 10, payloadOf(x, kPayload));
+      })
       .keyBy([](const std::pair<int64_t, std::string>& p) { return p.first; })
       .reduce([](const std::pair<int64_t, std::string>&, const std::pair<int64_t, std::string>& b) {
         return b;
@@ -494,6 +499,29 @@ TEST_F(CheckpointFailoverTest, incrementalRocksDbCheckpointsUploadOnlyNewFilesAn
       static_cast<unsigned long long>(incremental.uploadedAfter),
       static_cast<long long>(third->checkpointId - beforeUpdates));
 
+  // A failover restores the latest checkpoint; the first checkpoint after it references the
+  // restored files instead of uploading the whole state again.
+  const int64_t beforeFailure = checkpoint::findLatestCompleted(jobDir, jobId)->checkpointId;
+  failOnce->store(true);
+  gate->allowed = kKeys + 3000;
+  ASSERT_TRUE(restartedAndRunning(jm, jobId));
+  // Checkpoints since the failure; without reuse, the restored store's every file would be
+  // uploaded again, by a checkpoint after `beforeFailure`.
+  auto afterRestore = completedAfter(checkpoint::findLatestCompleted(jobDir, jobId)->checkpointId);
+  ASSERT_TRUE(afterRestore.has_value());
+  const SharedBytes reused = sharedBytesOf(afterRestore->metadata, beforeFailure);
+  EXPECT_GT(reused.referenced, uint64_t{15} << 20);
+  EXPECT_LT(reused.uploadedAfter * 10, reused.referenced)
+      << "checkpoints " << beforeFailure + 1 << ".." << afterRestore->checkpointId
+      << ", across the failover, uploaded " << reused.uploadedAfter << " of " << reused.referenced
+      << " bytes";
+  std::printf(
+      "[ incremental ] checkpoint %lld, after the failover, references %llu bytes of SST files, "
+      "%llu of them uploaded since the failure\n",
+      static_cast<long long>(afterRestore->checkpointId),
+      static_cast<unsigned long long>(reused.referenced),
+      static_cast<unsigned long long>(reused.uploadedAfter));
+
   // The job ends; what stays in shared/ is what the retained checkpoint references.
   gate->allowed = gate->total.load();
   ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo info,
@@ -502,10 +530,17 @@ TEST_F(CheckpointFailoverTest, incrementalRocksDbCheckpointsUploadOnlyNewFilesAn
   last = checkpoint::findLatestCompleted(jobDir, jobId);
   ASSERT_OK(last.status());
   const SharedBytes retained = sharedBytesOf(last->metadata);
+  // The coordinator deletes the last candidates when it stops, just after the job finished.
   std::set<std::string> onDisk;
-  for (const auto& entry : fs::directory_iterator(jobDir / "shared")) {
-    onDisk.insert("shared/" + entry.path().filename().string());
-  }
+  EXPECT_TRUE(testing::eventually(
+      [&] {
+        onDisk.clear();
+        for (const auto& entry : fs::directory_iterator(jobDir / "shared")) {
+          onDisk.insert("shared/" + entry.path().filename().string());
+        }
+        return onDisk == retained.paths;
+      },
+      seconds(30)));
   EXPECT_EQ(onDisk, retained.paths);
 }
 
