@@ -460,7 +460,7 @@ struct RocksDbKeyedStore::Impl {
         base.directory, directory,
         fmt::format("{}: restore source '{}' ({})", name, base.name, base.directory.string())));
     STROM_RETURN_IF_ERROR(openDatabase(infos, /*create=*/false));
-    STROM_RETURN_IF_ERROR(clip(intersect(keyGroupRange, base.keyGroupRange)));
+    STROM_RETURN_IF_ERROR(clip(base.keyGroupRange, intersect(keyGroupRange, base.keyGroupRange)));
 
     for (size_t i = 0; i < sources.size(); ++i) {
       if (static_cast<int>(i) != best && overlaps[i] > 0) {
@@ -470,14 +470,20 @@ struct RocksDbKeyedStore::Impl {
     return Status::ok();
   }
 
-  /// Delete every state key outside the key groups `keep` and compact those ranges, so that the
-  /// files hold no deleted data.
-  Status clip(const KeyGroupRange& keep) {
+  /// Delete every state key of the key groups `held` outside the key groups `keep` and compact
+  /// those ranges, so that the files hold no deleted data. Nothing is written when `held` is
+  /// within `keep`: a restore at the same key groups keeps the base's files as they are, which
+  /// incremental checkpoints reference. (A flush of range deletions would add a level-0 file,
+  /// and reaching the compaction trigger would rewrite every file.)
+  Status clip(const KeyGroupRange& held, const KeyGroupRange& keep) {
     std::vector<std::pair<std::string, std::string>> ranges;
-    if (keep.startKeyGroup > 0) {
+    if (held.startKeyGroup < keep.startKeyGroup) {
       ranges.emplace_back(std::string(), keyGroupKey(keep.startKeyGroup));
     }
-    ranges.emplace_back(keyGroupKey(keep.endKeyGroup + 1), std::string(kAboveAllKeyGroups));
+    if (held.endKeyGroup > keep.endKeyGroup) {
+      ranges.emplace_back(keyGroupKey(keep.endKeyGroup + 1), std::string(kAboveAllKeyGroups));
+    }
+    if (ranges.empty()) return Status::ok();
     rocksdb::WriteBatch deletions;
     for (const auto& [state, family] : families) {
       for (const auto& [begin, end] : ranges) {

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <string>
 #include <thread>
 #include <utility>
@@ -851,6 +852,47 @@ TEST_F(RocksDbKeyedStoreTest, storesOnTwoThreadsShareSmallResources) {
   thread.join();
   EXPECT_OK(first);
   EXPECT_OK(second);
+}
+
+TEST_F(RocksDbKeyedStoreTest, restoreAtTheSameKeyGroupsKeepsTheBaseFilesAsTheyAre) {
+  // Three flushes: three level-0 files of one column, one short of RocksDB's compaction trigger.
+  ASSERT_OK_AND_ASSIGN(auto store, openStore(temp_.path() / "store", {0, 127}));
+  ASSERT_OK_AND_ASSIGN(uint32_t values, store->openColumn({"values", Layout::kSingleValue, 0}));
+  RocksDbLocalCheckpoint written;
+  for (int round = 0; round < 3; ++round) {
+    for (int keyGroup = 0; keyGroup < 128; ++keyGroup) {
+      store->put(values, key(keyGroup, "k" + std::to_string(round)), std::string(100, 'v'));
+    }
+    ASSERT_OK(store->commit());
+    ASSERT_OK_AND_ASSIGN(written,
+                         store->checkpoint(temp_.path() / ("checkpoint-" + std::to_string(round))));
+  }
+  auto tableFiles = [](const RocksDbLocalCheckpoint& checkpoint) {
+    std::map<std::string, uint64_t> sizes;
+    for (const RocksDbCheckpointFile& file : checkpoint.files) {
+      if (file.sst) sizes.emplace(file.name, file.size);
+    }
+    return sizes;
+  };
+  const std::map<std::string, uint64_t> base = tableFiles(written);
+
+  // A restore at the same key groups and a checkpoint right away: every table file of the base
+  // is still there, unchanged, so that an incremental checkpoint can reference it. (Deleting the
+  // key groups outside the range would flush a fourth level-0 file, and the compaction it
+  // triggers would rewrite them all.)
+  copyFiles(written.directory, temp_.path() / "downloaded");
+  RocksDbRestoreSource source{temp_.path() / "downloaded", {0, 127}, "checkpoint-3/subtask-0"};
+  ASSERT_OK_AND_ASSIGN(auto restored, openStore(temp_.path() / "restored", {0, 127}, {source}));
+  EXPECT_EQ(restored->restoredBaseSource(), 0);
+  ASSERT_OK_AND_ASSIGN(RocksDbLocalCheckpoint again, restored->checkpoint(temp_.path() / "again"));
+  const std::map<std::string, uint64_t> after = tableFiles(again);
+  for (const auto& [name, size] : base) {
+    auto found = after.find(name);
+    ASSERT_NE(found, after.end()) << name << " of the base is gone after the restore";
+    EXPECT_EQ(found->second, size) << name;
+  }
+  EXPECT_EQ(scanAll(*restored, *restored->openColumn({"values", Layout::kSingleValue, 0})).size(),
+            3u * 128);
 }
 
 }  // namespace
