@@ -454,8 +454,8 @@ Result<CompletedCheckpoint> findLatestCompleted(const fs::path& jobDir, std::str
     fs::path file = dir / kMetadataName;
     std::error_code existsError;
     if (!fs::exists(file, existsError)) {
-      logger->info("skipping checkpoint {} in '{}': no _metadata (not completed)", id,
-                   dir.string());
+      logger->debug("skipping checkpoint {} in '{}': no _metadata (not completed)", id,
+                    dir.string());
       continue;
     }
     Result<proto::CheckpointMetadata> metadata = readMetadataFile(file, jobDir, jobId, id);

@@ -27,6 +27,11 @@ function(strom_add_test name)
   endif()
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+  if(STROM_SANITIZE MATCHES "thread")
+    # Races TSan reports inside the uninstrumented Debian libraries (gRPC, RocksDB): see the file.
+    set_tests_properties(${name} PROPERTIES ENVIRONMENT
+      "TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/testutil/tsan_suppressions.txt")
+  endif()
 endfunction()
 
 # strom_add_job(): cmake/StromAddJob.cmake, installed for users as well.
