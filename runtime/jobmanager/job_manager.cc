@@ -650,7 +650,11 @@ void JobManager::run() {
     schedulerWoken_ = false;
     trimEndedJobs();
     int64_t t = now();
-    std::vector<std::string> toRelease;
+    struct Release {
+      std::string jobId;
+      bool jobEnded = false;  // else the job restarts
+    };
+    std::vector<Release> toRelease;
     std::vector<std::string> toDeploy;
     std::vector<std::shared_ptr<checkpoint::CheckpointCoordinator>> toTick;
     struct FinalCheckpoint {
@@ -662,7 +666,8 @@ void JobManager::run() {
     std::vector<FinalCheckpoint> toFinal;
     std::vector<std::shared_ptr<checkpoint::CheckpointCoordinator>> toStop;
     toStop.swap(coordinatorsToStop_);
-    toRelease.swap(pendingReleases_);
+    for (std::string& ended : pendingReleases_) toRelease.push_back({std::move(ended), true});
+    pendingReleases_.clear();
     std::vector<Job*> ordered;
     for (auto& [id, job] : jobs_) ordered.push_back(job.get());
     std::sort(ordered.begin(), ordered.end(),
@@ -702,7 +707,7 @@ void JobManager::run() {
             ->info("{}: restart {} (attempt {})", jobLabel(job->id, job->name), job->restarts,
                    job->attempt);
         transition(*job, JobStatus::kCreated);
-        toRelease.push_back(job->id);
+        toRelease.push_back({job->id, false});
         continue;
       }
       if (job->status != JobStatus::kCreated || job->deploying || job->releasing) continue;
@@ -759,14 +764,16 @@ void JobManager::run() {
       triggerFinalCheckpoint(final.jobId, final.attempt, final.coordinator, final.type);
     }
     toFinal.clear();
-    for (const std::string& id : toRelease) {
+    for (const Release& release : toRelease) {
       for (TaskManagerGateway* gateway : gateways) {
-        callGateway(gateway, [&](TaskManagerGateway* tm) { tm->releaseJob(id); });
+        callGateway(gateway, [&](TaskManagerGateway* tm) {
+          tm->releaseJob(release.jobId, release.jobEnded);
+        });
       }
     }
     lock.lock();
-    for (const std::string& id : toRelease) {
-      auto it = jobs_.find(id);
+    for (const Release& release : toRelease) {
+      auto it = jobs_.find(release.jobId);
       if (it != jobs_.end()) it->second->releasing = false;
     }
     lock.unlock();

@@ -170,11 +170,12 @@ void RemoteTaskManagerGateway::notifyCheckpointAborted(const ExecutionAttemptId&
   (void)enqueue(std::move(call));
 }
 
-void RemoteTaskManagerGateway::releaseJob(const std::string& jobId) {
+void RemoteTaskManagerGateway::releaseJob(const std::string& jobId, bool jobEnded) {
   // Waits for the answer: the JobManager deploys a restarted job's next attempt once the release
   // returns, and a release that arrived later would cancel the new attempt's tasks.
   rpc::ReleaseJobRequest request;
   request.set_job_id(jobId);
+  request.set_job_ended(jobEnded);
   grpc::ClientContext context;
   if (!beginCall(&context).isOk()) return;  // lost: it holds nothing of the job any more
   rpc::Empty response;

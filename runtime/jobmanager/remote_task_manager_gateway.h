@@ -60,7 +60,7 @@ class RemoteTaskManagerGateway final : public TaskManagerGateway {
                            const checkpoint::proto::CheckpointOptions& options) override;
   void notifyCheckpointComplete(const ExecutionAttemptId& attemptId, int64_t checkpointId) override;
   void notifyCheckpointAborted(const ExecutionAttemptId& attemptId, int64_t checkpointId) override;
-  void releaseJob(const std::string& jobId) override;
+  void releaseJob(const std::string& jobId, bool jobEnded) override;
 
   /// Cancel the calls in progress and fail every later call with `cause`.
   void close(Status cause);

@@ -47,7 +47,7 @@ Result<JobExecutionResult> MiniCluster::executeJob(
     std::shared_ptr<const graph::JobGraph> jobGraph) {
   STROM_ASSIGN_OR_RETURN(std::string jobId, jobManager_->submitJob(std::move(jobGraph)));
   Result<JobExecutionResult> result = jobManager_->waitForJob(jobId);
-  for (auto& tm : taskManagers_) tm->releaseJob(jobId);
+  for (auto& tm : taskManagers_) tm->releaseJob(jobId, /*jobEnded=*/true);
   return result;
 }
 

@@ -170,8 +170,9 @@ class TaskManagerGateway {
   /// Checkpoint `checkpointId` was aborted. Unknown tasks are ignored.
   virtual void notifyCheckpointAborted(const ExecutionAttemptId& /*attemptId*/,
                                        int64_t /*checkpointId*/) {}
-  /// Drop what the TaskManager still holds for `jobId` (finished tasks, partitions).
-  virtual void releaseJob(const std::string& jobId) = 0;
+  /// Drop what the TaskManager still holds for `jobId` (finished tasks, partitions). `jobEnded`:
+  /// the job reached a terminal state (else it restarts), so its local state copies go too.
+  virtual void releaseJob(const std::string& jobId, bool jobEnded) = 0;
 };
 
 }  // namespace strom::runtime

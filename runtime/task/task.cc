@@ -554,7 +554,7 @@ Status Task::loadRestoredState() {
       member.keyedStore = std::make_unique<OperatorKeyedStore>(
           directory, member.uid,
           KeyGroupRange::forOperator(node.maxParallelism, node.parallelism, subtask),
-          node.maxParallelism, "operator '" + node.name() + "' in task " + name_);
+          node.maxParallelism, "operator '" + node.name() + "' in task " + name_, localStateDir());
     }
   }
   if (descriptor_.restore == nullptr) return Status::ok();
@@ -597,7 +597,7 @@ Status Task::loadRestoredState() {
             handle.operator_uid() + "' (in '" + file +
             "'): restore it with state.backend.type: rocksdb");
       }
-      (*it)->keyedStore->addRestoreHandle(root, handle,
+      (*it)->keyedStore->addRestoreHandle(root, restore.checkpoint_id(), handle,
                                           ownJobDir && handle.path().starts_with("shared/"));
       continue;
     }
@@ -658,7 +658,23 @@ Result<KeyedStateStore*> Task::openKeyedStore(ChainMember& member) {
     // A task outside a TaskManager (tests): its own budget, the default size.
     services_.rocksDbResources = state::RocksDbResources::create(uint64_t{256} << 20, 0.5);
   }
-  return member.keyedStore->open(services_.rocksDbResources, keyedStoreOptions_.maxCachedKeys);
+  const bool restoring = member.keyedStore->hasRestoreHandles();
+  STROM_ASSIGN_OR_RETURN(
+      KeyedStateStore * store,
+      member.keyedStore->open(services_.rocksDbResources, keyedStoreOptions_.maxCachedKeys));
+  if (restoring) {
+    const StoreRestoreStats& stats = member.keyedStore->restoreStats();
+    MetricGroup& metrics = member.context->metricGroup();
+    metrics.counter("rocksdb.restore.localBytes").inc(static_cast<int64_t>(stats.localBytes));
+    metrics.counter("rocksdb.restore.downloadedBytes")
+        .inc(static_cast<int64_t>(stats.downloadedBytes));
+  }
+  return store;
+}
+
+std::filesystem::path Task::localStateDir() const {
+  if (!keyedStoreOptions_.rocksdb || !keyedStoreOptions_.localRecovery) return {};
+  return localStateDirOfJob(keyedStoreOptions_.localDir, descriptor_.attemptId.jobId);
 }
 
 Status Task::initializeOperatorState() {

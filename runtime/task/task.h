@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -142,6 +143,9 @@ class Task {
   const ExecutionAttemptId& attemptId() const { return descriptor_.attemptId; }
   ExecutionState state() const { return state_.load(std::memory_order_acquire); }
   const std::string& name() const { return name_; }
+  /// The job's local state directory on this machine with local recovery (the TaskManager
+  /// removes it when the job ends), else empty.
+  std::filesystem::path localStateDir() const;
   /// Return whether the task's vertex has no inputs (its head operator is a source).
   bool isSource() const { return descriptor_.vertex().isSource(); }
 

@@ -107,6 +107,9 @@ Status TaskManager::submitTask(TaskDeploymentDescriptor descriptor) {
   // and destroy the tasks they take, which must not happen to a task whose thread is not
   // started yet (start() would then run on a destroyed task).
   std::lock_guard lock(mu_);
+  if (std::filesystem::path local = task->localStateDir(); !local.empty()) {
+    localStateByJob_[jobId].insert(std::move(local));
+  }
   task->start();
   tasksByJob_[jobId].push_back(std::move(task));
   return Status::ok();
@@ -154,20 +157,42 @@ void TaskManager::cancelTask(const ExecutionAttemptId& attemptId) {
   }
 }
 
-void TaskManager::releaseJob(const std::string& jobId) {
+void TaskManager::releaseJob(const std::string& jobId, bool jobEnded) {
   std::vector<std::unique_ptr<Task>> tasks;
+  std::set<std::filesystem::path> localState;
   {
     std::lock_guard lock(mu_);
-    auto it = tasksByJob_.find(jobId);
-    if (it == tasksByJob_.end()) return;
-    tasks = std::move(it->second);
-    tasksByJob_.erase(it);
+    if (auto local = localStateByJob_.find(jobId); jobEnded && local != localStateByJob_.end()) {
+      localState = std::move(local->second);
+      localStateByJob_.erase(local);
+    }
+    if (auto it = tasksByJob_.find(jobId); it != tasksByJob_.end()) {
+      tasks = std::move(it->second);
+      tasksByJob_.erase(it);
+    }
   }
   for (auto& task : tasks) {
     task->cancel();
     task->join();
   }
-  partitionManager_.unregisterPartitionsOfJob(jobId);
+  if (!tasks.empty()) partitionManager_.unregisterPartitionsOfJob(jobId);
+  // The tasks are gone, and with them the writes into the local state (a task's checkpoint
+  // writer moves its uploads there: the writer is shared, so wait for what it holds).
+  removeLocalState(localState);
+}
+
+void TaskManager::removeLocalState(const std::set<std::filesystem::path>& directories) {
+  if (directories.empty()) return;
+  if (checkpointWriter_) checkpointWriter_->drain();
+  for (const std::filesystem::path& directory : directories) {
+    std::error_code ec;
+    std::filesystem::remove_all(directory, ec);
+    if (ec) {
+      moduleLogger("taskmanager")
+          ->warn("cannot remove the local state directory '{}': {}", directory.string(),
+                 ec.message());
+    }
+  }
 }
 
 void TaskManager::shutdown() {
@@ -183,6 +208,13 @@ void TaskManager::shutdown() {
   }
   // The tasks are gone: write and acknowledge what they handed on, then stop.
   if (checkpointWriter_) checkpointWriter_->shutdown();
+  std::set<std::filesystem::path> localState;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [jobId, directories] : localStateByJob_) localState.merge(directories);
+    localStateByJob_.clear();
+  }
+  removeLocalState(localState);
 }
 
 }  // namespace strom::runtime

@@ -3,10 +3,12 @@
 #include <strom/config.h>
 #include <strom/status.h>
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,7 +50,7 @@ class TaskManager final : public TaskManagerGateway {
                       const std::vector<const TaskDeploymentDescriptor*>& tasks) override;
   Status submitTask(TaskDeploymentDescriptor descriptor) override;
   void cancelTask(const ExecutionAttemptId& attemptId) override;
-  void releaseJob(const std::string& jobId) override;
+  void releaseJob(const std::string& jobId, bool jobEnded) override;
 
   /// Cancel every task and wait for all of them to end.
   void shutdown();
@@ -84,11 +86,16 @@ class TaskManager final : public TaskManagerGateway {
   // The block cache and write-buffer budget all RocksDB stores of this TaskManager share.
   std::shared_ptr<state::RocksDbResources> rocksDbResources_;
 
+  /// Remove the local state `directories` once the checkpoint writer ran what it holds.
+  void removeLocalState(const std::set<std::filesystem::path>& directories);
   /// Return the task of `attemptId`, or nullptr. REQUIRES: mu_ held.
   Task* findTask(const ExecutionAttemptId& attemptId);
 
   std::mutex mu_;
   std::map<std::string, std::vector<std::unique_ptr<Task>>> tasksByJob_;  // GUARDED_BY(mu_)
+  // The local state directories of each job's tasks (local recovery), removed when the job
+  // ends or the TaskManager shuts down. GUARDED_BY(mu_)
+  std::map<std::string, std::set<std::filesystem::path>> localStateByJob_;
 };
 
 }  // namespace strom::runtime

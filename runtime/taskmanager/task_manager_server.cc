@@ -92,7 +92,7 @@ class TaskManagerServer::TaskManagerService final : public rpc::TaskManager::Ser
 
   grpc::Status ReleaseJob(grpc::ServerContext*, const rpc::ReleaseJobRequest* request,
                           rpc::Empty*) override {
-    server_.taskManager_->releaseJob(request->job_id());
+    server_.taskManager_->releaseJob(request->job_id(), request->job_ended());
     std::lock_guard lock(server_.mu_);
     server_.jobs_.erase(request->job_id());
     return grpc::Status::OK;

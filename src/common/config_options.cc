@@ -88,6 +88,7 @@ constexpr ConfigOption kOptions[] = {
                "none|off|disable|fixed-delay|fixeddelay|failure-rate|failurerate|exponential-delay|"
                "exponentialdelay"),
     option("slot.request.timeout", T::kDuration, "5 min"),
+    option("state.backend.local-recovery", T::kBool, "false"),
     intOption("state.backend.rocksdb.cache.max-keys", "65536", 1, INT32_MAX),
     option("state.backend.rocksdb.localdir", T::kString, ""),
     option("state.backend.rocksdb.memory.fixed-per-tm", T::kMemorySize, "256mb"),

@@ -181,10 +181,11 @@ TEST_P(ExactlyOnceKillTest, KilledTaskManagersLoseAndDuplicateNothing) {
                            mode.alignedTimeout});
   }
   if (mode.rocksDb) {
-    args.insert(args.begin() + 5, {"-D", "state.backend.type=rocksdb", "-D",
-                                   "execution.checkpointing.incremental=true", "-D",
-                                   "state.backend.rocksdb.localdir=" + (dir_ / "rocksdb").string(),
-                                   "-D", "state.backend.rocksdb.cache.max-keys=4"});
+    args.insert(
+        args.begin() + 5,
+        {"-D", "state.backend.type=rocksdb", "-D", "execution.checkpointing.incremental=true", "-D",
+         "state.backend.rocksdb.localdir=" + (dir_ / "rocksdb").string(), "-D",
+         "state.backend.rocksdb.cache.max-keys=4", "-D", "state.backend.local-recovery=true"});
   }
   std::future<RunResult> run = std::async(
       std::launch::async, [this, args] { return strom(args, std::chrono::minutes(20)); });
@@ -262,7 +263,8 @@ TEST_P(ExactlyOnceKillTest, KilledTaskManagersLoseAndDuplicateNothing) {
 // the two sources (10 k/s each), so the network queues in front of it stay full. Alignment
 // timeout: the same, aligned until a checkpoint is 50 ms old. RocksDB: aligned, the windows' state
 // in RocksDB with incremental checkpoints, and a cache of 4 of the 16 keys, so that values go
-// through RocksDB all the time.
+// through RocksDB all the time; local recovery, so that restarted tasks open the local copies
+// the TaskManagers (killed ones too: all share one local directory) kept.
 INSTANTIATE_TEST_SUITE_P(
     Modes, ExactlyOnceKillTest,
     ::testing::Values(KillMode{"ALIGNED", false, 0, 60'000, 40'000},

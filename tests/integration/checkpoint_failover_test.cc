@@ -566,5 +566,91 @@ TEST_F(CheckpointFailoverTest, incrementalRocksDbCheckpointsUploadOnlyNewFilesAn
   EXPECT_EQ(onDisk, retained.paths);
 }
 
+TEST_F(CheckpointFailoverTest, localRecoveryRestoresFromTheLocalCopyAndDropsItWhenTheJobEnds) {
+  constexpr int64_t kValues = 20000;
+  constexpr int64_t kKeys = 100;
+  Configuration c = config();
+  c.set("state.backend.type", "rocksdb");
+  c.set("state.backend.local-recovery", "true");
+  c.set("execution.checkpointing.incremental", "true");
+  c.set("state.backend.rocksdb.localdir", (base_ / "rocksdb").string());
+  runtime::MiniCluster::Options options;
+  options.numberOfTaskManagers = 1;
+  options.configuration = c;
+  ASSERT_OK_AND_ASSIGN(auto cluster, runtime::MiniCluster::start(options));
+  runtime::JobManager& jm = cluster->jobManager();
+
+  // Sums of the values per key (value % kKeys); the last sum of each key is its total.
+  auto gate = std::make_shared<Gate>();
+  gate->allowed = kValues / 2;
+  gate->total = kValues;
+  using Sum = std::pair<int64_t, int64_t>;
+  auto sums = std::make_shared<CollectedRecords<Sum>>();
+  auto failOnce = std::make_shared<std::atomic<bool>>(false);
+  StreamExecutionEnvironment env(c);
+  env.fromSource<int64_t>(std::make_shared<GatedSequence>(gate), "Gated")
+      .map([failOnce](int64_t x) {
+        if (failOnce->exchange(false)) throw std::runtime_error("failing once, as asked");
+        return Sum{x % kKeys, x};
+      })
+      .keyBy([](const Sum& p) { return p.first; })
+      .reduce([](const Sum& a, const Sum& b) {
+        return Sum{a.first, a.second + b.second};
+      })
+      .sinkTo(std::make_shared<CollectSink<Sum>>(sums));
+  ASSERT_OK_AND_ASSIGN(auto streamGraph, graph::StreamGraph::create(env.transformations(), 1, 128));
+  ASSERT_OK_AND_ASSIGN(auto job, graph::JobGraph::create(std::move(streamGraph), "local", c));
+  ASSERT_OK_AND_ASSIGN(std::string jobId, jm.submitJob(job));
+  const fs::path jobDir = base_ / "checkpoints" / jobId;
+  const fs::path localState = base_ / "rocksdb" / "strom-local-state" / jobId;
+
+  // Half the values summed and in a checkpoint, which the TaskManager keeps a local copy of.
+  ASSERT_TRUE(testing::eventually(
+      [&] { return sums->records().size() >= static_cast<size_t>(kValues / 2); }, seconds(60)));
+  int64_t seen = 0;
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        auto completed = checkpoint::findLatestCompleted(jobDir, jobId);
+        if (!completed.isOk()) return false;
+        if (seen == 0) seen = completed->checkpointId;
+        return completed->checkpointId > seen + 1;  // triggered after the values were summed
+      },
+      seconds(60)));
+  std::error_code ec;
+  EXPECT_TRUE(fs::is_directory(localState, ec)) << localState;
+
+  failOnce->store(true);
+  gate->allowed = kValues;
+  ASSERT_TRUE(restartedAndRunning(jm, jobId));
+  ASSERT_OK_AND_ASSIGN(runtime::JobStatusInfo info,
+                       jm.waitForJobTermination(jobId, std::chrono::seconds(60)));
+  ASSERT_EQ(info.status, runtime::JobStatus::kFinished) << info.failure.toString();
+
+  // The restored attempt read the state from the local copy, nothing from checkpoint storage.
+  int64_t localBytes = -1;
+  int64_t downloadedBytes = -1;
+  for (const auto& [name, count] : info.counters) {
+    if (name.ends_with(".rocksdb.restore.localBytes")) localBytes = count;
+    if (name.ends_with(".rocksdb.restore.downloadedBytes")) downloadedBytes = count;
+  }
+  EXPECT_GT(localBytes, 0);
+  EXPECT_EQ(downloadedBytes, 0);
+
+  // Every key's last sum is its total: the restored state lost nothing and counted nothing
+  // twice.
+  std::map<int64_t, int64_t> last;
+  for (const Sum& sum : sums->records()) last[sum.first] = sum.second;
+  ASSERT_EQ(last.size(), static_cast<size_t>(kKeys));
+  for (const auto& [key, total] : last) {
+    int64_t expected = 0;
+    for (int64_t x = key; x < kValues; x += kKeys) expected += x;
+    EXPECT_EQ(total, expected) << "key " << key;
+  }
+
+  // The job ended: its local state goes.
+  EXPECT_TRUE(testing::eventually([&] { return !fs::exists(localState); }, seconds(30)))
+      << localState;
+}
+
 }  // namespace
 }  // namespace strom

@@ -206,7 +206,7 @@ TEST_P(LostTaskManagerRestartTest, theJobRestartsOntoTheRemainingTaskManagers) {
   EXPECT_EQ(valuesOfAttempt(out->records(), 1), oneTo(kCount));
   // Release what the lost TaskManager still runs (its network is down; its tasks were never
   // cancelled by the JobManager).
-  cluster->taskManager(lost).releaseJob(jobId);
+  cluster->taskManager(lost).releaseJob(jobId, /*jobEnded=*/false);
 }
 
 TEST(RestartTest, cancellingARunningJobCancelsItsTasksAndListsItCanceled) {

@@ -350,7 +350,7 @@ class TaskCheckpointTest : public ::testing::Test {
     }));
     trigger(attempts, 1, {});
     EXPECT_TRUE(waitForAcks(1, 4));
-    for (auto& tm : taskManagers_) tm->releaseJob(jobId_);
+    for (auto& tm : taskManagers_) tm->releaseJob(jobId_, /*jobEnded=*/true);
     EXPECT_TRUE(waitForState(ExecutionState::kCanceled, 4));
     std::lock_guard lock(recorder_->mu);
     recorder_->restored.clear();
@@ -481,7 +481,7 @@ TEST_F(TaskCheckpointTest, aKeyedReduceGoesOnFromItsRestoredSums) {
   }
   trigger(attempts, 1, {});
   ASSERT_TRUE(waitForAcks(1, 4));
-  for (auto& tm : taskManagers_) tm->releaseJob(jobId_);
+  for (auto& tm : taskManagers_) tm->releaseJob(jobId_, /*jobEnded=*/true);
   ASSERT_TRUE(waitForState(ExecutionState::kCanceled, 4));
   {
     std::lock_guard lock(recorder_->mu);

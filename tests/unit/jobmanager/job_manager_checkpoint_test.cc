@@ -64,7 +64,7 @@ class FakeTaskManager final : public TaskManagerGateway {
   void cancelTask(const ExecutionAttemptId& attemptId) override {
     jobManager_->updateTaskExecutionState({attemptId, ExecutionState::kCanceled, {}, {}});
   }
-  void releaseJob(const std::string&) override {}
+  void releaseJob(const std::string&, bool) override {}
   Status triggerCheckpoint(const ExecutionAttemptId& attemptId, int64_t checkpointId, int64_t,
                            const checkpoint::proto::CheckpointOptions& options) override {
     std::lock_guard lock(mu_);

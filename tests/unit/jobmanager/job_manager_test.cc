@@ -69,7 +69,7 @@ class FakeTaskManager final : public TaskManagerGateway {
     }
     jobManager_->updateTaskExecutionState({attemptId, ExecutionState::kCanceled, {}, {}});
   }
-  void releaseJob(const std::string& jobId) override {
+  void releaseJob(const std::string& jobId, bool /*jobEnded*/) override {
     std::lock_guard lock(mu_);
     noteCall();
     released_.push_back(jobId);

@@ -83,7 +83,7 @@ TEST(RemoteGatewayTest, unreachableTaskManagerFailsAtOnceNamingIt) {
   EXPECT_THAT(status.message(), HasSubstr("deploying job-1/0#0@0"));
   // Background calls return at once; the destructor waits for them.
   gateway.cancelTask(ExecutionAttemptId{"job-1", 0, 0, 0});
-  gateway.releaseJob("job-1");
+  gateway.releaseJob("job-1", /*jobEnded=*/true);
 }
 
 TEST(RemoteGatewayTest, hungTaskManagerFailsAtTheDeadline) {
