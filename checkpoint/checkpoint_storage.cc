@@ -437,7 +437,8 @@ Result<proto::CheckpointMetadata> readMetadataFile(const fs::path& file, const f
   return metadata;
 }
 
-Result<CompletedCheckpoint> findLatestCompleted(const fs::path& jobDir, std::string_view jobId) {
+Result<CompletedCheckpoint> findLatestCompleted(const fs::path& jobDir, std::string_view jobId,
+                                                const std::set<int64_t>& skip) {
   std::vector<int64_t> ids;
   std::error_code ec;
   fs::directory_iterator it(jobDir, ec);
@@ -450,6 +451,7 @@ Result<CompletedCheckpoint> findLatestCompleted(const fs::path& jobDir, std::str
   std::sort(ids.rbegin(), ids.rend());
   auto logger = moduleLogger("checkpoint");
   for (int64_t id : ids) {
+    if (skip.contains(id)) continue;
     fs::path dir = jobDir / ("chk-" + std::to_string(id));
     fs::path file = dir / kMetadataName;
     std::error_code existsError;

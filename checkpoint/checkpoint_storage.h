@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,10 +90,12 @@ struct CompletedCheckpoint {
 
 /// The newest checkpoint of `jobDir` (`<state.checkpoints.dir>/<job-id>`) whose `_metadata`
 /// passes readMetadataFile for job `jobId`. Checkpoints that fail are logged (module
-/// "checkpoint", warning, with the reason) and skipped for the next older one. NotFound naming
-/// the directory when there is none (or the directory does not exist).
+/// "checkpoint", warning, with the reason) and skipped for the next older one, as are the ids
+/// in `skip`. NotFound naming the directory when there is none (or the directory does not
+/// exist).
 Result<CompletedCheckpoint> findLatestCompleted(const std::filesystem::path& jobDir,
-                                                std::string_view jobId);
+                                                std::string_view jobId,
+                                                const std::set<int64_t>& skip = {});
 
 /// Make completed savepoint `metadata` (handles relative to `jobDir`, the files in its
 /// `chk-<n>/`) self-contained in the new directory `savepointDir`: copy every file its handles

@@ -457,6 +457,14 @@ void JobManager::updateTaskExecutionState(const TaskExecutionState& update) {
         Status cause = update.error.isOk()
                            ? Status::internal(update.attemptId.toString() + " failed")
                            : update.error;
+        if (update.restoreFailed && job.restoredCheckpointId >= 0 &&
+            job.unrestorable.insert(job.restoredCheckpointId).second) {
+          moduleLogger("jobmanager")
+              ->warn(
+                  "{}: checkpoint {} cannot be restored ({}); the next attempt restores the "
+                  "newest other retained checkpoint",
+                  jobLabel(job.id, job.name), job.restoredCheckpointId, cause.toString());
+        }
         toCancel = stopExecutions(job, JobStatus::kFailing, cause);
         std::erase_if(toCancel, [&](const auto& c) { return c.second == update.attemptId; });
       } else if (update.state == ExecutionState::kCanceled && job.status == JobStatus::kRunning) {
@@ -843,6 +851,7 @@ void JobManager::deployAttempt(const std::string& jobId) {
   std::optional<CheckpointSettings> checkpointing;
   std::string restorePath;
   bool allowUnclaimedState = false;
+  std::set<int64_t> unrestorable;
   {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(jobId);
@@ -857,10 +866,12 @@ void JobManager::deployAttempt(const std::string& jobId) {
     checkpointing = job.checkpointing;
     restorePath = job.restorePath;
     allowUnclaimedState = job.allowUnclaimedState;
+    unrestorable = job.unrestorable;
   }
   // Files are read and the coordinator made without mu_ held.
-  auto restore =
-      assignRestore(jobId, *graph, attempt, checkpointing, restorePath, allowUnclaimedState);
+  int64_t restoredCheckpointId = -1;
+  auto restore = assignRestore(jobId, *graph, attempt, checkpointing, restorePath,
+                               allowUnclaimedState, unrestorable, restoredCheckpointId);
   Result<std::shared_ptr<checkpoint::CheckpointCoordinator>> coordinator(
       std::shared_ptr<checkpoint::CheckpointCoordinator>{});
   if (checkpointing) coordinator = createCoordinator(jobId, attempt, *graph, *checkpointing);
@@ -887,6 +898,7 @@ void JobManager::deployAttempt(const std::string& jobId) {
     }
     job.coordinator = std::move(coordinator).value();
     job.coordinatorStarted = false;
+    job.restoredCheckpointId = restoredCheckpointId;
     deployments = buildDeployments(job);
     // Decided here once for every task: whether to wait for a final checkpoint, and where state
     // goes (the coordinator's directory).
@@ -996,20 +1008,31 @@ JobManager::Job* JobManager::findJob(const std::string& jobId) {
 Result<std::vector<std::vector<checkpoint::proto::TaskRestore>>> JobManager::assignRestore(
     const std::string& jobId, const graph::JobGraph& graph, int attempt,
     const std::optional<CheckpointSettings>& checkpointing, const std::string& restorePath,
-    bool allowUnclaimedState) {
+    bool allowUnclaimedState, const std::set<int64_t>& unrestorable,
+    int64_t& restoredCheckpointId) {
   auto logger = moduleLogger("jobmanager");
+  restoredCheckpointId = -1;
   std::optional<checkpoint::RestorePoint> point;
   std::string from;
   if (attempt > 0 && checkpointing) {
     std::filesystem::path jobDir = checkpointing->checkpointsDir / jobId;
-    auto latest = checkpoint::findLatestCompleted(jobDir, jobId);
+    auto latest = checkpoint::findLatestCompleted(jobDir, jobId, unrestorable);
     if (latest.isOk()) {
       std::error_code ec;
       from = "checkpoint " + latest->directory.string();
+      restoredCheckpointId = latest->checkpointId;
       point = checkpoint::RestorePoint{std::move(latest->metadata),
                                        std::filesystem::absolute(jobDir, ec)};
     } else if (latest.status().code() != StatusCode::kNotFound) {
       return latest.status();
+    } else if (!unrestorable.empty()) {
+      // Starting from nothing (or the savepoint the job began with) would drop the state
+      // the failed checkpoints hold.
+      return Status::failedPrecondition(fmt::format(
+          "checkpoint {} of job {} cannot be restored (a state file is corrupt or missing) and "
+          "no other retained checkpoint is left in '{}'; restore a savepoint with -s, or keep more "
+          "checkpoints (state.checkpoints.num-retained)",
+          *unrestorable.rbegin(), jobId, jobDir.string()));
     }
   }
   if (!point && !restorePath.empty()) {

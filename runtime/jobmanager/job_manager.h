@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -208,6 +209,11 @@ class JobManager final : public JobManagerGateway {
     bool finalCheckpointWanted = false;  // every task did: trigger the final checkpoint
     int64_t finalCheckpointAtMs = 0;     // not before then (a retry after an abort)
     bool terminating = false;            // a stop-with-savepoint is pending
+    /// The job's checkpoint the current attempt restored, -1 for none (or a savepoint).
+    int64_t restoredCheckpointId = -1;
+    /// Checkpoints a restore failed on (a corrupt or missing state file): later attempts
+    /// restore the newest other one.
+    std::set<int64_t> unrestorable;
   };
   struct Slot {
     TaskManagerGateway* taskManager = nullptr;
@@ -241,12 +247,15 @@ class JobManager final : public JobManagerGateway {
   /// REQUIRES: mu_ held (reads the slots' TaskManagers for the producers' data addresses).
   std::vector<TaskDeploymentDescriptor> buildDeployments(const Job& job) const;
   /// Read the job's checkpoint or savepoint to restore (attempt > 0: its latest completed
-  /// checkpoint, else `execution.savepoint.path`) and assign it to its subtasks: result[v][s]
-  /// for subtask s of vertex v, or nothing to restore (empty). Called without mu_ held.
+  /// checkpoint not in `unrestorable`, else `execution.savepoint.path`) and assign it to its
+  /// subtasks: result[v][s] for subtask s of vertex v, or nothing to restore (empty).
+  /// `restoredCheckpointId`: the job's checkpoint chosen, -1 for none or a savepoint. Every
+  /// retained checkpoint unrestorable is FailedPrecondition. Called without mu_ held.
   static Result<std::vector<std::vector<checkpoint::proto::TaskRestore>>> assignRestore(
       const std::string& jobId, const graph::JobGraph& graph, int attempt,
       const std::optional<CheckpointSettings>& checkpointing, const std::string& restorePath,
-      bool allowUnclaimedState);
+      bool allowUnclaimedState, const std::set<int64_t>& unrestorable,
+      int64_t& restoredCheckpointId);
   /// Create the coordinator of attempt `attempt` of the job. Called without mu_ held.
   Result<std::shared_ptr<checkpoint::CheckpointCoordinator>> createCoordinator(
       const std::string& jobId, int attempt, const graph::JobGraph& graph,

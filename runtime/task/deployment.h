@@ -115,6 +115,9 @@ struct TaskExecutionState {
   Status error;  // set when state is kFailed
   /// With a terminal state: the task's counters, "<operator name>.<counter name>" and count.
   std::vector<std::pair<std::string, int64_t>> counters;
+  /// kFailed while restoring its state, because a state file of the checkpoint is corrupt or
+  /// missing: an earlier checkpoint may restore where this one cannot.
+  bool restoreFailed = false;
 };
 
 /// How a TaskManager talks to the JobManager. In-process in the MiniCluster; gRPC for daemons.

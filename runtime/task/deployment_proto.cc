@@ -194,6 +194,7 @@ void taskExecutionStateToProto(const TaskExecutionState& state, rpc::TaskExecuti
   executionAttemptIdToProto(state.attemptId, out->mutable_attempt_id());
   out->set_state(executionStateToProto(state.state));
   if (!state.error.isOk()) statusToProto(state.error, out->mutable_error());
+  out->set_restore_failed(state.restoreFailed);
   for (const auto& [name, value] : state.counters) {
     rpc::Counter* counter = out->add_counters();
     counter->set_name(name);
@@ -218,6 +219,7 @@ Result<TaskExecutionState> taskExecutionStateFromProto(const rpc::TaskExecutionS
   for (const rpc::Counter& counter : proto.counters()) {
     state.counters.emplace_back(counter.name(), counter.value());
   }
+  state.restoreFailed = proto.restore_failed() && state.state == ExecutionState::kFailed;
   return state;
 }
 

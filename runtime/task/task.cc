@@ -484,6 +484,10 @@ void Task::run() {
   }
   TaskExecutionState report{
       descriptor_.attemptId, final, final == ExecutionState::kFailed ? status : Status(), {}};
+  // A state file that does not read back: the JobManager may restore an earlier checkpoint.
+  report.restoreFailed =
+      final == ExecutionState::kFailed && restoring_ &&
+      (status.code() == StatusCode::kCorruption || status.code() == StatusCode::kNotFound);
   for (const auto& member : chain_) {
     member->context->metricGroup().forEachCounter([&](const std::string& name, int64_t count) {
       report.counters.emplace_back(member->node->name() + "." + name, count);
@@ -500,12 +504,14 @@ void Task::run() {
 }
 
 Status Task::invoke() {
+  restoring_ = descriptor_.restore != nullptr;
   STROM_RETURN_IF_ERROR(buildChain());
   STROM_RETURN_IF_ERROR(checkStopped());
   STROM_RETURN_IF_ERROR(initializeOperatorState());
   STROM_RETURN_IF_ERROR(checkStopped());
   STROM_RETURN_IF_ERROR(restoreChannelState());
   STROM_RETURN_IF_ERROR(checkStopped());
+  restoring_ = false;
   lastFlushMillis_ = services_.clock->currentTimeMillis();
   if (source_ != nullptr) {
     STROM_RETURN_IF_ERROR(runSourceLoop());

@@ -271,6 +271,7 @@ class Task {
   int64_t finalCheckpointId_ = -1;      // the final checkpoint whose snapshot was taken
   bool finalCheckpointDone_ = false;    // ... and completed: the task finishes
   int64_t terminateCheckpointId_ = -1;  // the stop-with-savepoint snapshot taken (not aborted)
+  bool restoring_ = false;              // invoke() restores the checkpoint's state (task thread)
   bool terminated_ = false;             // ... and completed: the task ends without endInput
   int64_t lastFlushMillis_ = 0;
   // The rest of a buffer whose reading stopped for a priority event (readBuffer).

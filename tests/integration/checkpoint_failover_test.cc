@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <memory>
@@ -680,6 +681,168 @@ TEST_F(CheckpointFailoverTest, localRecoveryRestoresFromTheLocalCopyAndDropsItWh
   // The job ended: its local state goes.
   EXPECT_TRUE(testing::eventually([&] { return !fs::exists(localState); }, seconds(30)))
       << localState;
+}
+
+/// A pass-through map the test steers: the next record fails its task once `failOnce` is set,
+/// and its snapshots fail (the checkpoints are declined) while `decline` is.
+class SteeredMap final : public RichMapFunction<int64_t, int64_t>, public CheckpointedFunction {
+ public:
+  SteeredMap(std::shared_ptr<std::atomic<bool>> failOnce,
+             std::shared_ptr<std::atomic<bool>> decline, std::shared_ptr<std::atomic<int>> declined)
+      : failOnce_(std::move(failOnce)),
+        decline_(std::move(decline)),
+        declined_(std::move(declined)) {}
+  void initializeState(FunctionInitializationContext&) override {}
+  void snapshotState(FunctionSnapshotContext&) override {
+    if (!decline_->load()) return;
+    ++*declined_;
+    throw std::runtime_error("declining the checkpoint, as asked");
+  }
+  int64_t map(const int64_t& x) override {
+    if (failOnce_->exchange(false)) throw std::runtime_error("failing once, as asked");
+    return x;
+  }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> failOnce_;
+  std::shared_ptr<std::atomic<bool>> decline_;
+  std::shared_ptr<std::atomic<int>> declined_;
+};
+
+/// A keyed sum whose latest checkpoint gets a corrupt table file, then a failure: the restore
+/// of that checkpoint fails, and the JobManager restores the one before it if it kept one.
+class CorruptCheckpointTest : public CheckpointFailoverTest {
+ protected:
+  static constexpr int64_t kValues = 20000;
+  static constexpr int64_t kKeys = 100;
+  using Sum = std::pair<int64_t, int64_t>;
+
+  struct Outcome {
+    runtime::JobStatusInfo info;
+    std::vector<Sum> sums;
+    int64_t corrupted = -1;  // the checkpoint whose file was corrupted
+  };
+
+  Outcome run(int retained) {
+    Outcome outcome;
+    Configuration c = config();
+    c.set("state.backend.type", "rocksdb");
+    c.set("state.backend.rocksdb.localdir", (base_ / "rocksdb").string());
+    c.set("state.checkpoints.num-retained", std::to_string(retained));
+    c.set("execution.checkpointing.tolerable-failed-checkpoints", "1000");
+    runtime::MiniCluster::Options options;
+    options.numberOfTaskManagers = 1;
+    options.configuration = c;
+    auto cluster = runtime::MiniCluster::start(options);
+    EXPECT_OK(cluster.status());
+    if (!cluster.isOk()) return outcome;
+    runtime::JobManager& jm = (*cluster)->jobManager();
+
+    auto gate = std::make_shared<Gate>();
+    gate->allowed = kValues / 2;
+    gate->total = kValues;
+    auto sums = std::make_shared<CollectedRecords<Sum>>();
+    auto failOnce = std::make_shared<std::atomic<bool>>(false);
+    auto decline = std::make_shared<std::atomic<bool>>(false);
+    auto declined = std::make_shared<std::atomic<int>>(0);
+    StreamExecutionEnvironment env(c);
+    env.fromSource<int64_t>(std::make_shared<GatedSequence>(gate), "Gated")
+        .map(SteeredMap(failOnce, decline, declined))
+        .map([](int64_t x) {
+          return Sum{x % kKeys, x};
+        })
+        .keyBy([](const Sum& p) { return p.first; })
+        .reduce([](const Sum& a, const Sum& b) {
+          return Sum{a.first, a.second + b.second};
+        })
+        .sinkTo(std::make_shared<CollectSink<Sum>>(sums));
+    auto streamGraph = graph::StreamGraph::create(env.transformations(), 1, 128);
+    EXPECT_OK(streamGraph.status());
+    auto job = graph::JobGraph::create(std::move(streamGraph).value(), "corrupt", c);
+    EXPECT_OK(job.status());
+    auto jobId = jm.submitJob(*job);
+    EXPECT_OK(jobId.status());
+    if (!jobId.isOk()) return outcome;
+    const fs::path jobDir = base_ / "checkpoints" / *jobId;
+
+    // Half the values summed, and checkpoints of them.
+    EXPECT_TRUE(testing::eventually(
+        [&] { return sums->records().size() >= static_cast<size_t>(kValues / 2); }, seconds(60)));
+    int64_t seen = 0;
+    EXPECT_TRUE(testing::eventually(
+        [&] {
+          auto completed = checkpoint::findLatestCompleted(jobDir, *jobId);
+          if (!completed.isOk()) return false;
+          if (seen == 0) seen = completed->checkpointId;
+          return completed->checkpointId > seen + 1;
+        },
+        seconds(60)));
+    // No checkpoint completes from now on: once one was declined, the one before it had
+    // ended (one checkpoint at a time), so the latest completed one stays the latest.
+    decline->store(true);
+    EXPECT_TRUE(testing::eventually([&] { return declined->load() >= 1; }, seconds(60)));
+    auto latest = checkpoint::findLatestCompleted(jobDir, *jobId);
+    EXPECT_OK(latest.status());
+    if (!latest.isOk()) return outcome;
+    outcome.corrupted = latest->checkpointId;
+    // Its first table file (full checkpoints: no other checkpoint has it) gets another byte.
+    bool corrupted = false;
+    for (const auto& op : latest->metadata.operators()) {
+      for (const auto& subtask : op.subtasks()) {
+        for (const auto& handle : subtask.handles()) {
+          if (corrupted || !handle.path().starts_with("shared/")) continue;
+          std::fstream file(jobDir / handle.path(),
+                            std::ios::in | std::ios::out | std::ios::binary);
+          file.seekg(static_cast<std::streamoff>(handle.length() / 2));
+          const char byte = static_cast<char>(file.get());
+          file.seekp(static_cast<std::streamoff>(handle.length() / 2));
+          file.put(static_cast<char>(byte ^ 0x5a));
+          corrupted = file.good();
+        }
+      }
+    }
+    EXPECT_TRUE(corrupted) << "checkpoint " << outcome.corrupted << " has no table file";
+
+    failOnce->store(true);
+    gate->allowed = kValues;
+    EXPECT_TRUE(testing::eventually(
+        [&] {
+          auto info = jm.jobStatus(*jobId);
+          return info.isOk() && info->restarts >= 1;
+        },
+        seconds(60)));
+    decline->store(false);  // the failed attempt completes nothing any more
+    auto info = jm.waitForJobTermination(*jobId, std::chrono::seconds(60));
+    EXPECT_OK(info.status());
+    if (info.isOk()) outcome.info = std::move(info).value();
+    outcome.sums = sums->records();
+    return outcome;
+  }
+};
+
+TEST_F(CorruptCheckpointTest, aCheckpointThatDoesNotRestoreGivesWayToThePreviousOne) {
+  Outcome outcome = run(/*retained=*/2);
+  ASSERT_EQ(outcome.info.status, runtime::JobStatus::kFinished) << outcome.info.failure.toString();
+  // The failure, the restore of the corrupt checkpoint that failed, the one before it.
+  EXPECT_GE(outcome.info.restarts, 2);
+  std::map<int64_t, int64_t> last;
+  for (const Sum& sum : outcome.sums) last[sum.first] = sum.second;
+  ASSERT_EQ(last.size(), static_cast<size_t>(kKeys));
+  for (const auto& [key, total] : last) {
+    int64_t expected = 0;
+    for (int64_t x = key; x < kValues; x += kKeys) expected += x;
+    EXPECT_EQ(total, expected) << "key " << key;
+  }
+}
+
+TEST_F(CorruptCheckpointTest, withoutAnEarlierCheckpointTheJobFailsNamingTheCheckpoint) {
+  Outcome outcome = run(/*retained=*/1);
+  ASSERT_EQ(outcome.info.status, runtime::JobStatus::kFailed);
+  EXPECT_THAT(outcome.info.failure.message(),
+              ::testing::HasSubstr("checkpoint " + std::to_string(outcome.corrupted) + " of job " +
+                                   outcome.info.jobId + " cannot be restored"));
+  EXPECT_THAT(outcome.info.failure.message(),
+              ::testing::HasSubstr("state.checkpoints.num-retained"));
 }
 
 }  // namespace
