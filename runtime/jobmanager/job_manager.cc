@@ -585,7 +585,10 @@ void JobManager::onAllTerminal(Job& job) {
     wakeScheduler();
     return;
   }
-  if (job.restarts > 0) {
+  if (job.restarts > 0 && job.suppressRestart) {
+    job.failure = Status(job.failure.code(), fmt::format("{} (after {} restarts)",
+                                                         job.failure.message(), job.restarts));
+  } else if (job.restarts > 0) {
     job.failure = Status(
         job.failure.code(),
         fmt::format("{} (after {} restarts; restart strategy {} gave up)", job.failure.message(),
