@@ -597,6 +597,21 @@ TEST_F(CheckpointFailoverTest, incrementalRocksDbCheckpointsUploadOnlyNewFilesAn
   EXPECT_EQ(onDisk, retained.paths);
 }
 
+/// Each key's last sum of `sums` (pairs key, running sum of the values 0..values-1 with
+/// value % keys == key) must be its total: a restored state lost nothing and counted nothing
+/// twice.
+void expectTotals(const std::vector<std::pair<int64_t, int64_t>>& sums, int64_t values,
+                  int64_t keys) {
+  std::map<int64_t, int64_t> last;
+  for (const auto& [key, sum] : sums) last[key] = sum;
+  ASSERT_EQ(last.size(), static_cast<size_t>(keys));
+  for (const auto& [key, total] : last) {
+    int64_t expected = 0;
+    for (int64_t x = key; x < values; x += keys) expected += x;
+    EXPECT_EQ(total, expected) << "key " << key;
+  }
+}
+
 TEST_F(CheckpointFailoverTest, localRecoveryRestoresFromTheLocalCopyAndDropsItWhenTheJobEnds) {
   constexpr int64_t kValues = 20000;
   constexpr int64_t kKeys = 100;
@@ -667,16 +682,7 @@ TEST_F(CheckpointFailoverTest, localRecoveryRestoresFromTheLocalCopyAndDropsItWh
   EXPECT_GT(localBytes, 0);
   EXPECT_EQ(downloadedBytes, 0);
 
-  // Every key's last sum is its total: the restored state lost nothing and counted nothing
-  // twice.
-  std::map<int64_t, int64_t> last;
-  for (const Sum& sum : sums->records()) last[sum.first] = sum.second;
-  ASSERT_EQ(last.size(), static_cast<size_t>(kKeys));
-  for (const auto& [key, total] : last) {
-    int64_t expected = 0;
-    for (int64_t x = key; x < kValues; x += kKeys) expected += x;
-    EXPECT_EQ(total, expected) << "key " << key;
-  }
+  expectTotals(sums->records(), kValues, kKeys);
 
   // The job ended: its local state goes.
   EXPECT_TRUE(testing::eventually([&] { return !fs::exists(localState); }, seconds(30)))
@@ -825,14 +831,7 @@ TEST_F(CorruptCheckpointTest, aCheckpointThatDoesNotRestoreGivesWayToThePrevious
   ASSERT_EQ(outcome.info.status, runtime::JobStatus::kFinished) << outcome.info.failure.toString();
   // The failure, the restore of the corrupt checkpoint that failed, the one before it.
   EXPECT_GE(outcome.info.restarts, 2);
-  std::map<int64_t, int64_t> last;
-  for (const Sum& sum : outcome.sums) last[sum.first] = sum.second;
-  ASSERT_EQ(last.size(), static_cast<size_t>(kKeys));
-  for (const auto& [key, total] : last) {
-    int64_t expected = 0;
-    for (int64_t x = key; x < kValues; x += kKeys) expected += x;
-    EXPECT_EQ(total, expected) << "key " << key;
-  }
+  expectTotals(outcome.sums, kValues, kKeys);
 }
 
 TEST_F(CorruptCheckpointTest, withoutAnEarlierCheckpointTheJobFailsNamingTheCheckpoint) {
