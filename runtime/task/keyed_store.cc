@@ -237,6 +237,7 @@ Result<KeyedStateStore*> OperatorKeyedStore::open(
   };
   auto openFrom = [&](bool useLocal) -> Result<std::unique_ptr<state::RocksDbKeyedStore>> {
     restoreStats_ = StoreRestoreStats{};
+    restoredLocalCopies_.clear();
     state::RocksDbStoreOptions options;
     options.directory = directory_;
     options.keyGroupRange = range_;
@@ -255,6 +256,7 @@ Result<KeyedStateStore*> OperatorKeyedStore::open(
         for (const RestoreHandle* restore : handles) {
           restoreStats_.localBytes += restore->handle.length();
         }
+        restoredLocalCopies_.push_back(local);
         options.restore.push_back(std::move(source));
         continue;
       }
@@ -332,6 +334,13 @@ Result<StoreUpload> OperatorKeyedStore::takeCheckpoint(int64_t checkpointId, boo
   }
   upload.log = log_;
   return upload;
+}
+
+void OperatorKeyedStore::dropLocalCopies() {
+  if (localStateDir_.empty()) return;
+  std::error_code ec;
+  for (const fs::path& copy : restoredLocalCopies_) fs::remove_all(copy, ec);
+  fs::remove_all(localSlot(range_), ec);
 }
 
 void OperatorKeyedStore::confirm(int64_t checkpointId) {

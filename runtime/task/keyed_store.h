@@ -138,6 +138,10 @@ class OperatorKeyedStore {
   bool isOpen() const { return store_ != nullptr; }
   /// What the restore in open() read (zeros before it, or without restore handles).
   const StoreRestoreStats& restoreStats() const { return restoreStats_; }
+  /// Remove the local copies of this instance's checkpoints and those it restored from: the
+  /// task failed on corrupt data, which may be in them (the store's files are hard links to
+  /// them), so the next attempt downloads.
+  void dropLocalCopies();
   /// Take a RocksDB checkpoint of the (committed) store for checkpoint `checkpointId`.
   /// `incremental`: let the upload reference the SST files of the last confirmed checkpoint.
   Result<StoreUpload> takeCheckpoint(int64_t checkpointId, bool incremental);
@@ -165,6 +169,7 @@ class OperatorKeyedStore {
   std::filesystem::path localStateDir_;  // empty without local recovery
   std::vector<RestoreHandle> restoreHandles_;
   int64_t restoreCheckpointId_ = -1;
+  std::vector<std::filesystem::path> restoredLocalCopies_;  // opened by the restore
   StoreRestoreStats restoreStats_;
   std::unique_ptr<state::RocksDbKeyedStore> store_;
   std::map<std::string, checkpoint::proto::StateHandle> confirmed_;  // by file name

@@ -488,10 +488,16 @@ void Task::run() {
   report.restoreFailed =
       final == ExecutionState::kFailed && restoring_ &&
       (status.code() == StatusCode::kCorruption || status.code() == StatusCode::kNotFound);
+  // Corrupt data (a RocksDB read says so; the code may be lost in an exception's text) may be
+  // in the local copies, which the store's files are hard links to: the next attempt downloads.
+  const bool corrupt = final == ExecutionState::kFailed &&
+                       (status.code() == StatusCode::kCorruption ||
+                        status.toString().find("Corruption") != std::string::npos);
   for (const auto& member : chain_) {
     member->context->metricGroup().forEachCounter([&](const std::string& name, int64_t count) {
       report.counters.emplace_back(member->node->name() + "." + name, count);
     });
+    if (corrupt && member->keyedStore != nullptr) member->keyedStore->dropLocalCopies();
   }
   // Drop the chain before reporting, so that nothing of this task runs once the JobManager
   // considers it terminal.

@@ -224,6 +224,21 @@ TEST_F(OperatorKeyedStoreTest, aLocalCopyOfTheSameCheckpointIdByAnotherStoreIsNo
   EXPECT_GT(restored->restoreStats().downloadedBytes, 0u);
 }
 
+TEST_F(OperatorKeyedStoreTest, droppedLocalCopiesAreDownloadedNextTime) {
+  // A task that failed on corrupt data drops the copies its store used: the next restore
+  // downloads.
+  auto store = makeStore("written", /*localRecovery=*/true);
+  auto handles = writeAndCheckpoint(*store, kCheckpoint);
+  ASSERT_FALSE(handles.empty());
+  auto restored = restore(handles, /*localRecovery=*/true);
+  EXPECT_GT(restored->restoreStats().localBytes, 0u);
+  restored->dropLocalCopies();
+  EXPECT_EQ(localCopies(), std::vector<std::string>{});
+  auto again = restore(handles, /*localRecovery=*/true);
+  EXPECT_EQ(again->restoreStats().localBytes, 0u);
+  EXPECT_GT(again->restoreStats().downloadedBytes, 0u);
+}
+
 TEST_F(OperatorKeyedStoreTest, aConfirmedCheckpointRemovesTheOlderLocalCopies) {
   auto store = makeStore("written", /*localRecovery=*/true);
   ASSERT_FALSE(writeAndCheckpoint(*store, 5).empty());
