@@ -27,20 +27,6 @@ void CheckpointWriter::shutdown() {
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
-void CheckpointWriter::drain() {
-  std::mutex doneMu;
-  std::condition_variable doneCv;
-  bool done = false;
-  const bool posted = post([&] {
-    std::lock_guard lock(doneMu);
-    done = true;
-    doneCv.notify_all();
-  });
-  if (!posted) return;  // shutdown() runs the queued work before its thread ends
-  std::unique_lock lock(doneMu);
-  doneCv.wait(lock, [&] { return done; });
-}
-
 size_t CheckpointWriter::pending() const {
   std::lock_guard lock(mu_);
   return queue_.size() + running_;

@@ -29,9 +29,6 @@ class CheckpointWriter {
   bool post(std::function<void()> work);
   /// Run the work still queued, then stop the thread and join it. Idempotent.
   void shutdown();
-  /// Wait until the work posted before this call has run (at once after shutdown(), which runs
-  /// it all). Not from the writer's thread.
-  void drain();
   /// Return the number of items queued or running (for tests).
   size_t pending() const;
 

@@ -176,23 +176,26 @@ void TaskManager::releaseJob(const std::string& jobId, bool jobEnded) {
     task->join();
   }
   if (!tasks.empty()) partitionManager_.unregisterPartitionsOfJob(jobId);
-  // The tasks are gone, and with them the writes into the local state (a task's checkpoint
-  // writer moves its uploads there: the writer is shared, so wait for what it holds).
-  removeLocalState(localState);
+  removeLocalState(std::move(localState));
 }
 
-void TaskManager::removeLocalState(const std::set<std::filesystem::path>& directories) {
+void TaskManager::removeLocalState(std::set<std::filesystem::path> directories) {
   if (directories.empty()) return;
-  if (checkpointWriter_) checkpointWriter_->drain();
-  for (const std::filesystem::path& directory : directories) {
-    std::error_code ec;
-    std::filesystem::remove_all(directory, ec);
-    if (ec) {
-      moduleLogger("taskmanager")
-          ->warn("cannot remove the local state directory '{}': {}", directory.string(),
-                 ec.message());
+  auto remove = [directories] {
+    for (const std::filesystem::path& directory : directories) {
+      std::error_code ec;
+      std::filesystem::remove_all(directory, ec);
+      if (ec) {
+        moduleLogger("taskmanager")
+            ->warn("cannot remove the local state directory '{}': {}", directory.string(),
+                   ec.message());
+      }
     }
-  }
+  };
+  // The tasks are gone, but uploads they handed to the checkpoint writer may still move their
+  // files into the local state: remove it after them, on the writer's thread (in order), or
+  // here once the writer has stopped.
+  if (checkpointWriter_ == nullptr || !checkpointWriter_->post(remove)) remove();
 }
 
 void TaskManager::shutdown() {
@@ -214,7 +217,7 @@ void TaskManager::shutdown() {
     for (auto& [jobId, directories] : localStateByJob_) localState.merge(directories);
     localStateByJob_.clear();
   }
-  removeLocalState(localState);
+  removeLocalState(std::move(localState));
 }
 
 }  // namespace strom::runtime

@@ -86,8 +86,8 @@ class TaskManager final : public TaskManagerGateway {
   // The block cache and write-buffer budget all RocksDB stores of this TaskManager share.
   std::shared_ptr<state::RocksDbResources> rocksDbResources_;
 
-  /// Remove the local state `directories` once the checkpoint writer ran what it holds.
-  void removeLocalState(const std::set<std::filesystem::path>& directories);
+  /// Remove the local state `directories` after the checkpoint work already queued.
+  void removeLocalState(std::set<std::filesystem::path> directories);
   /// Return the task of `attemptId`, or nullptr. REQUIRES: mu_ held.
   Task* findTask(const ExecutionAttemptId& attemptId);
 

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -831,8 +832,16 @@ TEST_F(ClusterRpcTest, savepointStopAndRestoreOverGrpcGiveExactSums) {
     STROM_RETURN_IF_ERROR(fromGrpcStatus(stub_->TriggerSavepoint(&context, request, &response)));
     return response.savepoint_path();
   };
-  // A savepoint into a directory of the request's; the job goes on.
-  ASSERT_OK_AND_ASSIGN(std::string kept, savepoint(false, (dir / "kept").string()));
+  // A savepoint into a directory of the request's; the job goes on. The source emits before
+  // every task runs (the JobManager refuses a savepoint until then), so try until it is taken.
+  std::optional<Result<std::string>> attempt;
+  ASSERT_TRUE(strom::testing::eventually(
+      [&] {
+        attempt = savepoint(false, (dir / "kept").string());
+        return attempt->isOk() || attempt->status().code() != StatusCode::kFailedPrecondition;
+      },
+      kJobDeadline));
+  ASSERT_OK_AND_ASSIGN(std::string kept, std::move(*attempt));
   EXPECT_TRUE(fs::exists(fs::path(kept) / "_metadata")) << kept;
   EXPECT_EQ(fs::path(kept).parent_path(), dir / "kept");
   ASSERT_OK_AND_ASSIGN(JobStatusInfo running, jobStatus(jobId));
