@@ -164,8 +164,36 @@ class CheckpointFailoverTest : public ::testing::Test {
     c.set("restart-strategy.fixed-delay.delay", "10 ms");
     return c;
   }
+  /// config() with the RocksDB backend working below this test's directory.
+  Configuration rocksDbConfig() const {
+    Configuration c = CheckpointFailoverTest::config();
+    c.set("state.backend.type", "rocksdb");
+    c.set("state.backend.rocksdb.localdir", (base_ / "rocksdb").string());
+    return c;
+  }
+  /// A MiniCluster of one TaskManager with `c`.
+  static Result<std::unique_ptr<runtime::MiniCluster>> startOneTaskManager(const Configuration& c) {
+    runtime::MiniCluster::Options options;
+    options.numberOfTaskManagers = 1;
+    options.configuration = c;
+    return runtime::MiniCluster::start(std::move(options));
+  }
   fs::path base_;
 };
+
+/// Wait until a checkpoint of job `jobId` triggered after this call has completed (the one
+/// after the next completed one).
+bool checkpointedAfterNow(const fs::path& jobDir, const std::string& jobId) {
+  int64_t seen = 0;
+  return testing::eventually(
+      [&] {
+        auto completed = checkpoint::findLatestCompleted(jobDir, jobId);
+        if (!completed.isOk()) return false;
+        if (seen == 0) seen = completed->checkpointId;
+        return completed->checkpointId > seen + 1;
+      },
+      seconds(60));
+}
 
 /// The tests that run on both state backends: the parameter is state.backend.type. RocksDB runs
 /// with incremental checkpoints and a cache of 4 keys, so that values go through RocksDB.
@@ -448,15 +476,10 @@ KeptFiles keptFilesOf(const checkpoint::proto::CheckpointMetadata& before,
 TEST_F(CheckpointFailoverTest, incrementalRocksDbCheckpointsUploadOnlyNewFilesAndDropUnusedOnes) {
   constexpr int64_t kKeys = 20000;  // 1 KB each: about 20 MB of keyed state
   constexpr size_t kPayload = 1000;
-  Configuration c = config();
-  c.set("state.backend.type", "rocksdb");
+  Configuration c = rocksDbConfig();
   c.set("execution.checkpointing.incremental", "true");
   c.set("execution.checkpointing.interval", "100 ms");
-  c.set("state.backend.rocksdb.localdir", (base_ / "rocksdb").string());
-  runtime::MiniCluster::Options options;
-  options.numberOfTaskManagers = 1;
-  options.configuration = c;
-  ASSERT_OK_AND_ASSIGN(auto cluster, runtime::MiniCluster::start(options));
+  ASSERT_OK_AND_ASSIGN(auto cluster, startOneTaskManager(c));
   runtime::JobManager& jm = cluster->jobManager();
 
   // Values below kKeys write their own key; the later ones update the ten keys x % 10 only.
@@ -615,15 +638,10 @@ void expectTotals(const std::vector<std::pair<int64_t, int64_t>>& sums, int64_t 
 TEST_F(CheckpointFailoverTest, localRecoveryRestoresFromTheLocalCopyAndDropsItWhenTheJobEnds) {
   constexpr int64_t kValues = 20000;
   constexpr int64_t kKeys = 100;
-  Configuration c = config();
-  c.set("state.backend.type", "rocksdb");
+  Configuration c = rocksDbConfig();
   c.set("state.backend.local-recovery", "true");
   c.set("execution.checkpointing.incremental", "true");
-  c.set("state.backend.rocksdb.localdir", (base_ / "rocksdb").string());
-  runtime::MiniCluster::Options options;
-  options.numberOfTaskManagers = 1;
-  options.configuration = c;
-  ASSERT_OK_AND_ASSIGN(auto cluster, runtime::MiniCluster::start(options));
+  ASSERT_OK_AND_ASSIGN(auto cluster, startOneTaskManager(c));
   runtime::JobManager& jm = cluster->jobManager();
 
   // Sums of the values per key (value % kKeys); the last sum of each key is its total.
@@ -653,15 +671,7 @@ TEST_F(CheckpointFailoverTest, localRecoveryRestoresFromTheLocalCopyAndDropsItWh
   // Half the values summed and in a checkpoint, which the TaskManager keeps a local copy of.
   ASSERT_TRUE(testing::eventually(
       [&] { return sums->records().size() >= static_cast<size_t>(kValues / 2); }, seconds(60)));
-  int64_t seen = 0;
-  ASSERT_TRUE(testing::eventually(
-      [&] {
-        auto completed = checkpoint::findLatestCompleted(jobDir, jobId);
-        if (!completed.isOk()) return false;
-        if (seen == 0) seen = completed->checkpointId;
-        return completed->checkpointId > seen + 1;  // triggered after the values were summed
-      },
-      seconds(60)));
+  ASSERT_TRUE(checkpointedAfterNow(jobDir, jobId));
   std::error_code ec;
   EXPECT_TRUE(fs::is_directory(localState, ec)) << localState;
 
@@ -731,15 +741,10 @@ class CorruptCheckpointTest : public CheckpointFailoverTest {
 
   Outcome run(int retained) {
     Outcome outcome;
-    Configuration c = config();
-    c.set("state.backend.type", "rocksdb");
-    c.set("state.backend.rocksdb.localdir", (base_ / "rocksdb").string());
+    Configuration c = rocksDbConfig();
     c.set("state.checkpoints.num-retained", std::to_string(retained));
     c.set("execution.checkpointing.tolerable-failed-checkpoints", "1000");
-    runtime::MiniCluster::Options options;
-    options.numberOfTaskManagers = 1;
-    options.configuration = c;
-    auto cluster = runtime::MiniCluster::start(options);
+    auto cluster = startOneTaskManager(c);
     EXPECT_OK(cluster.status());
     if (!cluster.isOk()) return outcome;
     runtime::JobManager& jm = (*cluster)->jobManager();
@@ -774,15 +779,7 @@ class CorruptCheckpointTest : public CheckpointFailoverTest {
     // Half the values summed, and checkpoints of them.
     EXPECT_TRUE(testing::eventually(
         [&] { return sums->records().size() >= static_cast<size_t>(kValues / 2); }, seconds(60)));
-    int64_t seen = 0;
-    EXPECT_TRUE(testing::eventually(
-        [&] {
-          auto completed = checkpoint::findLatestCompleted(jobDir, *jobId);
-          if (!completed.isOk()) return false;
-          if (seen == 0) seen = completed->checkpointId;
-          return completed->checkpointId > seen + 1;
-        },
-        seconds(60)));
+    EXPECT_TRUE(checkpointedAfterNow(jobDir, *jobId));
     // No checkpoint completes from now on: once one was declined, the one before it had
     // ended (one checkpoint at a time), so the latest completed one stays the latest.
     decline->store(true);

@@ -90,16 +90,7 @@ class KeyedTimerQueue {
     if (store_ != nullptr) [[unlikely]] {
       return addStored(key, keyHashValue, ns, time);
     }
-    TimerId id{key, ns, time};
-    auto [slot, inserted] =
-        groupOf(keyHashValue).tryEmplace(id, hashOf(keyHashValue, id), kMemoryOnly);
-    (void)slot;
-    if (!inserted) return false;
-    if (heap_.size() >= 2 * size_ + kCompactSlack) compact();
-    heap_.push_back(HeapEntry{keyHashValue, Timer{time, key, ns}});
-    siftUp(heap_.size() - 1);
-    ++size_;
-    return true;
+    return addInMemory(groupIndex(keyHashValue), keyHashValue, key, ns, time);
   }
   void remove(const K& key, int64_t time) { remove(key, N{}, time); }
   void remove(const K& key, const N& ns, int64_t time) {
@@ -302,6 +293,19 @@ class KeyedTimerQueue {
     return static_cast<size_t>(keyGroupForHash(kh, maxParallelism_) - range_.startKeyGroup);
   }
   FlatHashMap<TimerId, char>& groupOf(uint64_t kh) { return registered_[groupIndex(kh)]; }
+  /// Register the timer in memory, in group `g` of key hash `kh` (flag kMemoryOnly), and push
+  /// it on the heap. Return false if it was registered already.
+  bool addInMemory(size_t g, uint64_t kh, const K& key, const N& ns, int64_t time) {
+    TimerId id{key, ns, time};
+    auto [slot, inserted] = registered_[g].tryEmplace(id, hashOf(kh, id), kMemoryOnly);
+    (void)slot;
+    if (!inserted) return false;
+    if (heap_.size() >= 2 * size_ + kCompactSlack) compact();
+    heap_.push_back(HeapEntry{kh, Timer{time, key, ns}});
+    siftUp(heap_.size() - 1);
+    ++size_;
+    return true;
+  }
   /// Drop every cancelled entry and rebuild the heap. Called when cancelled entries outnumber
   /// the live timers, so that a queue whose timers keep moving (a session window's timer moves
   /// with every record that extends the session) stays twice its live size, not the number of
@@ -394,14 +398,7 @@ class KeyedTimerQueue {
       notePendingWrite();
       return true;
     }
-    TimerId id{key, ns, time};
-    auto [slot, inserted] = registered_[g].tryEmplace(id, hashOf(kh, id), kMemoryOnly);
-    (void)slot;
-    if (!inserted) return false;
-    if (heap_.size() >= 2 * size_ + kCompactSlack) compact();
-    heap_.push_back(HeapEntry{kh, Timer{time, key, ns}});
-    siftUp(heap_.size() - 1);
-    ++size_;
+    if (!addInMemory(g, kh, key, ns, time)) return false;
     if (size_ > maxResident_) spill();
     return true;
   }
